@@ -1,0 +1,46 @@
+"""Normalized events: what the connection layer hands the rest of rosey.
+
+Names follow the original Rosey design: ``message`` (chat), ``pm``, ``user_join``,
+``user_leave``, ``user_list``; every other CyTube event passes through under its own name
+(``setCurrent``, ``queue``, ``usercount`` …). The connection adds lifecycle events of its own:
+``connected`` (socket.io session open), ``ready`` (joined, burst over, own rank known),
+``disconnected`` and ``kicked``. Every event carries the decoded payload as ``platform_data``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MESSAGE = "message"
+PM = "pm"
+USER_JOIN = "user_join"
+USER_LEAVE = "user_leave"
+USER_LIST = "user_list"
+
+CONNECTED = "connected"
+READY = "ready"
+DISCONNECTED = "disconnected"
+KICKED = "kicked"
+ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One normalized event.
+
+    ``user`` and ``content`` are filled for chat-like events (``content`` is plain text: tags
+    stripped, entities unescaped; the server's HTML stays in ``platform_data``). ``timestamp`` is
+    Unix seconds (float) when the server gave one. ``replayed`` marks chat the server replayed
+    from its buffer in the join burst: it was said before rosey joined and must never run a
+    command again.
+    """
+
+    name: str
+    platform_data: Any = None
+    user: str | None = None
+    content: str | None = None
+    timestamp: float | None = None
+    replayed: bool = False
+    platform: str = "cytube"
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Shared pytest configuration. pytest-twisted installs the reactor; nothing here imports it."""
