@@ -1,0 +1,1 @@
+"""The daemon: configuration, service assembly, and operator entry points."""
