@@ -8,6 +8,9 @@ binary frames and Socket.IO ``BINARY_EVENT``/``BINARY_ACK``) are refused with ``
 from __future__ import annotations
 
 import json
+import json.scanner
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,12 @@ EIO_OPEN, EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE, EIO_UPGRADE, EIO_NOOP = "0
 SIO_CONNECT, SIO_DISCONNECT, SIO_EVENT, SIO_ACK, SIO_CONNECT_ERROR = 0, 1, 2, 3, 4
 SIO_BINARY_EVENT, SIO_BINARY_ACK = 5, 6
 
-_loads = json.JSONDecoder().decode
+_DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() also accepts "²" and "٣"
+_decoder = json.JSONDecoder()
+_loads = _decoder.decode
+# The C scanner under json.loads, called at an offset: no copy of the frame minus its prefix and
+# no whitespace regexes. What it does not accept whole goes through _loads for the exact error.
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -111,12 +119,16 @@ Packet = (
 
 
 def decode(text: str) -> Packet:
-    """Decode one text frame into a packet. Raises only :class:`CodecError`."""
+    """Decode one text frame into a packet. Raises only :class:`CodecError`.
+
+    Anything but ``str`` (a binary websocket frame arrives as ``bytes``) is refused.
+    """
+    if type(text) is not str:
+        raise CodecError(f"binary frames are not supported ({type(text).__name__})")
     # Fast path: a plain event on the default namespace is nearly all of CyTube's traffic.
     if text.startswith("42["):
-        args = _json(text[2:], text)
-        return _event(args, None, "/", text)
-    if not isinstance(text, str) or not text:
+        return _event(_json(text, 2, text), None, "/", text)
+    if not text:
         raise CodecError("empty frame")
     kind = text[0]
     if kind == EIO_MESSAGE:
@@ -136,35 +148,47 @@ def decode(text: str) -> Packet:
     raise CodecError(f"unknown Engine.IO packet type {kind!r}")
 
 
-def _json(text: str, frame: str) -> Any:
+def _json(source: str, start: int, frame: str) -> Any:
+    """The JSON value that fills ``source[start:]``."""
     try:
-        return _loads(text)
+        value, end = _scan(source, start)
+        if end == len(source):
+            return value
+    except (StopIteration, ValueError, RecursionError):
+        pass
+    try:  # trailing data, bad JSON, or whitespace around the value (which JSON allows)
+        return _loads(source[start:])
     except (ValueError, RecursionError) as e:
         raise CodecError(f"invalid JSON payload: {e}; frame {_excerpt(frame)}") from None
 
 
 def _decode_open(text: str) -> Open:
-    handshake = _json(text[1:], text)
+    handshake = _json(text, 1, text)
     if not isinstance(handshake, dict):
         raise CodecError(f"open packet is not an object: {_excerpt(text)}")
     try:
         upgrades = handshake.get("upgrades") or ()
-        return Open(
+        packet = Open(
             sid=str(handshake["sid"]),
             ping_interval=float(handshake["pingInterval"]) / 1000.0,
             ping_timeout=float(handshake["pingTimeout"]) / 1000.0,
             max_payload=int(handshake.get("maxPayload", 1_000_000)),
             upgrades=tuple(str(u) for u in upgrades),
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise CodecError(f"open packet lacks {e}: {_excerpt(text)}") from None
+    # NaN or a negative time would make the heartbeat deadline fire at once, or never.
+    for value in (packet.ping_interval, packet.ping_timeout):
+        if not (math.isfinite(value) and value >= 0):
+            raise CodecError(f"open packet has a bad ping time: {_excerpt(text)}")
+    return packet
 
 
 def _decode_socketio(body: str, frame: str) -> Packet:
     if not body:
         raise CodecError("empty Socket.IO packet")
     kind = body[0]
-    if not kind.isdigit():
+    if kind not in _DIGITS:
         raise CodecError(f"unknown Socket.IO packet type {kind!r}")
     ptype = int(kind)
     if ptype in (SIO_BINARY_EVENT, SIO_BINARY_ACK):
@@ -179,15 +203,14 @@ def _decode_socketio(body: str, frame: str) -> Packet:
         namespace = body[i:end]
         i = end + 1 if comma != -1 else end
     j = i
-    while j < len(body) and body[j].isdigit():
+    while j < len(body) and body[j] in _DIGITS:
         j += 1
     ack_id: int | None = None
     if j > i:
         if ptype not in (SIO_EVENT, SIO_ACK) or j - i > 15:
             raise CodecError(f"unexpected ack id: {_excerpt(frame)}")
         ack_id = int(body[i:j])
-    rest = body[j:]
-    payload = _json(rest, frame) if rest else None
+    payload = _json(body, j, frame) if j < len(body) else None
 
     if ptype == SIO_EVENT:
         return _event(payload, ack_id, namespace, frame)
@@ -256,14 +279,16 @@ def encode_open(
     ping_interval: float = 25.0,
     ping_timeout: float = 20.0,
     max_payload: int = 1_000_000,
+    upgrades: Sequence[str] = (),
 ) -> str:
     """``0{…}``: the server's handshake (used by tests and benchmarks playing a server)."""
     return "0" + _dumps(
         {
             "sid": sid,
-            "upgrades": [],
-            "pingInterval": int(ping_interval * 1000),
-            "pingTimeout": int(ping_timeout * 1000),
+            "upgrades": list(upgrades),
+            # round(), not int(): 1.001 * 1000 is 1000.9999999999999
+            "pingInterval": round(ping_interval * 1000),
+            "pingTimeout": round(ping_timeout * 1000),
             "maxPayload": max_payload,
         }
     )
@@ -276,7 +301,11 @@ def encode_packet(packet: Packet) -> str:
     match packet:
         case Open():
             return encode_open(
-                packet.sid, packet.ping_interval, packet.ping_timeout, packet.max_payload
+                packet.sid,
+                packet.ping_interval,
+                packet.ping_timeout,
+                packet.max_payload,
+                packet.upgrades,
             )
         case Close():
             return EIO_CLOSE

@@ -177,7 +177,9 @@ class Session:
 
     # -- output -------------------------------------------------------------------------------
 
-    def encode_event(self, name: str, data: Any = None, *, ack: bool = False) -> tuple[str, int | None]:
+    def encode_event(
+        self, name: str, data: Any = None, *, ack: bool = False
+    ) -> tuple[str, int | None]:
         """Frame for an event and its ack id (None without ack). ``data=None`` sends no arg."""
         ack_id = next(self._ack_ids) if ack else None
         args = () if data is None else (data,)

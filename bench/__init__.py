@@ -1,0 +1,1 @@
+"""Reproducible benchmarks for rosey (see bench/README.md)."""
