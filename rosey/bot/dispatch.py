@@ -1,0 +1,178 @@
+"""Event dispatch: deliver each normalized :class:`~rosey.events.Event` to its handlers, in order.
+
+Handlers are plain callables taking the event. They may return ``None`` (or anything that is not
+``True`` and not awaitable), ``True`` to stop propagation, a ``Deferred``, or a coroutine
+(``async def`` handlers). The next handler runs only after the previous one's result resolved, so
+order holds across async handlers too. A handler that raises (or whose Deferred/coroutine fails) is
+logged with the event, and an ``error`` event is dispatched to the ``error`` handlers; the other
+handlers still run.
+
+The fast path matters: synchronous handlers cost one call each, and one already-fired Deferred is
+made per :meth:`Dispatcher.dispatch`, never one per handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from inspect import iscoroutine
+from typing import Any, overload
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from rosey.events import ERROR, Event
+
+__all__ = ["WILDCARD", "Dispatcher", "Handler"]
+
+Handler = Callable[[Event], Any]
+
+#: Subscribing to this name delivers every event, ``error`` events included.
+WILDCARD = "*"
+
+
+def _name(handler: Handler) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
+
+
+class Dispatcher:
+    """Runs the handlers registered for an event name (and for ``"*"``) in registration order.
+
+    ``error`` events carry the :class:`~twisted.python.failure.Failure` as ``platform_data``, and
+    ``extra`` holds ``{"event": <the event being handled>, "handler": <handler name>}``. A failure
+    inside an ``error`` handler is only logged, so errors never cascade.
+    """
+
+    def __init__(self, log: Logger | None = None) -> None:
+        self._log = log if log is not None else Logger()
+        self._seq = 0
+        # name -> [(registration number, handler)]
+        self._registered: dict[str, list[tuple[int, Handler]]] = {}
+        # name -> handlers for that name merged with the wildcard's, in registration order
+        self._table: dict[str, tuple[Handler, ...]] = {}
+
+    # -- registration ---------------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str) -> Callable[[Handler], Handler]: ...
+
+    @overload
+    def on(self, event: str, handler: Handler) -> Handler: ...
+
+    def on(
+        self, event: str, handler: Handler | None = None
+    ) -> Handler | Callable[[Handler], Handler]:
+        """Register ``handler`` for ``event`` (``"*"`` for all events) and return it.
+
+        Without ``handler`` this is a decorator: ``@dispatcher.on("message")``. Registering the
+        same handler twice makes it run twice.
+        """
+        if handler is None:
+            return lambda h: self.on(event, h)
+        self._seq += 1
+        self._registered.setdefault(event, []).append((self._seq, handler))
+        self._table.clear()
+        return handler
+
+    def off(self, event: str, handler: Handler) -> None:
+        """Remove every registration of ``handler`` for ``event``; unknown handlers are ignored."""
+        entries = self._registered.get(event)
+        if not entries:
+            return
+        kept = [(seq, h) for seq, h in entries if h != handler]
+        if kept:
+            self._registered[event] = kept
+        else:
+            del self._registered[event]
+        self._table.clear()
+
+    def handlers(self, event: str) -> tuple[Handler, ...]:
+        """The handlers that :meth:`dispatch` would run for an event named ``event``, in order."""
+        table = self._table.get(event)
+        if table is None:
+            merged = self._registered.get(event, []) + (
+                self._registered.get(WILDCARD, []) if event != WILDCARD else []
+            )
+            merged.sort(key=lambda entry: entry[0])
+            table = self._table[event] = tuple(h for _, h in merged)
+        return table
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    def dispatch(self, event: Event) -> Deferred[bool]:
+        """Run the handlers for ``event``.
+
+        The Deferred fires once every handler is done, with ``True`` if one stopped propagation and
+        ``False`` otherwise. It never fails: handler errors are logged and turned into ``error``
+        events.
+        """
+        handlers = self._table.get(event.name)
+        if handlers is None:
+            handlers = self.handlers(event.name)
+        result = self._run(event, handlers, 0)
+        if result is True or result is False:
+            return succeed(result)
+        return result
+
+    def _run(
+        self, event: Event, handlers: tuple[Handler, ...], index: int
+    ) -> bool | Deferred[bool]:
+        """Run ``handlers[index:]``; returns a bool when all of them were synchronous."""
+        count = len(handlers)
+        while index < count:
+            handler = handlers[index]
+            index += 1
+            try:
+                result = handler(event)
+            except Exception:
+                self._failed(event, handler, Failure())
+                continue
+            if result is None:
+                continue
+            if result is True:
+                return True
+            if isinstance(result, Deferred):
+                waiting: Deferred[Any] = result
+            elif iscoroutine(result):
+                waiting = Deferred.fromCoroutine(result)
+            else:
+                continue
+            return waiting.addCallbacks(
+                self._resume,
+                self._resume_after_failure,
+                callbackArgs=(event, handlers, index),
+                errbackArgs=(event, handlers, index, handler),
+            )
+        return False
+
+    def _resume(
+        self, result: object, event: Event, handlers: tuple[Handler, ...], index: int
+    ) -> bool | Deferred[bool]:
+        if result is True:
+            return True
+        return self._run(event, handlers, index)
+
+    def _resume_after_failure(
+        self,
+        failure: Failure,
+        event: Event,
+        handlers: tuple[Handler, ...],
+        index: int,
+        handler: Handler,
+    ) -> bool | Deferred[bool]:
+        self._failed(event, handler, failure)
+        return self._run(event, handlers, index)
+
+    def _failed(self, event: Event, handler: Handler, failure: Failure) -> None:
+        self._log.failure(
+            "Handler {handler} failed on {event_name!r} event from {user!r}",
+            failure,
+            handler=_name(handler),
+            event_name=event.name,
+            user=event.user,
+            event=event,
+        )
+        if event.name == ERROR:
+            return  # an error handler failed: logged above, never re-dispatched
+        error = Event(ERROR, failure, extra={"event": event, "handler": _name(handler)})
+        self.dispatch(error)

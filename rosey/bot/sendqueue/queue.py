@@ -1,0 +1,460 @@
+"""The send queue: every chat line, PM and playlist ``queue`` the bot sends goes through here.
+
+It never floods: each lane (``chat`` for chat lines and PMs, which share one server limiter, and
+``queue`` for playlist adds) paces its sends with a :class:`~rosey.bot.ratelimit.FloodModel` of
+the server's limiter. Long text is split (:mod:`rosey.bot.sendqueue.split`).
+
+Confirmation. The server answers each ``chatMsg`` in order: the echo of the line to its sender,
+``cooldown <ms>`` (throttled: the line was dropped), ``noflood {action, msg}`` (muted, or a chat
+command refused), or ``spamFiltered``; a ``pm`` is answered by its echo (with ``to``), ``cooldown``
+or an ``errorMsg``. In-flight items are matched FIFO against these answers (an echo prefers the
+oldest in-flight line with the same text, since channel filters may rewrite it). A line's Deferred
+fires when its echo arrives, or fails with :class:`Muted`, :class:`SpamFiltered`,
+:class:`CommandRejected`, :class:`PMFailed`, :class:`~rosey.errors.AckTimeout` or
+:class:`~rosey.errors.ConnectionClosed`. After ``cooldown`` the line is re-sent once the server's
+pause has passed: nothing is lost.
+
+Server chat commands that produce no echo (``/kick``, ``/afk``, ``/rank`` …) cannot be matched to an
+answer, so they go out alone: only with nothing in flight, and nothing follows until they have
+settled (``settle`` seconds without a ``cooldown``/``noflood``/error for them).
+
+While the connection is not ready, items are held (at most ``max_pending`` per lane; beyond that
+the newest request fails with :class:`QueueFull`, and it is logged) and sent on ``ready``. Lines in
+flight when the connection drops fail with ``ConnectionClosed`` (their fate is unknown) unless
+``resend_unconfirmed`` is set, in which case they are sent again after reconnecting.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from rosey import events
+from rosey.bot.ratelimit import FloodModel, RateParams, chat_params, queue_params
+from rosey.bot.sendqueue.lines import (
+    PM_ERRORS,
+    USERNAME,
+    CommandRejected,
+    Item,
+    Muted,
+    PMFailed,
+    QueueFull,
+    SpamFiltered,
+    all_done,
+    classify,
+    norm,
+    same_name,
+)
+from rosey.bot.sendqueue.split import MAX_LENGTH, split_message
+from rosey.errors import (
+    AckTimeout,
+    ChannelPermissionError,
+    ConnectionClosed,
+    NotConnected,
+)
+from rosey.events import Event
+from rosey.interfaces import IConnection
+
+__all__ = ["SendQueue"]
+
+
+class _Lane:
+    def __init__(self, name: str, margin: float) -> None:
+        self.name = name
+        self.model = FloodModel(margin)
+        self.pending: deque[Item] = deque()
+        self.retry: deque[Item] = deque()  # throttled or unconfirmed items, sent first
+        self.paused_until = 0.0
+        self.timer: IDelayedCall | None = None
+        self.pumping = False
+        self.again = False
+
+    def __len__(self) -> int:
+        return len(self.pending) + len(self.retry)
+
+
+class SendQueue(Service):
+    """Paced, confirmed sending over an :class:`~rosey.interfaces.IConnection`.
+
+    ``own_rank`` and ``antiflood`` (``chat_antiflood_params`` when ``channelOpts.chat_antiflood`` is
+    on, else None) come from the channel mirror; ``own_name`` defaults to the connection's
+    ``username``. ``remember`` is called with every text handed to the queue and again when it is
+    sent (the command router's memory of the bot's own output). ``margin`` is the network jitter
+    (seconds) the pacing tolerates.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        connection: IConnection,
+        clock: IReactorTime,
+        *,
+        own_rank: Callable[[], float] = lambda: 0.0,
+        antiflood: Callable[[], RateParams | None] = lambda: None,
+        own_name: Callable[[], str | None] | None = None,
+        remember: Callable[[str], None] | None = None,
+        max_length: int = MAX_LENGTH,
+        margin: float = 0.025,
+        ack_timeout: float = 10.0,
+        settle: float = 1.0,
+        max_pending: int = 5000,
+        resend_unconfirmed: bool = False,
+    ) -> None:
+        self._connection = connection
+        self._clock = clock
+        self._own_rank = own_rank
+        self._antiflood = antiflood
+        self._own_name = own_name or (lambda: connection.username)
+        self._remember = remember or (lambda text: None)
+        self.max_length = max_length
+        self.margin = margin
+        self.ack_timeout = ack_timeout
+        self.settle = settle
+        self.max_pending = max_pending
+        self.resend_unconfirmed = resend_unconfirmed
+        self._chat = _Lane("chat", margin)
+        self._queue = _Lane("queue", margin)
+        self._in_flight: deque[Item] = deque()
+        # Texts of lines that timed out: their echo may still come and must not confirm another.
+        self._late: deque[str] = deque(maxlen=100)
+        self._ready = False
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def say(self, text: str, meta: dict[str, Any] | None = None) -> Deferred[None]:
+        """Send a chat line, split if long. Fires when every part was echoed by the server.
+
+        Each line of ``text`` is sent separately; ``/me`` and ``/sp`` are repeated on every part.
+        A server command (``/kick …``) is sent as one line, never split (the server cuts it).
+        """
+        kind, prefix, cmd = classify(text, self._own_rank())
+        if kind == "command":
+            chunks = [" ".join(text.split("\n"))]  # never split: a second part would be chat
+        else:
+            room = self.max_length - len(prefix)
+            chunks = [prefix + c for c in split_message(text[len(prefix) :], room)]
+        items = [
+            Item(kind, text=c, meta=meta, expect=norm(c[len(prefix) :]), cmd=cmd) for c in chunks
+        ]
+        return self._enqueue(self._chat, items)
+
+    def pm(self, to: str, text: str, meta: dict[str, Any] | None = None) -> Deferred[None]:
+        """Send a private message, split if long. Fires when every part was echoed."""
+        if not USERNAME.fullmatch(to):
+            return fail(PMFailed(f"PM failed: {to!r} isn't a valid username"))
+        if same_name(self._own_name(), to):
+            return fail(PMFailed("You can't PM yourself"))
+        items = [
+            Item("pm", text=c, to=to, meta=meta, expect=norm(c))
+            for c in split_message(text, self.max_length)
+        ]
+        return self._enqueue(self._chat, items)
+
+    def queue_add(self, payload: dict[str, Any]) -> Deferred[None]:
+        """Emit a playlist ``queue`` under the server's queue limiter. Fires once it is sent;
+        the outcome (``queue`` / ``queueFail``) is the playlist layer's to watch."""
+        return self._enqueue(self._queue, [Item("emit", event="queue", data=payload)])
+
+    @property
+    def pending(self) -> int:
+        """Items waiting to be sent, both lanes."""
+        return len(self._chat) + len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        """Chat lines and PMs sent and not yet confirmed."""
+        return len(self._in_flight)
+
+    def startService(self) -> None:
+        super().startService()
+        self._connection.subscribe(self.handle_event)
+        self._ready = bool(self._connection.ready)
+        self._pump_all()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self._connection.unsubscribe(self.handle_event)
+        self._ready = False
+        for lane in (self._chat, self._queue):
+            self._cancel(lane)
+            items = [*lane.retry, *lane.pending]
+            lane.retry.clear()
+            lane.pending.clear()
+            for item in items:
+                self._fail(item, ConnectionClosed("send queue stopped"))
+        self._drop_in_flight(ConnectionClosed("send queue stopped"), resend=False)
+
+    # -- events from the connection ------------------------------------------------------------
+
+    def handle_event(self, event: Event) -> None:
+        """Feed one event from the connection (done by :meth:`startService`)."""
+        name = event.name
+        if name == events.READY:
+            self._ready = True
+            self._pump_all()
+        elif name == events.DISCONNECTED:
+            self._on_disconnect()
+        elif event.replayed:
+            return
+        elif name == events.MESSAGE:
+            # A shadow-muted moderator gets its line twice; the copy marked shadow is extra.
+            if self._is_me(event.user) and not event.extra.get("shadow"):
+                self._confirm(event, "chat")
+        elif name == events.PM:
+            if self._is_me(event.user):
+                self._confirm(event, "pm")
+        elif name == "cooldown":
+            self._on_cooldown(event.platform_data)
+        elif name == "noflood":
+            self._on_noflood(event.platform_data)
+        elif name == "spamFiltered":
+            data = event.platform_data
+            reason = data.get("reason") if isinstance(data, dict) else None
+            self._answer(("chat", "command"), SpamFiltered(f"spam filter: {reason}"))
+        elif name == "errorMsg":
+            self._on_error_msg(event.platform_data)
+
+    def _is_me(self, user: str | None) -> bool:
+        name = self._own_name()
+        return user is not None and same_name(name, user)
+
+    def _confirm(self, event: Event, kind: str) -> None:
+        content = norm(event.content or "")
+        to = event.extra.get("to")
+        candidates = [
+            i
+            for i in self._in_flight
+            if i.kind == kind and (kind != "pm" or not isinstance(to, str) or same_name(i.to, to))
+        ]
+        match = next((i for i in candidates if i.expect == content), None)
+        if match is None and content in self._late:
+            self._late.remove(content)
+            self.log.info("Late echo of a timed-out line: {text!r}", text=event.content)
+            return
+        if match is None:
+            match = candidates[0] if candidates else None
+        if match is None:
+            self.log.debug("Echo of a line the queue did not send: {text!r}", text=event.content)
+            return
+        self._in_flight.remove(match)
+        self._succeed(match)
+        self._pump(self._chat)
+
+    def _on_cooldown(self, data: Any) -> None:
+        delay = data / 1000 if isinstance(data, int | float) and not isinstance(data, bool) else 0.1
+        delay = min(max(delay, 0.0), 60.0)
+        now = self._clock.seconds()
+        lane = self._chat
+        lane.model.penalize(now)
+        lane.paused_until = max(lane.paused_until, now + delay + self.margin)
+        if not self._in_flight:
+            self.log.warn("Server throttled a line rosey did not send (cooldown {ms})", ms=data)
+            return
+        item = self._in_flight.popleft()
+        self._cancel_timer(item)
+        lane.retry.append(item)
+        self.log.warn(
+            "Server throttled a {kind} (cooldown {ms} ms); re-sending it: {text!r}",
+            kind=item.kind,
+            ms=data,
+            text=item.text,
+        )
+        self._pump(lane)
+
+    def _on_noflood(self, data: Any) -> None:
+        data = data if isinstance(data, dict) else {}
+        action, msg = str(data.get("action", "")), str(data.get("msg", ""))
+        if action == "chat":
+            self._answer(("chat",), Muted(msg or "muted"))
+        else:
+            self._answer(("command",), CommandRejected(msg or action), command=action.lstrip("/"))
+
+    def _on_error_msg(self, data: Any) -> None:
+        msg = data.get("msg") if isinstance(data, dict) else None
+        if not isinstance(msg, str):
+            return
+        if msg.startswith(PM_ERRORS):
+            self._answer(("pm",), PMFailed(msg))
+        elif msg.startswith("/"):
+            self._answer(("command",), CommandRejected(msg), command=msg[1:].split(" ", 1)[0])
+
+    def _answer(self, kinds: tuple[str, ...], error: Exception, command: str = "") -> None:
+        """Fail the oldest in-flight item of one of ``kinds`` (a matching command first)."""
+        candidates = [i for i in self._in_flight if i.kind in kinds]
+        item = next((i for i in candidates if command and i.cmd == command), None)
+        item = item or (candidates[0] if candidates else None)
+        if item is None:
+            self.log.info("Server refusal for nothing in flight: {error}", error=error)
+            return
+        self._in_flight.remove(item)
+        self._fail(item, error)
+        self._pump(self._chat)
+
+    def _on_disconnect(self) -> None:
+        self._ready = False
+        for lane in (self._chat, self._queue):
+            self._cancel(lane)
+        self._drop_in_flight(
+            ConnectionClosed("connection lost before the server confirmed"),
+            resend=self.resend_unconfirmed,
+        )
+
+    def _drop_in_flight(self, error: Exception, resend: bool) -> None:
+        items = list(self._in_flight)
+        self._in_flight.clear()
+        for item in items:
+            self._cancel_timer(item)
+            if resend:
+                self._chat.retry.append(item)
+            else:
+                self._fail(item, error)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _enqueue(self, lane: _Lane, items: list[Item]) -> Deferred[None]:
+        if not items:
+            return succeed(None)
+        if len(lane) + len(items) > self.max_pending:
+            error = QueueFull(
+                f"send queue full: {len(lane)} {lane.name} items pending (max_pending "
+                f"{self.max_pending}); refused {len(items)} more"
+            )
+            self.log.error("{error}", error=error)
+            return fail(error)
+        for item in items:
+            if item.kind != "emit":
+                self._remember(item.text)
+        lane.pending.extend(items)
+        result = all_done([item.done for item in items])
+        self._pump(lane)
+        return result
+
+    def _pump_all(self) -> None:
+        self._pump(self._chat)
+        self._pump(self._queue)
+
+    def _pump(self, lane: _Lane) -> None:
+        if lane.pumping:
+            lane.again = True  # re-entered from a callback: the running pump goes round again
+            return
+        lane.pumping = True
+        try:
+            lane.again = True
+            while lane.again:
+                lane.again = False
+                self._pump_lane(lane)
+        finally:
+            lane.pumping = False
+
+    def _pump_lane(self, lane: _Lane) -> None:
+        while self._ready and (lane.retry or lane.pending):
+            source = lane.retry if lane.retry else lane.pending
+            item = source[0]
+            if lane is self._chat and (
+                any(i.kind == "command" for i in self._in_flight)
+                or (item.kind == "command" and self._in_flight)
+            ):
+                return  # a command goes out alone; its settling pumps again
+            now = self._clock.seconds()
+            params = self._params(item)
+            wait = max(lane.paused_until - now, lane.model.delay(now, params))
+            if wait > 0:
+                self._schedule(lane, min(wait, 60.0))
+                return
+            source.popleft()
+            if item.done.called:  # cancelled by the caller
+                continue
+            if item.kind != "emit" and self._own_rank() < 0:
+                self._fail(item, ChannelPermissionError("anonymous users cannot chat; log in"))
+                continue
+            tracked = item.kind != "emit"
+            if tracked:  # before emitting: a fake (or very fast) peer may answer at once
+                self._in_flight.append(item)
+            try:
+                self._emit(item)
+            except NotConnected:
+                if tracked:
+                    self._in_flight.remove(item)
+                source.appendleft(item)
+                self._ready = False
+                return
+            except Exception as e:  # a bad payload must not stall the queue
+                self.log.failure("Could not send {kind}", Failure(), kind=item.kind)
+                if tracked:
+                    self._in_flight.remove(item)
+                self._fail(item, e)
+                continue
+            lane.model.record(now, params)
+            if not tracked:
+                self._succeed(item)
+                continue
+            self._remember(item.text)
+            if item in self._in_flight:
+                wait_for = self.settle if item.kind == "command" else self.ack_timeout
+                item.timer = self._clock.callLater(wait_for, self._expired, item)
+
+    def _params(self, item: Item) -> RateParams:
+        if item.kind == "emit":
+            return queue_params(self._own_rank())
+        return chat_params(self._own_rank(), self._antiflood(), pm=item.kind == "pm")
+
+    def _emit(self, item: Item) -> None:
+        if item.kind == "pm":
+            assert item.to is not None
+            self._connection.sendPM(item.to, item.text, item.meta)
+        elif item.kind == "emit":
+            self._connection.emit(item.event, item.data)
+        else:
+            self._connection.sendMessage(item.text, item.meta)
+
+    def _schedule(self, lane: _Lane, delay: float) -> None:
+        self._cancel(lane)
+        lane.timer = self._clock.callLater(delay, self._wake, lane)
+
+    def _wake(self, lane: _Lane) -> None:
+        lane.timer = None
+        self._pump(lane)
+
+    def _expired(self, item: Item) -> None:
+        item.timer = None
+        if item not in self._in_flight:
+            return
+        self._in_flight.remove(item)
+        if item.kind == "command":
+            self._succeed(item)  # no refusal within the settle time: the server took it
+        else:
+            self._late.append(item.expect)
+            self._fail(item, AckTimeout(f"no echo within {self.ack_timeout:g}s for {item.text!r}"))
+        self._pump(self._chat)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _cancel(lane: _Lane) -> None:
+        if lane.timer is not None and lane.timer.active():
+            lane.timer.cancel()
+        lane.timer = None
+
+    @staticmethod
+    def _cancel_timer(item: Item) -> None:
+        if item.timer is not None and item.timer.active():
+            item.timer.cancel()
+        item.timer = None
+
+    def _succeed(self, item: Item) -> None:
+        self._cancel_timer(item)
+        if not item.done.called:
+            item.done.callback(None)
+
+    def _fail(self, item: Item, error: Exception) -> None:
+        self._cancel_timer(item)
+        if not item.done.called:
+            item.done.errback(Failure(error))
