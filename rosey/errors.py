@@ -83,3 +83,18 @@ class Kicked(CytubeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class NameInUse(NameTaken):
+    """The guest name is in use on the channel right now (perhaps by rosey's own stale session).
+
+    Unlike a registered or reserved name this can clear by itself, so the connection retries it.
+    """
+
+
+class ConnectRefused(SocketIOError):
+    """The server refused the socket.io connect (``44``); ``message`` is the server's text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -1,0 +1,398 @@
+"""The live link to one CyTube channel: :class:`CyTubeConnection` (``IConnection``, ``IService``).
+
+Per session: fetch the socketconfig, open the websocket (TLS verified for ``wss://``), connect
+socket.io inside the protocol, log in, join, and report ``ready`` after the join burst.
+``ClientService`` reconnects with :class:`~rosey.wire.retry.Reconnector` as its policy; fatal
+failures (wrong credentials or channel password, bans, duplicate login, no such channel) stop
+it with one log line saying what the operator can do. CyTube does not close the socket after a
+kick, a ``41`` or a ``44``: rosey closes it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from twisted.application.internet import ClientService
+from twisted.application.service import MultiService
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IProtocol,
+    IProtocolFactory,
+    IStreamClientEndpoint,
+)
+from twisted.internet.ssl import optionsForClientTLS
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from rosey import events
+from rosey.errors import ChannelError, ConnectRefused, CytubeError, Kicked, NotConnected
+from rosey.events import Event
+from rosey.interfaces import EventListener, IConnection
+from rosey.wire import codec
+from rosey.wire.driver import SessionDriver
+from rosey.wire.join import BeginJoin, Fail, JoinFlow, Note, Ready, Send, SendLater, stop_advice
+from rosey.wire.known import SERVER_EVENTS
+from rosey.wire.normalize import Normalizer
+from rosey.wire.protocol import DEFAULT_MAX_MESSAGE, CyTubeClientFactory
+from rosey.wire.retry import KickPolicy, Reconnector, ReconnectPolicy
+from rosey.wire.socketconfig import HTTPGetter, fetch_socket_url
+
+__all__ = ["CyTubeConnection", "websocket_endpoint"]
+
+_log = Logger()
+_RATE_LIMITED = "Rate limit exceeded"
+
+
+def websocket_endpoint(reactor: Any, url: str, *, trust_root: Any = None) -> Any:
+    """The client endpoint for a ``ws://`` or ``wss://`` URL.
+
+    ``wss`` wraps a ``HostnameEndpoint`` in TLS with ``optionsForClientTLS``: the certificate is
+    verified against the system roots (or ``trust_root``) and the host name.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    endpoint = HostnameEndpoint(reactor, host, port)
+    if not secure:
+        return endpoint
+    return wrapClientTLS(optionsForClientTLS(host, trustRoot=trust_root), endpoint)
+
+
+def _default_http(reactor: Any) -> tuple[HTTPGetter, Any]:
+    from treq.client import HTTPClient
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    client = HTTPClient(Agent(reactor, connectTimeout=30, pool=pool))
+    return cast(HTTPGetter, client), pool
+
+
+@implementer(IConnection)
+class CyTubeConnection(MultiService):
+    """A connection to ``channel`` on ``site`` (e.g. ``https://cytu.be``) that stays joined.
+
+    ``username`` with ``password`` logs in a registered account, ``username`` alone a guest,
+    neither stays anonymous. ``reactor`` provides time and TCP (a ``MemoryReactorClock`` in
+    unit tests); ``http`` is a treq-like client for the socketconfig (``StubTreq`` in tests).
+    """
+
+    def __init__(
+        self,
+        site: str,
+        channel: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        channel_password: str | None = None,
+        eio: int = 4,
+        reactor: Any,
+        http: HTTPGetter | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        kicks: KickPolicy | None = None,
+        ack_timeout: float = 10.0,
+        guest_retry_limit: int = 3,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+        trust_root: Any = None,
+        random_source: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__()
+        self.site = site.rstrip("/")
+        self.channel = channel
+        self.username = username
+        self.connected = False
+        self.ready = False
+        self.rank: float | None = None
+        self.ack_timeout = ack_timeout
+        self.stopped_for: CytubeError | None = None  # the failure that stopped reconnecting
+        self._password = password
+        self._channel_password = channel_password
+        self._eio = eio
+        self._reactor = reactor
+        self._kicks = kicks if kicks is not None else KickPolicy()
+        self._guest_retry_limit = guest_retry_limit
+        self._trust_root = trust_root
+        self._pool: Any = None
+        if http is None:
+            http, self._pool = _default_http(reactor)
+        self._http = http
+        self.reconnector = Reconnector(reactor, reconnect, random_source)
+        self._factory = CyTubeClientFactory(
+            self, clock=reactor, eio=eio, max_message=max_message, reactor=reactor
+        )
+        self._client = ClientService(
+            _SocketConfigEndpoint(self), self._factory, self.reconnector, clock=reactor
+        )
+        self._client.setServiceParent(self)
+        self._listeners: list[EventListener] = []
+        self._ready_waiters: list[Deferred[None]] = []
+        self._driver: SessionDriver | None = None
+        self._flow: JoinFlow | None = None
+        self._normalizer = Normalizer()
+        self._later: list[IDelayedCall] = []
+        self._logged_names: set[str] = set()
+
+    # -- IConnection ----------------------------------------------------------------------------
+
+    def subscribe(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: EventListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def emit(self, event: str, data: Any = None) -> None:
+        self._live(event).emit(event, data)
+
+    def emitWithAck(
+        self, event: str, data: Any = None, timeout: float | None = None
+    ) -> Deferred[Any]:
+        wait = self.ack_timeout if timeout is None else timeout
+        return self._live(event).emit_with_ack(event, data, wait)
+
+    def sendMessage(self, text: str, meta: dict[str, Any] | None = None) -> None:
+        self.emit("chatMsg", {"msg": text, "meta": meta or {}})
+
+    def sendPM(self, to: str, text: str, meta: dict[str, Any] | None = None) -> None:
+        self.emit("pm", {"to": to, "msg": text, "meta": meta or {}})
+
+    def whenReady(self) -> Deferred[None]:
+        if self.ready:
+            return succeed(None)
+        if self.stopped_for is not None:
+            return fail(self.stopped_for)
+        d: Deferred[None] = Deferred()
+        self._ready_waiters.append(d)
+        return d
+
+    def disconnect(self, reason: str = "") -> None:
+        if self._driver is not None:
+            self._driver.close(reason or "client closed")
+
+    @property
+    def session(self) -> SessionDriver | None:
+        """The current websocket's session driver (for diagnostics), or None."""
+        return self._driver
+
+    # -- IService -------------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        self.stopped_for = None
+        super().startService()
+
+    def stopService(self) -> Deferred[None]:
+        if not self.running:
+            return succeed(None)
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        if self._driver is not None:
+            self._driver.close("service stopped")
+        await super().stopService()
+        self._cancel_later()
+        if self._pool is not None:
+            await self._pool.closeCachedConnections()
+        # ClientService fires its stop Deferred from inside a state-machine transition; a
+        # caller that restarts (or stops again) straight away would re-enter the machine.
+        await deferLater(self._reactor, 0, lambda: None)
+
+    # -- SessionHandler (called by the driver) --------------------------------------------------
+
+    def session_opened(self, driver: SessionDriver) -> None:
+        self._driver = driver
+        _log.info("websocket open to {url}", url=self._factory.url)
+
+    def session_connected(self, driver: SessionDriver, sid: str | None) -> None:
+        if driver is not self._driver:
+            return
+        self.connected = True
+        self.rank = None
+        self._normalizer = Normalizer()
+        self._flow = JoinFlow(
+            self.channel,
+            username=self.username,
+            password=self._password,
+            channel_password=self._channel_password,
+            kicks=self._kicks,
+            guest_retry_limit=self._guest_retry_limit,
+        )
+        self._publish(Event(events.CONNECTED, {"sid": sid, "url": self._factory.url}))
+        self._perform(driver, self._flow.start())
+
+    def session_event(self, driver: SessionDriver, packet: codec.EventPacket) -> None:
+        flow = self._flow
+        if driver is not self._driver or flow is None:
+            return
+        name, data = packet.name, packet.data
+        if name not in SERVER_EVENTS:
+            self._log_once(name, "unknown event {name!r} (delivered as is)")
+        event = self._normalizer.normalize(name, data)
+        malformed = event.extra.get("malformed")
+        if malformed:
+            self._log_once(name, "malformed {name!r} event (delivered as is): {why}", why=malformed)
+        self._publish(event)
+        self._perform(driver, flow.handle(name, data))
+        if flow.rank is not None:
+            self.rank = flow.rank
+
+    def session_closed(self, driver: SessionDriver, reason: str, refusal: str | None) -> None:
+        if driver is self._driver:
+            self._driver = None
+        was_connected = self.connected and self._flow is not None
+        self.connected = self.ready = False
+        self._flow = None
+        self._cancel_later()
+        self.reconnector.session_ended()
+        if refusal is not None:
+            self._refused(refusal)
+        if was_connected:
+            self._publish(Event(events.DISCONNECTED, {"reason": reason}))
+        _log.info("session ended: {reason}", reason=reason)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _live(self, event: str) -> SessionDriver:
+        driver = self._driver
+        if driver is None or not driver.connected:
+            raise NotConnected(f"not connected to #{self.channel}; {event} not sent")
+        return driver
+
+    def _perform(self, driver: SessionDriver, steps: list[Any]) -> None:
+        for step in steps:
+            match step:
+                case Send(event=event, data=data):
+                    driver.emit(event, data)
+                case BeginJoin():
+                    self._normalizer.begin_join()
+                case SendLater(delay=delay, event=event, data=data):
+                    self._later.append(
+                        self._reactor.callLater(delay, self._send_later, driver, event, data)
+                    )
+                case Ready():
+                    self._became_ready(step)
+                case Note(text=text):
+                    _log.warn("{text}", text=text)
+                case Fail(error=error, fatal=fatal, hold=hold):
+                    self._failed(driver, error, fatal, hold)
+
+    def _send_later(self, driver: SessionDriver, event: str, data: Any) -> None:
+        if driver is self._driver and driver.connected:
+            driver.emit(event, data)
+
+    def _became_ready(self, step: Ready) -> None:
+        self.ready = True
+        self.rank = step.rank
+        self.reconnector.session_ready()
+        who = step.name or "anonymous"
+        _log.info("joined #{c} as {who} (rank {r})", c=self.channel, who=who, r=step.rank)
+        ready = {"rank": step.rank, "name": step.name, "guest": step.guest}
+        self._publish(Event(events.READY, ready))
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def _failed(self, driver: SessionDriver, error: CytubeError, fatal: bool, hold: float) -> None:
+        if isinstance(error, Kicked):
+            self._publish(Event(events.KICKED, {"reason": error.reason}, content=error.reason))
+        if fatal:
+            self._stop_reconnecting(error)
+        else:
+            _log.warn("leaving the session: {error!r}; reconnecting", error=error)
+            self._publish(Event(events.ERROR, error, content=str(error), extra={"fatal": False}))
+            self.reconnector.hold(hold)
+        driver.close(f"{type(error).__name__}: {error}")
+
+    def _refused(self, message: str) -> None:
+        error = ConnectRefused(message)
+        if message == _RATE_LIMITED:
+            self.reconnector.rate_limited()
+        if self._kicks.stops(message):
+            self._stop_reconnecting(error)
+            return
+        _log.warn("socket.io connect refused: {message!r}; reconnecting", message=message)
+        self._publish(Event(events.ERROR, error, content=message, extra={"fatal": False}))
+
+    def _stop_reconnecting(self, error: CytubeError) -> None:
+        if self.stopped_for is not None or not self.running:
+            return
+        self.stopped_for = error
+        advice = stop_advice(error, username=self.username, channel=self.channel, site=self.site)
+        _log.error("{advice}; not reconnecting", advice=advice)
+        self._publish(Event(events.ERROR, error, content=advice, extra={"fatal": True}))
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for d in waiters:
+            d.errback(error)
+        self._client.stopService()
+
+    def _connect_failed(self, error: BaseException) -> None:
+        if isinstance(error, ChannelError):
+            # ClientService is scheduling its retry right now; stop it once that is done
+            self._reactor.callLater(0, self._stop_reconnecting, error)
+        else:
+            _log.warn("cannot connect to #{channel}: {error}", channel=self.channel, error=error)
+
+    def _cancel_later(self) -> None:
+        later, self._later = self._later, []
+        for call in later:
+            if call.active():
+                call.cancel()
+
+    def _log_once(self, name: str, fmt: str, **kwargs: Any) -> None:
+        key = f"{fmt}\0{name}"
+        if key not in self._logged_names:
+            self._logged_names.add(key)
+            _log.warn(fmt, name=name, **kwargs)
+
+    def _publish(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                result = listener(event)
+            except Exception:
+                _log.failure("listener {l!r} failed on {name}", l=listener, name=event.name)
+                continue
+            if isinstance(result, Deferred):
+                result.addErrback(_log_listener_failure, event.name)
+
+
+def _log_listener_failure(failure: Failure, name: str) -> None:
+    _log.failure("listener failed on {name}", failure, name=name)
+
+
+@implementer(IStreamClientEndpoint)
+class _SocketConfigEndpoint:
+    """An endpoint that asks the socketconfig where to connect, every time it connects."""
+
+    def __init__(self, connection: CyTubeConnection) -> None:
+        self._conn = connection
+
+    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        return Deferred.fromCoroutine(self._connect(factory))
+
+    async def _connect(self, factory: IProtocolFactory) -> IProtocol:
+        conn = self._conn
+        try:
+            url = await fetch_socket_url(
+                conn._http, conn.site, conn.channel, clock=conn._reactor, eio=conn._eio
+            )
+        except CytubeError as e:
+            conn._connect_failed(e)
+            raise
+        conn._factory.set_url(url, origin=conn.site)
+        endpoint = websocket_endpoint(conn._reactor, url, trust_root=conn._trust_root)
+        conn.reconnector.attempt_started()
+        try:
+            protocol: IProtocol = await endpoint.connect(factory)
+        except CancelledError:
+            raise
+        except Exception as e:
+            conn._connect_failed(e)
+            raise
+        conn.reconnector.session_started()
+        return protocol
