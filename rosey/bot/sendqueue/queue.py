@@ -87,7 +87,8 @@ class SendQueue(Service):
     on, else None) come from the channel mirror; ``own_name`` defaults to the connection's
     ``username``. ``remember`` is called with every text handed to the queue and again when it is
     sent (the command router's memory of the bot's own output). ``margin`` is the network jitter
-    (seconds) the pacing tolerates.
+    (seconds) the pacing tolerates. With ``subscribe=False`` the owner feeds
+    :meth:`handle_event` itself (the Bot does, to keep the order mirror → queue → handlers).
     """
 
     log = Logger()
@@ -107,8 +108,10 @@ class SendQueue(Service):
         settle: float = 1.0,
         max_pending: int = 5000,
         resend_unconfirmed: bool = False,
+        subscribe: bool = True,
     ) -> None:
         self._connection = connection
+        self._subscribe = subscribe
         self._clock = clock
         self._own_rank = own_rank
         self._antiflood = antiflood
@@ -175,13 +178,15 @@ class SendQueue(Service):
 
     def startService(self) -> None:
         super().startService()
-        self._connection.subscribe(self.handle_event)
+        if self._subscribe:
+            self._connection.subscribe(self.handle_event)
         self._ready = bool(self._connection.ready)
         self._pump_all()
 
     def stopService(self) -> None:
         super().stopService()
-        self._connection.unsubscribe(self.handle_event)
+        if self._subscribe:
+            self._connection.unsubscribe(self.handle_event)
         self._ready = False
         for lane in (self._chat, self._queue):
             self._cancel(lane)
