@@ -8,7 +8,7 @@ bot service under one ``MultiService``.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.application.service import IService, MultiService
 from twisted.python import usage
@@ -19,7 +19,9 @@ from rosey.daemon.config import ChannelConfig, Config, ConfigError, load
 class Options(usage.Options):
     """Command line of ``twistd rosey``."""
 
-    optParameters = [["config", "c", "rosey.toml", "Path to the TOML configuration file."]]
+    optParameters: ClassVar[list[list[str]]] = [
+        ["config", "c", "rosey.toml", "Path to the TOML configuration file."]
+    ]
 
     def postOptions(self) -> None:
         try:

@@ -1,0 +1,136 @@
+"""The Bot service: the business layer between one channel's connection and its handlers.
+
+It never touches sockets or SQL. Each normalized event from the :class:`IConnection` goes, in
+this order, to the channel mirror (so handlers see the state the event created), the send
+queue (confirmations, cooldowns), the action confirmations, and then the dispatcher (handlers,
+commands).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from rosey.bot.actions import Actions
+from rosey.bot.builtins import builtin_commands
+from rosey.bot.commands import Command, CommandRegistry, CommandRouter, OutputMemory
+from rosey.bot.confirm import Confirmations
+from rosey.bot.dispatch import Dispatcher, Handler
+from rosey.bot.mirror import ChannelMirror
+from rosey.bot.ratelimit import RateParams
+from rosey.bot.sendqueue import SendQueue
+from rosey.events import Event
+from rosey.interfaces import IConnection
+
+
+class Bot(MultiService):
+    """One channel's bot: mirror, dispatch, commands, actions and the flood-safe send queue.
+
+    ``bot.on(event, handler)`` / ``bot.off`` register handlers; ``bot.commands`` holds the
+    declared commands (built-ins included); ``bot.actions`` does things in the channel;
+    ``bot.say`` and ``bot.pm`` send through the queue.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        connection: IConnection,
+        *,
+        clock: IReactorTime,
+        prefix: str = "!",
+        queue_margin: float = 0.025,
+    ) -> None:
+        super().__init__()
+        self.connection = connection
+        self.clock = clock
+        self.started_at = time.time()
+        self.mirror = ChannelMirror()
+        self.dispatcher = Dispatcher(self.log)
+        self.memory = OutputMemory(clock)
+        self.queue = SendQueue(
+            connection,
+            clock,
+            own_rank=lambda: self.mirror.effective_rank,
+            antiflood=lambda: RateParams.from_channel_opts(self.mirror.channel.options),
+            own_name=lambda: self.mirror.name or connection.username,
+            remember=self.memory.remember,
+            margin=queue_margin,
+            subscribe=False,
+        )
+        self.queue.setServiceParent(self)
+        self.commands = CommandRegistry()
+        self.commands.add(*builtin_commands(clock, lambda: str(connection.channel)))
+        self.router = CommandRouter(
+            self.commands,
+            self.queue,
+            clock,
+            own_name=lambda: self.mirror.name or connection.username,
+            rank_of=self._rank_of,
+            prefix=prefix,
+            own_output=self.memory,
+            services=self,
+        )
+        self.router.attach(self.dispatcher)
+        self.confirmations = Confirmations(clock)
+        self.actions = Actions(
+            connection,
+            self.mirror,
+            self.confirmations,
+            self.queue.say,
+            self.queue.pm,
+            clock,
+            queue_add=self.queue.queue_add,
+        )
+
+    # -- handlers and commands ----------------------------------------------------------------
+
+    def on(self, event: str, handler: Handler) -> Handler:
+        """Run ``handler(event)`` for every event named ``event`` (``"*"``: every event)."""
+        return self.dispatcher.on(event, handler)
+
+    def off(self, event: str, handler: Handler) -> None:
+        """Stop running ``handler`` for ``event``."""
+        self.dispatcher.off(event, handler)
+
+    def add_command(self, *commands: Command) -> None:
+        """Add commands declared with :func:`rosey.bot.commands.command`."""
+        self.commands.add(*commands)
+
+    def say(self, text: str, meta: dict[str, Any] | None = None) -> Deferred[None]:
+        """Send a chat line through the flood-safe queue."""
+        return self.queue.say(text, meta)
+
+    def pm(self, to: str, text: str) -> Deferred[None]:
+        """Send a private message through the flood-safe queue."""
+        return self.queue.pm(to, text)
+
+    # -- the event path -----------------------------------------------------------------------
+
+    def handle_event(self, event: Event) -> Deferred[bool]:
+        """Feed one normalized event through mirror, queue, confirmations and handlers."""
+        self.mirror.apply(event)
+        self.queue.handle_event(event)
+        self.confirmations.feed(event)
+        return self.dispatcher.dispatch(event)
+
+    def _rank_of(self, name: str) -> float | None:
+        user = self.mirror.users.get(name)
+        return None if user is None else user.rank
+
+    def startService(self) -> None:
+        self.connection.subscribe(self.handle_event)
+        super().startService()
+
+    def stopService(self) -> Deferred[None] | None:
+        self.connection.unsubscribe(self.handle_event)
+        return super().stopService()
+
+
+BotFactory = Callable[[IConnection], Bot]
