@@ -14,6 +14,7 @@ from twisted.application.service import IService, MultiService
 from twisted.python import usage
 
 from rosey.daemon.config import ChannelConfig, Config, ConfigError, load
+from rosey.daemon.shutdown import install_graceful_stop
 
 
 class Options(usage.Options):
@@ -59,6 +60,7 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     config = options.loaded
+    install_graceful_stop(reactor)
     top = MultiService()
     for channel in config.channels:
         make_channel_services(channel, config, reactor).setServiceParent(top)
