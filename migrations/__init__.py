@@ -1,0 +1,1 @@
+"""Rosey's Alembic migrations (installed as the ``rosey.migrations`` package)."""

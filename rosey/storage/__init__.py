@@ -1,0 +1,17 @@
+"""Storage: every event kept, in SQLite by default and PostgreSQL at scale.
+
+- :mod:`.interface`: :class:`IStorage`, what the bot may ask of storage (all Deferreds).
+- :mod:`.rows` / :mod:`.ops`: the plain rows it returns and the write operations it applies.
+- :mod:`.sql`: the SQLAlchemy Core implementation (:mod:`.writes`, :mod:`.reads`, the schema in
+  :mod:`.tables`) on a thread pool (:mod:`.pool`, :mod:`.engine`); :mod:`.noop`: one that
+  stores nothing.
+- :mod:`.recorder`: the bot's events (turned into operations by :mod:`.tracker`) written in
+  batches; :mod:`.service`: the service that owns the storage.
+- :mod:`.migrate`: Alembic migrations, blocking, before the reactor starts; :mod:`.cli`:
+  ``rosey db …``; :mod:`.legacy`: import from the Rosey-Robot v1 database.
+"""
+
+from rosey.storage.errors import LegacyImportError, SchemaError, StorageError, StorageUnavailable
+from rosey.storage.interface import IStorage
+
+__all__ = ["IStorage", "LegacyImportError", "SchemaError", "StorageError", "StorageUnavailable"]

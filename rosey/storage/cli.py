@@ -1,0 +1,172 @@
+"""``rosey db …``: schema migrations and the legacy import, from the command line.
+
+``add_db_parser(subparsers)`` adds the ``db`` command to a program's argparse subparsers (the
+``rosey`` entry point does); ``run_db_command(args)`` runs it and returns the exit status.
+``python -m rosey.storage.cli db …`` works on its own. Every failure is one line on stderr and
+exit status 1. The database URL comes from ``--url``, else ``$ROSEY_DATABASE_URL``, else
+``sqlite:///rosey.sqlite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from rosey.storage import legacy, migrate
+from rosey.storage.engine import safe_url
+from rosey.storage.errors import StorageError
+
+
+def add_db_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``db upgrade|downgrade REV|current|history|import-legacy PATH --channel NAME``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        help="database URL (default: $ROSEY_DATABASE_URL, else sqlite:///rosey.sqlite)",
+    )
+    db = subparsers.add_parser("db", help="manage rosey's database")
+    db.set_defaults(func=run_db_command)
+    sub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    up = sub.add_parser("upgrade", parents=[common], help="upgrade the schema (default: head)")
+    up.add_argument("revision", nargs="?", default="head")
+    down = sub.add_parser("downgrade", parents=[common], help="downgrade the schema to REV")
+    down.add_argument("revision", metavar="REV", help="a revision id, or 'base' for empty")
+    sub.add_parser("current", parents=[common], help="show the database's schema revision")
+    sub.add_parser("history", parents=[common], help="list the schema revisions")
+    imp = sub.add_parser(
+        "import-legacy", parents=[common], help="import a Rosey-Robot v1 SQLite database"
+    )
+    imp.add_argument("path", metavar="PATH", help="the old bot's SQLite database file")
+    imp.add_argument("--channel", required=True, help="the channel its data belongs to")
+
+
+def run_db_command(
+    args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run a parsed ``db`` command; return the exit status. Output goes to ``out`` and
+    ``err`` (default: the current ``sys.stdout`` / ``sys.stderr``)."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    url = args.url or migrate.default_url()
+    try:
+        if args.db_command == "upgrade":
+            before, after = migrate.upgrade(url, args.revision)
+            _moved(out, url, before, after)
+        elif args.db_command == "downgrade":
+            before, after = migrate.downgrade(url, args.revision)
+            _moved(out, url, before, after)
+        elif args.db_command == "current":
+            _current(out, url)
+        elif args.db_command == "history":
+            for rev in migrate.history():
+                down = rev.down_revision or "<base>"
+                head = " (head)" if rev.is_head else ""
+                out.write(f"{down} -> {rev.revision}{head}: {rev.doc.splitlines()[0]}\n")
+        elif args.db_command == "import-legacy":
+            _import(out, err, url, args.path, args.channel)
+        else:  # pragma: no cover - argparse enforces the choices
+            raise StorageError(f"unknown db command {args.db_command!r}")
+    except (StorageError, OSError) as e:
+        err.write(f"rosey db {args.db_command}: error: {_one_line(e)}\n")
+        return 1
+    return 0
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _moved(out: TextIO, url: str, before: str | None, after: str | None) -> None:
+    where = safe_url(url)
+    if before == after:
+        out.write(f"{where}: already at {after or '<base>'}\n")
+    else:
+        out.write(f"{where}: {before or '<base>'} -> {after or '<base>'}\n")
+
+
+def _current(out: TextIO, url: str) -> None:
+    rev = migrate.current(url)
+    known = {r.revision: r for r in migrate.history()}
+    if rev is None:
+        note = "empty (run `rosey db upgrade`)"
+    elif rev not in known:
+        note = "newer than this rosey"
+    elif known[rev].is_head:
+        note = "head"
+    else:
+        note = f"behind head {migrate.head()}"
+    out.write(f"{rev or '<base>'} ({note})\n")
+
+
+class ProgressBar:
+    """A one-line progress bar on a stream, redrawn at most every ``interval`` seconds."""
+
+    def __init__(self, total: int, stream: TextIO, width: int = 30, interval: float = 0.1) -> None:
+        self.total = max(total, 1)
+        self.stream = stream
+        self.width = width
+        self.interval = interval
+        self._done_before: dict[str, int] = {}
+        self._last = 0.0
+
+    def __call__(self, table: str, rows_done: int) -> None:
+        self._done_before[table] = rows_done
+        now = time.monotonic()
+        done = sum(self._done_before.values())
+        if now - self._last < self.interval and done < self.total:
+            return
+        self._last = now
+        filled = int(self.width * min(done, self.total) / self.total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\rimporting [{bar}] {done}/{self.total} rows ({table})")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line."""
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _import(out: TextIO, err: TextIO, url: str, path: str, channel: str) -> None:
+    source = legacy.open_legacy(path)
+    try:
+        total = sum(legacy.count_rows(source).values())
+    finally:
+        source.close()
+    migrate.upgrade(url)
+    bar = ProgressBar(total, err)
+    try:
+        report = legacy.import_legacy(path, url, channel, progress=bar)
+    finally:
+        bar.close()
+    out.write(f"imported {path} into {safe_url(url)} for channel {channel}:\n")
+    for t in report.tables:
+        out.write(
+            f"  {t.name}: {t.read} read, {t.imported} imported, {t.merged} merged, "
+            f"{t.present} already present"
+            + (f", {t.invalid} invalid rows skipped" if t.invalid else "")
+            + "\n"
+        )
+        if t.skipped_columns:
+            out.write(f"    skipped columns: {', '.join(t.skipped_columns)}\n")
+    for name, reason in report.skipped_tables:
+        out.write(f"  {name}: skipped ({reason})\n")
+    for name in report.missing_tables:
+        out.write(f"  {name}: not in the file\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rosey.storage.cli db …``."""
+    parser = argparse.ArgumentParser(prog="rosey")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_db_parser(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

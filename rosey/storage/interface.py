@@ -1,0 +1,191 @@
+"""``IStorage``: everything the bot and its commands may ask of storage.
+
+It is the original Rosey design's ``StorageAdapter`` with Twisted manners: every method returns a
+Deferred and none blocks the reactor; every row is scoped by channel, so several channels share
+one database. Implementations: :class:`rosey.storage.sql.SQLStorage` (SQLite, PostgreSQL) and
+:class:`rosey.storage.noop.NoopStorage`.
+
+Failures arrive as :class:`~rosey.storage.errors.StorageError` (``StorageUnavailable`` when a
+retry later may work). Timestamps are Unix seconds; ``timestamp=None`` means now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute, Interface
+
+from rosey.storage.ops import WriteOp
+from rosey.storage.rows import (
+    BotStatus,
+    ChannelStats,
+    ChatMessage,
+    MediaPlay,
+    OutboundMessage,
+    UserAction,
+    UserCount,
+    UserStats,
+)
+
+
+class IStorage(Interface):
+    """Persistent storage for one or more channels."""
+
+    is_connected = Attribute("True between a successful connect() and close() (bool).")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def connect() -> Deferred[None]:
+        """Open the storage; fails with ``SchemaError`` if the schema is not current."""
+
+    def close() -> Deferred[None]:
+        """Release every resource. Never fails."""
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def record(channel: str, ops: Sequence[WriteOp]) -> Deferred[None]:
+        """Apply write operations in order, all in one transaction (all or nothing)."""
+
+    def save_user_stats(
+        channel: str,
+        username: str,
+        first_seen: float | None = None,
+        last_seen: float | None = None,
+        chat_lines: int | None = None,
+        time_connected: float | None = None,
+        session_start: float | None = None,
+    ) -> Deferred[None]:
+        """Set a user's stats (None leaves a field unchanged)."""
+
+    def log_user_action(
+        channel: str,
+        username: str,
+        action_type: str,
+        details: str | None = None,
+        timestamp: float | None = None,
+    ) -> Deferred[None]:
+        """Log one user action (``join``, ``leave``, ``pm`` or a plugin's own type)."""
+
+    def update_channel_stats(
+        channel: str,
+        max_users: int | None = None,
+        max_connected: int | None = None,
+        timestamp: float | None = None,
+    ) -> Deferred[None]:
+        """Raise the high-water marks to these counts if they are higher."""
+
+    def log_user_count(
+        channel: str, chat_users: int, connected_users: int, timestamp: float | None = None
+    ) -> Deferred[None]:
+        """Add a user-count snapshot."""
+
+    def save_message(
+        channel: str, username: str, message: str, timestamp: float | None = None
+    ) -> Deferred[None]:
+        """Add a chat line to the log and count it in the user's stats."""
+
+    def log_media(
+        channel: str,
+        media_type: str,
+        media_id: str,
+        title: str,
+        duration: int,
+        queued_by: str | None = None,
+        started_at: float | None = None,
+    ) -> Deferred[None]:
+        """Add an item to the media history."""
+
+    def set_status(channel: str, status: BotStatus) -> Deferred[None]:
+        """Overwrite the bot's current status."""
+
+    def clear_old_messages(channel: str, keep_count: int = 1000) -> Deferred[int]:
+        """Delete all but the newest ``keep_count`` chat lines; fires with how many went."""
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get_user_stats(channel: str, username: str) -> Deferred[UserStats | None]:
+        """One user's stats (the name matches case-insensitively), or None."""
+
+    def get_all_user_stats(
+        channel: str, limit: int | None = None, offset: int = 0
+    ) -> Deferred[list[UserStats]]:
+        """Every user's stats, by name."""
+
+    def get_top_chatters(channel: str, limit: int = 10) -> Deferred[list[UserStats]]:
+        """Users with the most chat lines first."""
+
+    def get_user_actions(
+        channel: str,
+        username: str | None = None,
+        action_type: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Deferred[list[UserAction]]:
+        """Logged actions, newest first, optionally for one user (exact name) and/or one type."""
+
+    def get_channel_stats(channel: str) -> Deferred[ChannelStats]:
+        """The high-water marks (zeros when nothing was recorded)."""
+
+    def get_user_count_history(
+        channel: str,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        limit: int | None = None,
+    ) -> Deferred[list[UserCount]]:
+        """Snapshots with ``start_time <= timestamp <= end_time``, oldest first."""
+
+    def get_recent_messages(
+        channel: str, limit: int = 100, offset: int = 0, username: str | None = None
+    ) -> Deferred[list[ChatMessage]]:
+        """Chat lines, newest first, optionally by one user (the exact name, as
+        :meth:`get_user_stats` spells it)."""
+
+    def get_media_history(
+        channel: str, limit: int = 50, offset: int = 0
+    ) -> Deferred[list[MediaPlay]]:
+        """What played, newest first."""
+
+    def get_status(channel: str) -> Deferred[BotStatus | None]:
+        """The bot's last recorded status, or None."""
+
+    # -- outbound messages (``!tell``) --------------------------------------------------------
+
+    def enqueue_outbound(
+        channel: str,
+        recipient: str | None,
+        message: str,
+        sender: str | None = None,
+        timestamp: float | None = None,
+    ) -> Deferred[int]:
+        """Queue a message for ``recipient``; fires with its id."""
+
+    def get_unsent_outbound(
+        channel: str, recipient: str, limit: int = 10, max_retries: int | None = None
+    ) -> Deferred[list[OutboundMessage]]:
+        """Unsent messages for ``recipient`` (case-insensitive), oldest first; those that failed
+        ``max_retries`` times or more are left out when ``max_retries`` is given."""
+
+    def mark_outbound_sent(
+        channel: str, message_id: int, timestamp: float | None = None
+    ) -> Deferred[None]:
+        """Mark a message delivered."""
+
+    def mark_outbound_failed(channel: str, message_id: int, error: str) -> Deferred[int]:
+        """Record a failed delivery; fires with the new retry count."""
+
+    # -- plugin key/value store ---------------------------------------------------------------
+
+    def kv_get(channel: str, namespace: str, key: str) -> Deferred[str | None]:
+        """A plugin's value, or None if absent or expired."""
+
+    def kv_set(
+        channel: str, namespace: str, key: str, value: str, ttl: float | None = None
+    ) -> Deferred[None]:
+        """Store a value; it expires ``ttl`` seconds from now (None = never)."""
+
+    def kv_delete(channel: str, namespace: str, key: str) -> Deferred[bool]:
+        """Remove a value; fires with whether it existed."""
+
+    def kv_purge_expired(timestamp: float | None = None) -> Deferred[int]:
+        """Delete every expired value in every channel; fires with how many went."""

@@ -1,0 +1,299 @@
+"""What the recorder knows about one channel, and the write operations each event becomes.
+
+Sans-IO: :class:`ChannelTracker` gets events and hands operations to ``push``; it keeps the user
+list, the connection count, the playlist (to know who queued what plays) and the bot's status.
+High-water marks and the status are coalesced: :meth:`ChannelTracker.pending` returns them once
+per batch instead of one write per event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+
+from rosey import events
+from rosey.events import Event
+from rosey.storage import ops as o
+from rosey.storage.rows import BotStatus
+
+
+def _text(value: object) -> str:
+    s = "" if value is None else str(value)
+    # PostgreSQL cannot store NUL; dropping it here keeps hostile chat off the slow path.
+    return s.replace("\x00", "") if "\x00" in s else s
+
+
+def _name(event: Event) -> str | None:
+    if event.user:
+        return event.user
+    data = event.platform_data
+    if isinstance(data, dict):
+        name = data.get("name") or data.get("username")
+        return str(name) if name else None
+    return None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+class ChannelTracker:
+    """Turns one channel's events into write operations (see the module docstring)."""
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        own_name: Callable[[], str | None],
+        push: Callable[[o.WriteOp], None],
+    ) -> None:
+        self._clock = clock
+        self._own_name = own_name
+        self._push = push
+        self.users: dict[str, None] = {}
+        self.connected_users: int | None = None
+        self._observing = False
+        self._items: dict[Any, tuple[str, str, str | None]] = {}
+        self._current_uid: Any = None
+        self._max_users = 0
+        self._max_connected = 0
+        self._high_water: o.HighWater | None = None
+        self.status = BotStatus(channel="")
+        self._status_dirty = False
+        self._handlers: dict[str, Callable[[Event, float], None]] = {
+            events.PM: self._pm,
+            events.USER_JOIN: self._join,
+            events.USER_LEAVE: self._leave,
+            events.USER_LIST: self._user_list,
+            events.CONNECTED: self._connected,
+            events.READY: self._connected,
+            events.DISCONNECTED: self._disconnected,
+            events.KICKED: self._disconnected,
+            "usercount": self._usercount,
+            "changeMedia": self._change_media,
+            "setCurrent": self._set_current,
+            "playlist": self._playlist,
+            "queue": self._queue,
+            "delete": self._delete,
+            "setPlaylistMeta": self._playlist_meta,
+            "rank": self._rank,
+            "login": self._login,
+            "setAFK": self._afk,
+            "setUserMeta": self._user_meta,
+        }
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def started(self, now: float) -> None:
+        """The recorder started: the status gets a start time."""
+        self._set_status(start_time=now)
+
+    def stopped(self, now: float) -> None:
+        """The recorder stops: open sessions end now; the bot is no longer connected."""
+        self._end_sessions(now)
+        self._set_status(connected=False)
+
+    def sample(self, now: float) -> o.UserCountSample | None:
+        """A user-count snapshot, or None before any count is known."""
+        if not self._observing and self.connected_users is None:
+            return None
+        chat = len(self.users)
+        connected = self.connected_users if self.connected_users is not None else chat
+        return o.UserCountSample(now, chat, connected)
+
+    def has_pending(self) -> bool:
+        """True if coalesced writes wait for the next batch."""
+        return self._high_water is not None or self._status_dirty
+
+    def pending(self, now: float) -> list[o.WriteOp]:
+        """The coalesced writes (high-water marks, status), once."""
+        out: list[o.WriteOp] = []
+        if self._high_water is not None:
+            out.append(self._high_water)
+            self._high_water = None
+        if self._status_dirty:
+            out.append(o.StatusChanged(dataclasses.replace(self.status, last_updated=now)))
+            self._status_dirty = False
+        return out
+
+    # -- events -------------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Record one event."""
+        if event.name == events.MESSAGE:  # the hot path: one allocation, few checks
+            ts = event.timestamp
+            if ts is None:
+                ts = self._clock.seconds()
+            user, text = event.user, event.content
+            if not user or text is None:
+                data = event.platform_data if isinstance(event.platform_data, dict) else {}
+                user = user or data.get("username")
+                if not user:
+                    return
+                text = _text(text if text is not None else data.get("msg"))
+            elif "\x00" in text:
+                text = _text(text)
+            self._push(o.ChatLine(ts, user, text, event.replayed))
+            return
+        handler = self._handlers.get(event.name)
+        if handler is not None:
+            ts = event.timestamp if event.timestamp is not None else self._clock.seconds()
+            handler(event, ts)
+
+    def _pm(self, event: Event, ts: float) -> None:
+        sender = _name(event)
+        if not sender or sender == self._own_name():
+            return  # the server echoes the bot's own PMs back to it
+        data = event.platform_data if isinstance(event.platform_data, dict) else {}
+        text = event.content if event.content is not None else data.get("msg")
+        self._push(o.ActionLogged(ts, _text(sender), "pm", _text(text)))
+
+    def _join(self, event: Event, ts: float) -> None:
+        name = _name(event)
+        if not name:
+            return
+        self._observing = True
+        self.users[name] = None
+        self._push(o.UserJoined(ts, name))
+        self._users_changed(ts)
+
+    def _leave(self, event: Event, ts: float) -> None:
+        name = _name(event)
+        if not name:
+            return
+        self.users.pop(name, None)
+        self._push(o.UserLeft(ts, name))
+        self._users_changed(ts)
+
+    def _user_list(self, event: Event, ts: float) -> None:
+        data = event.platform_data
+        if not isinstance(data, list):
+            raise ValueError(f"user list is not a list: {type(data).__name__}")
+        names = [str(u["name"]) for u in data if isinstance(u, dict) and u.get("name")]
+        self._observing = True
+        self.users = dict.fromkeys(names)
+        self._push(o.Presence(ts, tuple(names)))
+        self._users_changed(ts)
+
+    def _users_changed(self, ts: float) -> None:
+        n = len(self.users)
+        self._set_status(chat_users=n)
+        if n > self._max_users:
+            self._max_users = n
+            self._raise_high_water(ts, chat_users=n)
+
+    def _usercount(self, event: Event, ts: float) -> None:
+        count = _number(event.platform_data)
+        if count is None:
+            raise ValueError(f"usercount is not a number: {event.platform_data!r}")
+        n = int(count)
+        self.connected_users = n
+        self._set_status(connected_users=n)
+        if n > self._max_connected:
+            self._max_connected = n
+            self._raise_high_water(ts, connected_users=n)
+
+    def _raise_high_water(self, ts: float, **counts: int) -> None:
+        hw = self._high_water or o.HighWater(ts)
+        self._high_water = dataclasses.replace(hw, timestamp=ts, **counts)
+
+    def _connected(self, event: Event, ts: float) -> None:
+        self._set_status(connected=True)
+
+    def _disconnected(self, event: Event, ts: float) -> None:
+        self._end_sessions(ts)
+        self.connected_users = None
+        self._set_status(connected=False, chat_users=0, connected_users=0)
+
+    def _end_sessions(self, ts: float) -> None:
+        if self._observing:
+            self._push(o.SessionsEnded(ts))
+        self._observing = False
+        self.users = {}
+
+    # -- playlist and media -------------------------------------------------------------------
+
+    def _remember(self, item: object) -> None:
+        if not isinstance(item, dict) or not isinstance(item.get("media"), dict):
+            return
+        media = item["media"]
+        queued_by = item.get("queueby")
+        self._items[item.get("uid")] = (
+            str(media.get("type", "")),
+            str(media.get("id", "")),
+            str(queued_by) if queued_by else None,
+        )
+
+    def _playlist(self, event: Event, ts: float) -> None:
+        if isinstance(event.platform_data, list):
+            self._items.clear()
+            for item in event.platform_data:
+                self._remember(item)
+
+    def _queue(self, event: Event, ts: float) -> None:
+        if isinstance(event.platform_data, dict):
+            self._remember(event.platform_data.get("item"))
+
+    def _delete(self, event: Event, ts: float) -> None:
+        if isinstance(event.platform_data, dict):
+            self._items.pop(event.platform_data.get("uid"), None)
+
+    def _set_current(self, event: Event, ts: float) -> None:
+        self._current_uid = event.platform_data
+
+    def _playlist_meta(self, event: Event, ts: float) -> None:
+        data = event.platform_data
+        if isinstance(data, dict) and _number(data.get("count")) is not None:
+            self._set_status(playlist_items=int(data["count"]))
+
+    def _change_media(self, event: Event, ts: float) -> None:
+        data = event.platform_data
+        if not isinstance(data, dict) or data.get("id") is None:
+            raise ValueError("changeMedia without a media id")
+        media_type, media_id = str(data.get("type", "")), str(data["id"])
+        title = _text(data.get("title"))
+        duration = int(_number(data.get("seconds")) or 0)
+        # Negative during the lead-in: the item starts that many seconds from now.
+        elapsed = _number(data.get("currentTime")) or 0.0
+        item = self._items.get(self._current_uid)
+        queued_by = item[2] if item is not None and item[:2] == (media_type, media_id) else None
+        self._push(o.MediaChanged(ts - elapsed, media_type, media_id, title, duration, queued_by))
+        self._set_status(media_title=title, media_duration=duration)
+
+    # -- the bot itself -----------------------------------------------------------------------
+
+    def _rank(self, event: Event, ts: float) -> None:
+        rank = _number(event.platform_data)
+        if rank is not None:
+            self._set_status(bot_rank=rank)
+
+    def _login(self, event: Event, ts: float) -> None:
+        data = event.platform_data
+        if isinstance(data, dict) and data.get("success") and data.get("name"):
+            self._set_status(bot_name=str(data["name"]))
+
+    def _afk(self, event: Event, ts: float) -> None:
+        data = event.platform_data
+        if isinstance(data, dict) and data.get("name") == self._bot_name():
+            self._set_status(bot_afk=bool(data.get("afk")))
+
+    def _user_meta(self, event: Event, ts: float) -> None:
+        data = event.platform_data
+        meta = data.get("meta") if isinstance(data, dict) else None
+        if isinstance(meta, dict) and "afk" in meta and data["name"] == self._bot_name():
+            self._set_status(bot_afk=bool(meta["afk"]))
+
+    def _bot_name(self) -> str | None:
+        return self.status.bot_name or self._own_name()
+
+    def _set_status(self, **changes: Any) -> None:
+        if self.status.bot_name is None and "bot_name" not in changes and self._own_name():
+            changes["bot_name"] = self._own_name()
+        new = dataclasses.replace(self.status, **changes)
+        if new != self.status:
+            self.status = new
+            self._status_dirty = True
