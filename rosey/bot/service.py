@@ -27,6 +27,8 @@ from rosey.bot.ratelimit import RateParams
 from rosey.bot.sendqueue import SendQueue
 from rosey.events import Event
 from rosey.interfaces import IConnection
+from rosey.storage.interface import IStorage
+from rosey.storage.noop import NoopStorage
 
 
 class Bot(MultiService):
@@ -34,7 +36,8 @@ class Bot(MultiService):
 
     ``bot.on(event, handler)`` / ``bot.off`` register handlers; ``bot.commands`` holds the
     declared commands (built-ins included); ``bot.actions`` does things in the channel;
-    ``bot.say`` and ``bot.pm`` send through the queue.
+    ``bot.say`` and ``bot.pm`` send through the queue; ``bot.storage`` is the channel's
+    :class:`~rosey.storage.interface.IStorage` (a no-op one when none is given).
     """
 
     log = Logger()
@@ -46,9 +49,11 @@ class Bot(MultiService):
         clock: IReactorTime,
         prefix: str = "!",
         queue_margin: float = 0.025,
+        storage: IStorage | None = None,
     ) -> None:
         super().__init__()
         self.connection = connection
+        self.storage: IStorage = storage if storage is not None else NoopStorage()
         self.clock = clock
         self.started_at = time.time()
         self.mirror = ChannelMirror()
