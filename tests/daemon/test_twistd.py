@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -93,6 +94,10 @@ async def test_twistd_joins_answers_ping_and_exits_0_on_sigterm(
     status = await out.ended.addTimeout(20, reactor)
     assert status == 0, out.text
     assert PASSWORD not in out.text
+    # Everything the bot saw was flushed to the SQLite file before exit.
+    with sqlite3.connect(tmp_path / "rosey.sqlite") as db:
+        lines = db.execute("SELECT count(*) FROM chat_messages").fetchone()[0]
+    assert lines >= 2  # alice's !ping and the bot's pong
 
 
 def test_broken_config_exits_1_with_one_line(tmp_path: Path) -> None:
@@ -117,3 +122,21 @@ def test_twistd_lists_the_plugin() -> None:
     )
     assert any(line.split()[:1] == ["rosey"] for line in result.stdout.splitlines())
 
+
+
+def test_unusable_database_exits_1_before_the_reactor_starts(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    config.write_text(
+        config.read_text() + '\n[database]\nurl = "sqlite:////nonexistent-dir/rosey.sqlite"\n'
+    )
+    result = subprocess.run(
+        [str(TWISTD), "--nodaemon", "--pidfile=", "rosey", "--config", str(config)],
+        env=environment(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rosey: database: "), result.stderr
