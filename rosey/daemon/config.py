@@ -136,8 +136,19 @@ def parse(raw: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
     if not prefix or len(prefix) > 3 or prefix.isspace():
         raise ConfigError(f"bot.command_prefix: {prefix!r} is not 1-3 non-blank characters")
     mh = r.table("manhole")
+    mh.only("enabled", "listen", "authorized_keys", "host_key")
+    r.table("metrics").only("enabled", "listen")
+    r.table("logging").only("level", "format", "chat_log", "media_log")
+    r.table("bot").only("command_prefix")
+    db.only("url", "url_env", "url_file")
     mt = r.table("metrics")
     lg = r.table("logging")
+    if mh.boolean("enabled", False):
+        for key in ("authorized_keys", "host_key"):
+            if mh.optional_string(key) is None:
+                raise ConfigError(f"manhole.{key}: required when manhole.enabled = true")
+    for table in (mh, mt):
+        _check_listen(table)
     level = lg.choice("level", "info", LOG_LEVELS)
     fmt = lg.choice("format", "text", LOG_FORMATS)
     return Config(
@@ -185,6 +196,16 @@ def _channel(r: _Reader) -> ChannelConfig:
     if eio not in (3, 4):
         raise ConfigError(f"{r.path}.eio: {eio} is not 3 or 4")
     return ChannelConfig(site, name, username, password, r.secret("channel_password"), eio)
+
+
+def _check_listen(r: _Reader) -> None:
+    """A Twisted server endpoint description such as ``tcp:2222:interface=127.0.0.1``."""
+    listen = r.string("listen", "tcp:0")
+    kind, _, rest = listen.partition(":")
+    if kind not in ("tcp", "tcp6", "unix", "ssl") or not rest:
+        raise ConfigError(
+            f"{r.key('listen')}: {listen!r} is not an endpoint like 'tcp:2222:interface=127.0.0.1'"
+        )
 
 
 class _Reader:

@@ -71,3 +71,17 @@ def test_broken_toml_is_a_one_line_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(path)
     assert "not valid TOML" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"manhole": {"enabled": True}}, "manhole.authorized_keys: required when"),
+        ({"metrics": {"listen": "9100"}}, "metrics.listen: '9100' is not an endpoint"),
+        ({"bot": {"prefix": "!"}}, "bot.prefix: unknown key"),
+    ],
+)
+def test_daemon_tables_are_checked(extra: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse({**MINIMAL, **extra}, {})
+    assert message in str(info.value)
