@@ -144,9 +144,9 @@ def parse(raw: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
     mt = r.table("metrics")
     lg = r.table("logging")
     if mh.boolean("enabled", False):
-        for key in ("authorized_keys", "host_key"):
-            if mh.optional_string(key) is None:
-                raise ConfigError(f"manhole.{key}: required when manhole.enabled = true")
+        for needed in ("authorized_keys", "host_key"):
+            if mh.optional_string(needed) is None:
+                raise ConfigError(f"manhole.{needed}: required when manhole.enabled = true")
     for table in (mh, mt):
         _check_listen(table)
     level = lg.choice("level", "info", LOG_LEVELS)
