@@ -4,7 +4,8 @@ Names follow the original Rosey design: ``message`` (chat), ``pm``, ``user_join`
 ``user_leave``, ``user_list``; every other CyTube event passes through under its own name
 (``setCurrent``, ``queue``, ``usercount`` …). The connection adds lifecycle events of its own:
 ``connected`` (socket.io session open), ``ready`` (joined, burst over, own rank known),
-``disconnected`` and ``kicked``. Every event carries the decoded payload as ``platform_data``.
+``disconnected``, ``kicked`` and ``connect_failed`` (an attempt that never opened a
+session). Every event carries the decoded payload as ``platform_data``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ CONNECTED = "connected"
 READY = "ready"
 DISCONNECTED = "disconnected"
 KICKED = "kicked"
+CONNECT_FAILED = "connect_failed"
 ERROR = "error"
 
 

@@ -50,10 +50,14 @@ class Bot(MultiService):
         prefix: str = "!",
         queue_margin: float = 0.025,
         storage: IStorage | None = None,
+        storage_key: str | None = None,
     ) -> None:
         super().__init__()
         self.connection = connection
         self.storage: IStorage = storage if storage is not None else NoopStorage()
+        #: The channel name rows are scoped by in storage (``site-host/channel`` in the daemon,
+        #: so two sites' same-named channels never mix).
+        self.storage_key: str = storage_key or str(connection.channel)
         self.clock = clock
         self.started_at = time.time()
         self.mirror = ChannelMirror()

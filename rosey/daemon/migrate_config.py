@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from shlex import quote
 from typing import Any
+from urllib.parse import urlsplit
 
 from rosey.daemon.config import ConfigError, parse
 
@@ -303,7 +304,11 @@ class _Plan:
         directory, old_name = posixpath.split(path)
         new_name = DATABASE_FILE if old_name != DATABASE_FILE else f"new-{DATABASE_FILE}"
         self.database_url = url = f"sqlite:///{posixpath.join(directory, new_name)}"
-        channel = next((ch.name for ch in self.channels if not ch.disabled), "CHANNEL")
+        # Rows are scoped by the channel's label, "<site host>/<name>" (ChannelConfig.label).
+        channel = next(
+            (f"{urlsplit(ch.site).netloc}/{ch.name}" for ch in self.channels if not ch.disabled),
+            "HOST/CHANNEL",
+        )
         self.database_notes.append(_comment(
             f"not carried over: {key} = {_string(path)} (Rosey-Robot's tables differ from "
             "rosey's, so rosey keeps its own database beside it and leaves the old file alone. "

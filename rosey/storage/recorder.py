@@ -71,6 +71,11 @@ class Recorder(Service):
         self._source = source
         self._clock = clock
         self.batch_size = batch_size
+        #: Called with (rows, seconds) after each batch is written (the daemon's metrics).
+        self.on_batch: Callable[[int, float], None] | None = None
+        #: Clock time of the last successful batch (or of the start).
+        self.last_written_at: float = clock.seconds()
+        self._batch_started = 0.0
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
         self.snapshot_interval = snapshot_interval
@@ -110,6 +115,7 @@ class Recorder(Service):
 
     def startService(self) -> None:
         super().startService()
+        self.last_written_at = self._clock.seconds()
         self.tracker.started(self._clock.seconds())
         self._source.subscribe(self.on_event)
         if self.snapshot_interval > 0:
@@ -238,6 +244,7 @@ class Recorder(Service):
         if not batch:
             return
         self._in_flight_batch = batch
+        self._batch_started = self._clock.seconds()
         d = self._in_flight = self._storage.record(self.channel, batch)
         d.addCallbacks(self._written, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
 
@@ -248,6 +255,9 @@ class Recorder(Service):
             self.log.info("storage: a last batch of {n} writes got through", n=len(batch))
             return
         self.written += len(batch)
+        self.last_written_at = now = self._clock.seconds()
+        if self.on_batch is not None:
+            self.on_batch(len(batch), now - self._batch_started)
         if self._backoff != self.retry_initial:
             self.log.info(
                 "storage: writing for {channel} again after {failures} failed batches",

@@ -138,6 +138,8 @@ class CyTubeConnection(MultiService):
         self._normalizer = Normalizer()
         self._later: list[IDelayedCall] = []
         self._logged_names: set[str] = set()
+        #: Called with the event name of everything sent (the daemon's metrics).
+        self.on_emit: Callable[[str], None] | None = None
 
     # -- IConnection ----------------------------------------------------------------------------
 
@@ -150,12 +152,17 @@ class CyTubeConnection(MultiService):
 
     def emit(self, event: str, data: Any = None) -> None:
         self._live(event).emit(event, data)
+        if self.on_emit is not None:
+            self.on_emit(event)
 
     def emitWithAck(
         self, event: str, data: Any = None, timeout: float | None = None
     ) -> Deferred[Any]:
         wait = self.ack_timeout if timeout is None else timeout
-        return self._live(event).emit_with_ack(event, data, wait)
+        d = self._live(event).emit_with_ack(event, data, wait)
+        if self.on_emit is not None:
+            self.on_emit(event)
+        return d
 
     def sendMessage(self, text: str, meta: dict[str, Any] | None = None) -> None:
         self.emit("chatMsg", {"msg": text, "meta": meta or {}})
@@ -337,6 +344,7 @@ class CyTubeConnection(MultiService):
             self._reactor.callLater(0, self._stop_reconnecting, error)
         else:
             _log.warn("cannot connect to #{channel}: {error}", channel=self.channel, error=error)
+            self._publish(Event(events.CONNECT_FAILED, {"error": str(error)}))
 
     def _cancel_later(self) -> None:
         later, self._later = self._later, []

@@ -129,7 +129,7 @@ def test_v1_keys_without_equivalent_are_commented() -> None:
     assert "manhole" in notes  # the shell note points at the replacement
     # ... and the db note at the importer of the old data.
     assert ("rosey db upgrade --url sqlite:///rosey.sqlite && rosey db import-legacy "
-            "bot_data.db --channel 420Grindhouse --url sqlite:///rosey.sqlite") in notes
+            "bot_data.db --channel cytu.be/420Grindhouse --url sqlite:///rosey.sqlite") in notes
     assert API_KEY not in notes
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from twisted.internet import error, protocol
 from twisted.internet.defer import Deferred
 
 from tests.peers.cytube import CyTubePeer, lab_accounts
+from tests.wire.test_bad_input_live import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 TWISTD = Path(sys.executable).with_name("twistd")
@@ -65,39 +67,106 @@ async def peer() -> AsyncIterator[CyTubePeer]:
     p.stop()
 
 
+class Notifications(protocol.DatagramProtocol):
+    """A real ``NOTIFY_SOCKET``: every sd_notify datagram the daemon sends."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def datagramReceived(self, data: bytes, addr: object) -> None:
+        self.messages.append(data.decode())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest_twisted.async_yield_fixture()
+async def second_peer() -> AsyncIterator[CyTubePeer]:
+    p = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
+    yield p
+    p.stop()
+
+
+def pong_count(peer: CyTubePeer) -> int:
+    return sum(r.data.get("msg") == "pong" for r in peer.events("chatMsg", "labbot"))
+
+
 @pytest_twisted.ensureDeferred
-async def test_twistd_joins_answers_ping_and_exits_0_on_sigterm(
-    tmp_path: Path, peer: CyTubePeer
+async def test_twistd_two_sites_ping_crash_rejoin_notify_and_clean_sigterm(
+    tmp_path: Path, peer: CyTubePeer, second_peer: CyTubePeer
 ) -> None:
+    """The whole daemon in a real twistd: two channels on two sites, systemd notifications,
+    /health, a peer crash survived, SIGTERM → exit 0 with every chat line in SQLite."""
     from twisted.internet import reactor
 
+    notify = Notifications()
+    notify_path = str(tmp_path / "notify.sock")
+    listening = reactor.listenUNIXDatagram(notify_path, notify)
+    metrics_port = free_port()
     config = write_config(tmp_path, peer.site)
+    config.write_text(
+        config.read_text()
+        + f'\n[[channel]]\nsite = "{second_peer.site}"\nname = "labchan"\nusername = "labbot"\n'
+        'password_env = "ROSEY_PASSWORD"\n'
+        f'\n[metrics]\nenabled = true\nlisten = "tcp:{metrics_port}:interface=127.0.0.1"\n'
+    )
     out = Output()
+    env = {**environment(), "NOTIFY_SOCKET": notify_path}
     process = reactor.spawnProcess(
         out,
         str(TWISTD),
         [str(TWISTD), "--nodaemon", "--pidfile=", "rosey", "--config", str(config)],
-        env=environment(),
+        env=env,
         path=str(tmp_path),
     )
     try:
-        await peer.when(lambda p: "labbot" in p.users, timeout=20)
+        for p in (peer, second_peer):
+            await p.when(lambda p: "labbot" in p.users, timeout=20)
+        await eventually(lambda: any("READY=1" in m for m in notify.messages), 10)
+        assert "2/2 channels joined" in next(m for m in notify.messages if "READY=1" in m)
+
+        health = await treq_get_json(f"http://127.0.0.1:{metrics_port}/health")
+        assert health[0] == 200, health
+
+        for p in (peer, second_peer):
+            p.add_virtual_user("alice", 1)
+            p.chat("alice", "!ping")
+            await p.when(lambda p: pong_count(p) == 1, timeout=10)
+
+        peer.restart()  # a crash: connections cut with no close frame, then back on the port
+        await peer.when(lambda p: "labbot" in p.users, timeout=30)
         peer.add_virtual_user("alice", 1)
         peer.chat("alice", "!ping")
-        await peer.when(
-            lambda p: any(r.data.get("msg") == "pong" for r in p.events("chatMsg")),
-            timeout=10,
-        )
+        await peer.when(lambda p: pong_count(p) == 2, timeout=10)
     finally:
-        if out.ended.called is False:
+        if not out.ended.called:
             process.signalProcess("TERM")
-    status = await out.ended.addTimeout(20, reactor)
+        status = await out.ended.addTimeout(30, reactor)
+        await listening.stopListening()
     assert status == 0, out.text
     assert PASSWORD not in out.text
+    assert any("STOPPING=1" in m for m in notify.messages)
     # Everything the bot saw was flushed to the SQLite file before exit.
     with sqlite3.connect(tmp_path / "rosey.sqlite") as db:
-        lines = db.execute("SELECT count(*) FROM chat_messages").fetchone()[0]
-    assert lines >= 2  # alice's !ping and the bot's pong
+        pongs = db.execute(
+            "SELECT count(*) FROM chat_messages WHERE username = 'labbot' AND message = 'pong'"
+        ).fetchone()[0]
+    assert pongs == 3
+
+
+async def treq_get_json(url: str) -> tuple[int, object]:
+    import treq
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool
+
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    response = await treq.get(url, pool=pool).addTimeout(10, reactor)
+    body = await treq.json_content(response)
+    return response.code, body
 
 
 def test_broken_config_exits_1_with_one_line(tmp_path: Path) -> None:

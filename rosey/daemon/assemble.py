@@ -1,0 +1,193 @@
+"""The daemon's service tree, built from a validated :class:`~rosey.daemon.config.Config`.
+
+::
+
+    RoseyDaemon (MultiService; sets the log observer on twistd's Application)
+    ├── chat / media log files (optional)
+    ├── storage (StorageService) ── one Recorder per channel
+    ├── per channel: CyTubeConnection + Bot
+    ├── metrics / health endpoint (optional)
+    ├── manhole (optional)
+    └── systemd notifier (last child: stopped first, so STOPPING=1 goes out at once)
+
+``MultiService`` stops children in reverse order, so on SIGTERM the connections leave and the
+bots' queues stop before the recorders flush and storage closes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.logger import ILogObserver, Logger
+
+from rosey import events
+from rosey.bot.service import Bot
+from rosey.daemon import logs
+from rosey.daemon.config import ChannelConfig, Config
+from rosey.daemon.metrics import Metrics
+from rosey.daemon.systemd import SystemdNotifier
+from rosey.daemon.watch import ChannelWatch, Readiness
+from rosey.events import Event
+from rosey.storage.recorder import Recorder
+from rosey.storage.service import StorageService, open_storage
+from rosey.wire.connection import CyTubeConnection
+
+log = Logger(namespace="rosey.daemon")
+
+
+class RoseyDaemon(MultiService):
+    """The top service. Holds what the manhole shows: bots, storage, config, metrics."""
+
+    def __init__(self, config: Config, reactor: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.bots: dict[str, Bot] = {}
+        self.watches: list[ChannelWatch] = []
+        self.recorders: list[Recorder] = []
+        self.metrics = Metrics()
+        self.log_observer: ILogObserver = logs.make_observer(config.logging, sys.stdout)
+        self.storage = StorageService(open_storage(config.database.url.value, reactor))
+        self.notifier = SystemdNotifier(reactor)
+        self.readiness: Readiness | None = None
+
+    def setServiceParent(self, parent: Any) -> None:
+        # twistd asks its Application for a log observer after makeService: give it ours.
+        set_component = getattr(parent, "setComponent", None)
+        if set_component is not None:
+            set_component(ILogObserver, self.log_observer)
+        super().setServiceParent(parent)
+
+    def namespace(self) -> dict[str, Any]:
+        """The manhole's namespace, rebuilt at each login (secrets in the config are masked)."""
+        bots = dict(self.bots)
+        return {
+            "daemon": self,
+            "bots": bots,
+            "bot": next(iter(bots.values()), None),
+            "storage": self.storage.storage,
+            "config": self.config,
+            "metrics": self.metrics,
+            "reactor": self.reactor,
+        }
+
+    def startService(self) -> None:
+        super().startService()
+        self.readiness = Readiness(self.watches, self.notifier, self.reactor)
+        self.reactor.callWhenRunning(self.readiness.start)
+
+    def stopService(self) -> Any:
+        if self.readiness is not None:
+            self.readiness.stop()
+        self.notifier.stopping()
+        return super().stopService()
+
+
+def build(config: Config, reactor: Any) -> RoseyDaemon:
+    """Every service of the daemon, not started. Raises ``ConfigError`` for bad files/keys."""
+    from rosey.daemon.manhole import make_manhole_service
+    from rosey.daemon.web import make_metrics_service
+
+    daemon = RoseyDaemon(config, reactor)
+    chat_log = media_log = None
+    if config.logging.chat_log:
+        chat_log = logs.ChatLog(config.logging.chat_log, reactor)
+        chat_log.setServiceParent(daemon)
+    if config.logging.media_log:
+        media_log = logs.MediaLog(config.logging.media_log, reactor)
+        media_log.setServiceParent(daemon)
+    daemon.storage.setServiceParent(daemon)
+    for channel in config.channels:
+        bot = add_channel(daemon, channel)
+        if chat_log is not None:
+            bot.on(events.MESSAGE, chat_log)
+        if media_log is not None:
+            bot.on("changeMedia", media_log)
+    _observe_storage(daemon)
+    if config.metrics.enabled:
+        make_metrics_service(config, daemon.metrics, reactor).setServiceParent(daemon)
+    if config.manhole.enabled:
+        make_manhole_service(config.manhole, daemon.namespace, reactor).setServiceParent(daemon)
+    daemon.notifier.setServiceParent(daemon)
+    return daemon
+
+
+def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
+    """One channel's connection, bot, recorder, watch and metrics."""
+    reactor, config, label = daemon.reactor, daemon.config, channel.label
+    services = MultiService()
+    services.setName(label)
+    connection = CyTubeConnection(
+        channel.site,
+        channel.name,
+        username=channel.username,
+        password=channel.password.value if channel.password else None,
+        channel_password=channel.channel_password.value if channel.channel_password else None,
+        eio=channel.eio,
+        reactor=reactor,
+    )
+    storage = daemon.storage.storage
+    bot = Bot(
+        connection,
+        clock=reactor,
+        prefix=config.bot.command_prefix,
+        storage=storage,
+        storage_key=label,
+    )
+    connection.setServiceParent(services)
+    bot.setServiceParent(services)
+    services.setServiceParent(daemon)
+
+    recorder = Recorder(storage, connection, clock=reactor, channel=label)
+    recorder.on_batch = daemon.metrics.storage_batch
+    recorder.setServiceParent(daemon.storage)
+    daemon.recorders.append(recorder)
+
+    watch = ChannelWatch(label, reactor)
+    connection.subscribe(watch)
+    daemon.watches.append(watch)
+    daemon.bots[label] = bot
+    _observe_channel(daemon.metrics, label, connection, bot, watch)
+    return bot
+
+
+def _observe_channel(
+    metrics: Metrics, label: str, connection: CyTubeConnection, bot: Bot, watch: ChannelWatch
+) -> None:
+    sessions = 0
+
+    def counted(event: Event) -> None:
+        nonlocal sessions
+        metrics.event_in(label, event.name)
+        if event.name == events.CONNECTED:
+            sessions += 1
+            if sessions > 1:
+                metrics.reconnect(label)
+        elif event.name == events.KICKED:
+            metrics.kick(label, "kicked")
+
+    connection.subscribe(counted)
+    connection.on_emit = lambda name: metrics.event_out(label, name)
+    metrics.observe_channel(
+        label,
+        users=lambda: len(bot.mirror.users),
+        queue_depth=lambda: bot.queue.pending,
+        joined=lambda: watch.joined,
+        last_event_age=watch.last_event_age,
+    )
+
+
+def _observe_storage(daemon: RoseyDaemon) -> None:
+    clock = daemon.reactor
+
+    def last_write_age() -> float | None:
+        if not daemon.recorders:
+            return None
+        return clock.seconds() - min(r.last_written_at for r in daemon.recorders)
+
+    daemon.metrics.observe_storage(
+        last_write_age=last_write_age,
+        pending=lambda: sum(r.buffered for r in daemon.recorders),
+    )

@@ -1,0 +1,108 @@
+"""What the daemon knows about each channel's health, and telling systemd about it.
+
+A :class:`ChannelWatch` listens to one connection's normalized events and keeps whether the
+channel is joined, when the last event arrived and a one-line state. :class:`Readiness` turns
+the watches into systemd notifications: ``READY=1`` once every channel has joined or is
+retrying (storage is migrated before the reactor starts), then ``STATUS=`` on each join or loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from rosey import events
+from rosey.daemon.systemd import SystemdNotifier
+from rosey.events import Event
+
+CONNECTING = "connecting"
+
+
+class ChannelWatch:
+    """Joined flag, last event time and state of one channel, from its events."""
+
+    def __init__(self, label: str, clock: IReactorTime) -> None:
+        self.label = label
+        self.clock = clock
+        self.joined = False
+        self.state = CONNECTING
+        self.last_event_at: float | None = None
+        self.on_change: Callable[[ChannelWatch], None] | None = None
+
+    def __call__(self, event: Event) -> None:
+        self.last_event_at = self.clock.seconds()
+        name = event.name
+        if name == events.READY:
+            self._set(True, "joined")
+        elif name in (events.DISCONNECTED, events.KICKED, events.CONNECT_FAILED):
+            data = event.platform_data if isinstance(event.platform_data, dict) else {}
+            why = data.get("reason") or data.get("error") or name
+            self._set(False, f"retrying ({why})")
+        elif name == events.ERROR and event.extra.get("fatal"):
+            self._set(False, f"stopped ({event.platform_data})")
+
+    def last_event_age(self) -> float | None:
+        """Seconds since the last event, or None before the first."""
+        at = self.last_event_at
+        return None if at is None else self.clock.seconds() - at
+
+    def _set(self, joined: bool, state: str) -> None:
+        changed = (joined, state) != (self.joined, self.state)
+        self.joined, self.state = joined, state
+        if changed and self.on_change is not None:
+            self.on_change(self)
+
+
+class Readiness:
+    """Sends ``READY=1`` when every channel has settled, ``STATUS=`` on every change.
+
+    ``settle_timeout`` bounds the wait: a channel still connecting after it counts as
+    retrying, so a slow site never holds the unit in "activating" forever.
+    """
+
+    def __init__(
+        self,
+        watches: Sequence[ChannelWatch],
+        notifier: SystemdNotifier,
+        clock: IReactorTime,
+        settle_timeout: float = 30.0,
+    ) -> None:
+        self.watches = list(watches)
+        self.notifier = notifier
+        self.clock = clock
+        self.settle_timeout = settle_timeout
+        self.is_ready = False
+        self._timer: IDelayedCall | None = None
+        for watch in self.watches:
+            watch.on_change = self._changed
+
+    def start(self) -> None:
+        """Start the settle timer (call when the reactor runs)."""
+        self._timer = self.clock.callLater(self.settle_timeout, self._give_up_waiting)
+        self._changed(None)
+
+    def stop(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+
+    def summary(self) -> str:
+        joined = sum(w.joined for w in self.watches)
+        parts = ", ".join(f"{w.label}: {w.state}" for w in self.watches)
+        return f"{joined}/{len(self.watches)} channels joined; {parts}"
+
+    def _changed(self, _: ChannelWatch | None) -> None:
+        if self.is_ready:
+            self.notifier.status(self.summary())
+        elif all(w.state != CONNECTING for w in self.watches):
+            self._ready()
+
+    def _give_up_waiting(self) -> None:
+        self._timer = None
+        if not self.is_ready:
+            self._ready()
+
+    def _ready(self) -> None:
+        self.is_ready = True
+        self.stop()
+        self.notifier.ready(self.summary())
