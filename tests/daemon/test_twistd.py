@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest_twisted
 from twisted.internet import error, protocol
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorUNIXDatagram
 
 from tests.peers.cytube import CyTubePeer, lab_accounts
 from tests.wire.test_bad_input_live import eventually
@@ -105,7 +106,7 @@ async def test_twistd_two_sites_ping_crash_rejoin_notify_and_clean_sigterm(
 
     notify = Notifications()
     notify_path = str(tmp_path / "notify.sock")
-    listening = reactor.listenUNIXDatagram(notify_path, notify)
+    listening = IReactorUNIXDatagram(reactor).listenUNIXDatagram(notify_path, notify)
     metrics_port = free_port()
     config = write_config(tmp_path, peer.site)
     config.write_text(
