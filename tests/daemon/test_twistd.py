@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest_twisted
 from twisted.internet import error, protocol
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorUNIXDatagram
 
 from tests.peers.cytube import CyTubePeer, lab_accounts
@@ -106,7 +106,7 @@ async def test_twistd_two_sites_ping_crash_rejoin_notify_and_clean_sigterm(
 
     notify = Notifications()
     notify_path = str(tmp_path / "notify.sock")
-    listening = IReactorUNIXDatagram(reactor).listenUNIXDatagram(notify_path, notify)
+    listening = IReactorUNIXDatagram(reactor).listenUNIXDatagram(notify_path, notify, 8192, 0o666)
     metrics_port = free_port()
     config = write_config(tmp_path, peer.site)
     config.write_text(
@@ -147,7 +147,7 @@ async def test_twistd_two_sites_ping_crash_rejoin_notify_and_clean_sigterm(
         if not out.ended.called:
             process.signalProcess("TERM")
         status = await out.ended.addTimeout(30, reactor)
-        await listening.stopListening()
+        await maybeDeferred(listening.stopListening)
     assert status == 0, out.text
     assert PASSWORD not in out.text
     assert any("STOPPING=1" in m for m in notify.messages)
