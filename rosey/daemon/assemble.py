@@ -24,6 +24,7 @@ from twisted.logger import ILogObserver, Logger
 
 from rosey import events
 from rosey.bot.service import Bot
+from rosey.bot.stats import install_stats
 from rosey.daemon import logs
 from rosey.daemon.config import ChannelConfig, Config
 from rosey.daemon.metrics import Metrics
@@ -136,6 +137,7 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
         storage=storage,
         storage_key=label,
     )
+    install_stats(bot)
     connection.setServiceParent(services)
     bot.setServiceParent(services)
     services.setServiceParent(daemon)

@@ -557,3 +557,20 @@ def test_late_echo_of_a_timed_out_line_confirms_nothing_else() -> None:
     assert not nxt.called
     lab.queue.handle_event(Event(events.MESSAGE, None, ME, "next one"))
     assert outcome(nxt) is None
+
+
+def test_a_split_never_starts_a_later_part_with_a_slash() -> None:
+    """Quoted user text split at the wrong place must not become a server command."""
+    from twisted.internet.task import Clock
+
+    from rosey.bot.sendqueue import SendQueue
+    from rosey.wire.fake import FakeConnection
+
+    conn = FakeConnection()
+    conn.make_ready()
+    queue = SendQueue(conn, Clock(), own_rank=lambda: 3.0)
+    queue.startService()
+    queue.say("a" * 317 + " /kick victim because the split landed here")
+    texts = [data["msg"] for name, data in conn.sent if name == "chatMsg"]
+    assert texts and texts[0].startswith("a")
+    assert len(texts) == 2 and texts[1].startswith("» /kick"), texts

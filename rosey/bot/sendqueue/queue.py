@@ -62,7 +62,9 @@ from rosey.errors import (
 from rosey.events import Event
 from rosey.interfaces import IConnection
 
-__all__ = ["SendQueue"]
+__all__ = ["CONTINUATION_GUARD", "SendQueue"]
+
+CONTINUATION_GUARD = "» "
 
 
 class _Lane:
@@ -142,8 +144,14 @@ class SendQueue(Service):
         if kind == "command":
             chunks = [" ".join(text.split("\n"))]  # never split: a second part would be chat
         else:
-            room = self.max_length - len(prefix)
-            chunks = [prefix + c for c in split_message(text[len(prefix) :], room)]
+            room = self.max_length - len(prefix) - len(CONTINUATION_GUARD)
+            parts = split_message(text[len(prefix) :], room)
+            # A later part that starts with "/" would be run by the server as a command (with
+            # the bot's rank): never let a split turn quoted user text into one.
+            chunks = [
+                prefix + (CONTINUATION_GUARD + c if i and c.startswith("/") else c)
+                for i, c in enumerate(parts)
+            ]
         items = [
             Item(kind, text=c, meta=meta, expect=norm(c[len(prefix) :]), cmd=cmd) for c in chunks
         ]
