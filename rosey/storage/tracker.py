@@ -61,7 +61,8 @@ class ChannelTracker:
         self._current_uid: Any = None
         self._max_users = 0
         self._max_connected = 0
-        self._high_water: o.HighWater | None = None
+        # One pending mark per count, each with its own time (merged they would share one).
+        self._high_water: dict[str, o.HighWater] = {}
         self.status = BotStatus(channel="")
         self._status_dirty = False
         self._handlers: dict[str, Callable[[Event, float], None]] = {
@@ -107,14 +108,13 @@ class ChannelTracker:
 
     def has_pending(self) -> bool:
         """True if coalesced writes wait for the next batch."""
-        return self._high_water is not None or self._status_dirty
+        return bool(self._high_water) or self._status_dirty
 
     def pending(self, now: float) -> list[o.WriteOp]:
         """The coalesced writes (high-water marks, status), once."""
         out: list[o.WriteOp] = []
-        if self._high_water is not None:
-            out.append(self._high_water)
-            self._high_water = None
+        out.extend(self._high_water.values())
+        self._high_water = {}
         if self._status_dirty:
             out.append(o.StatusChanged(dataclasses.replace(self.status, last_updated=now)))
             self._status_dirty = False
@@ -198,8 +198,8 @@ class ChannelTracker:
             self._raise_high_water(ts, connected_users=n)
 
     def _raise_high_water(self, ts: float, **counts: int) -> None:
-        hw = self._high_water or o.HighWater(ts)
-        self._high_water = dataclasses.replace(hw, timestamp=ts, **counts)
+        for name, count in counts.items():
+            self._high_water[name] = o.HighWater(ts, **{name: count})
 
     def _connected(self, event: Event, ts: float) -> None:
         self._set_status(connected=True)
