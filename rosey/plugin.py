@@ -9,6 +9,14 @@ returned :class:`IPluginInstance`.
 Most plugins subclass :class:`Plugin`, which records every command and handler it registers
 and removes them all on ``stop`` (so a reload or a disable leaves nothing behind), and gives it
 ``self.kv``: a small key/value store with TTL in the channel's storage, namespaced by plugin.
+:class:`Settings` reads the plugin's ``[plugins.NAME]`` table with errors naming the key path.
+
+Life of an instance: created and started once, stopped once. A ``create``/``start`` that raises
+(or a start Deferred that fails) is logged and the instance is stopped again to undo what it
+registered; the bot and the other plugins go on. A reload creates *new* instances (the old ones
+are stopped first), so state worth keeping belongs in ``kv``. The author's guide is
+``docs/plugins.md``; discovery, loading and reload are in :mod:`rosey.daemon.plugins` and
+:mod:`rosey.daemon.reload`.
 
 Example (a complete plugin module)::
 
@@ -46,14 +54,104 @@ class PluginConfigError(ValueError):
     """A plugin's ``[plugins.NAME]`` table is invalid; the message names the key."""
 
 
+class Settings:
+    """Typed reads of a plugin's ``[plugins.NAME]`` table for ``parse_config``.
+
+    Every error is a :class:`PluginConfigError` naming the key path, the value and what is
+    expected, e.g. ``plugins.fun.eightball_cooldown: 'x' is not a number``::
+
+        def parse(raw):
+            s = Settings(raw, "fun")
+            s.only("eightball_cooldown")
+            return FunConfig(cooldown=s.number("eightball_cooldown", 30.0, min=0))
+    """
+
+    def __init__(self, raw: Mapping[str, Any], plugin: str) -> None:
+        self.raw = raw
+        self.path = f"plugins.{plugin}"
+
+    def key(self, name: str) -> str:
+        """The full key path of ``name``."""
+        return f"{self.path}.{name}"
+
+    def error(self, name: str, message: str) -> PluginConfigError:
+        """A :class:`PluginConfigError` for key ``name`` (for checks of your own)."""
+        return PluginConfigError(f"{self.key(name)}: {message}")
+
+    def only(self, *allowed: str) -> None:
+        """Refuse keys other than ``allowed`` (a typo should not be silently ignored)."""
+        for name in self.raw:
+            if name not in allowed:
+                expected = ", ".join(allowed) if allowed else "no keys"
+                raise self.error(name, f"unknown key (expected {expected})")
+
+    def _get(self, name: str, default: Any, ok: Callable[[Any], bool], what: str) -> Any:
+        value = self.raw.get(name, default)
+        if name in self.raw and not ok(value):
+            raise self.error(name, f"{value!r} is not {what}")
+        return value
+
+    def _bounded(self, name: str, value: Any, low: float | None, high: float | None) -> Any:
+        if value != value:  # NaN (TOML has it) passes every comparison
+            raise self.error(name, "nan is not a number")
+        if low is not None and value < low:
+            raise self.error(name, f"{value!r} is less than {low:g}")
+        if high is not None and value > high:
+            raise self.error(name, f"{value!r} is more than {high:g}")
+        return value
+
+    def number(
+        self, name: str, default: float, *, min: float | None = None, max: float | None = None
+    ) -> float:
+        """An int or float (not a bool), within ``min``/``max`` when given."""
+        value = self._get(name, default, _is_number, "a number")
+        return float(self._bounded(name, value, min, max))
+
+    def integer(
+        self, name: str, default: int, *, min: int | None = None, max: int | None = None
+    ) -> int:
+        """An integer (not a bool), within ``min``/``max`` when given."""
+        value = self._get(name, default, _is_integer, "an integer")
+        return int(self._bounded(name, value, min, max))
+
+    def string(self, name: str, default: str) -> str:
+        """A string."""
+        value: str = self._get(name, default, lambda v: isinstance(v, str), "a string")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        """``true`` or ``false``."""
+        value: bool = self._get(name, default, lambda v: isinstance(v, bool), "true or false")
+        return value
+
+    def strings(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """A list of strings, as a tuple."""
+        value = self._get(name, default, _is_string_list, "a list of strings")
+        return tuple(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_string_list(value: object) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+
+
 class IPluginInstance(Interface):
     """One plugin running for one channel's bot."""
 
     def start() -> Deferred[None] | None:
-        """Register commands and handlers; may return a Deferred (e.g. loading state)."""
+        """Register commands and handlers; may return a Deferred (e.g. loading state) or be
+        ``async def``. Raising (or failing) makes the host log it and call :meth:`stop`."""
 
     def stop() -> Deferred[None] | None:
-        """Unregister everything and save state; may return a Deferred."""
+        """Unregister everything and save state; may return a Deferred. Must not raise for an
+        instance whose start failed halfway."""
 
 
 class IRoseyPlugin(Interface):
@@ -119,9 +217,13 @@ class Plugin:
         return None
 
     def stop(self) -> Deferred[None] | None:
-        """Remove every registered command and handler (call it from overrides)."""
+        """Remove every registered command and handler (call it from overrides).
+
+        Only this instance's own registrations go: a command of the same name that another
+        instance registered since (a reload's replacement) stays."""
         for cmd in self._commands:
-            self.bot.commands.remove(cmd.name)
+            if self.bot.commands.get(cmd.name) is cmd:
+                self.bot.commands.remove(cmd.name)
         for event, handler in self._handlers:
             self.bot.off(event, handler)
         self._commands.clear()

@@ -2,6 +2,7 @@
 
 :func:`builtin_commands` makes them with their dependencies (clock, randomness, channel name)
 injected; register the result in the router's :class:`~rosey.bot.commands.CommandRegistry`.
+The **core** plugin (:mod:`rosey.plugins.core`) is how bots get them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from rosey.bot.actions import Actions
-from rosey.bot.builtins import builtin_commands
 from rosey.bot.commands import Command, CommandRegistry, CommandRouter, OutputMemory
 from rosey.bot.confirm import Confirmations
 from rosey.bot.dispatch import Dispatcher, Handler
@@ -35,9 +34,13 @@ class Bot(MultiService):
     """One channel's bot: mirror, dispatch, commands, actions and the flood-safe send queue.
 
     ``bot.on(event, handler)`` / ``bot.off`` register handlers; ``bot.commands`` holds the
-    declared commands (built-ins included); ``bot.actions`` does things in the channel;
-    ``bot.say`` and ``bot.pm`` send through the queue; ``bot.storage`` is the channel's
+    declared commands; ``bot.actions`` does things in the channel; ``bot.say`` and ``bot.pm``
+    send through the queue; ``bot.storage`` is the channel's
     :class:`~rosey.storage.interface.IStorage` (a no-op one when none is given).
+
+    A bare bot has no commands: the daemon loads them from plugins (the **core** plugin has the
+    built-in ones). ``builtins=True`` starts the core plugin on this bot right away, for a bot
+    used on its own.
     """
 
     log = Logger()
@@ -51,6 +54,7 @@ class Bot(MultiService):
         queue_margin: float = 0.025,
         storage: IStorage | None = None,
         storage_key: str | None = None,
+        builtins: bool = False,
     ) -> None:
         super().__init__()
         self.connection = connection
@@ -60,6 +64,8 @@ class Bot(MultiService):
         self.storage_key: str = storage_key or str(connection.channel)
         self.clock = clock
         self.started_at = time.time()
+        #: ``clock.seconds()`` when the bot was made (``!about`` counts uptime from it).
+        self.created_at = clock.seconds()
         self.mirror = ChannelMirror()
         self.dispatcher = Dispatcher(self.log)
         self.memory = OutputMemory(clock)
@@ -75,7 +81,6 @@ class Bot(MultiService):
         )
         self.queue.setServiceParent(self)
         self.commands = CommandRegistry()
-        self.commands.add(*builtin_commands(clock, lambda: str(connection.channel)))
         self.router = CommandRouter(
             self.commands,
             self.queue,
@@ -97,6 +102,10 @@ class Bot(MultiService):
             clock,
             queue_add=self.queue.queue_add,
         )
+        if builtins:
+            from rosey.plugins.core import core
+
+            core.create(self, None).start()
 
     # -- handlers and commands ----------------------------------------------------------------
 

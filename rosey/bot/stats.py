@@ -2,6 +2,7 @@
 
 :func:`install_stats` adds them to a :class:`~rosey.bot.service.Bot` together with a
 :class:`TellDelivery`, which hands ``!tell`` messages over when their recipient joins or chats.
+(The daemon's bots get them from the **core** plugin, :mod:`rosey.plugins.core`.)
 Everything goes through the bot's :class:`~rosey.storage.interface.IStorage`; nothing here knows
 SQL.
 

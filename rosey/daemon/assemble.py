@@ -5,13 +5,19 @@
     RoseyDaemon (MultiService; sets the log observer on twistd's Application)
     ├── chat / media log files (optional)
     ├── storage (StorageService) ── one Recorder per channel
-    ├── per channel: CyTubeConnection + Bot
+    ├── per channel: CyTubeConnection + Bot ── PluginHost (the channel's plugins)
     ├── metrics / health endpoint (optional)
     ├── manhole (optional)
     └── systemd notifier (last child: stopped first, so STOPPING=1 goes out at once)
 
-``MultiService`` stops children in reverse order, so on SIGTERM the connections leave and the
-bots' queues stop before the recorders flush and storage closes.
+Children stop in reverse order. Everything after storage (manhole, metrics, the channels: their
+plugins, which may still write, and the bots' queues) stops first and is waited for; only then do
+the recorders flush and storage close.
+
+Plugins: the configuration found them and validated their settings; :func:`build` runs their
+own migrations (:mod:`rosey.daemon.plugin_migrations`) and gives each channel's bot a
+:class:`~rosey.daemon.plugins.PluginHost` with the plugins enabled there. The manhole has
+``plugins`` (their status) and ``reload_plugin(name)`` (:mod:`rosey.daemon.reload`).
 """
 
 from __future__ import annotations
@@ -19,18 +25,20 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.logger import ILogObserver, Logger
 
 from rosey import events
 from rosey.bot.service import Bot
-from rosey.bot.stats import install_stats
 from rosey.daemon import logs
-from rosey.daemon.config import ChannelConfig, Config
+from rosey.daemon.config import ChannelConfig, Config, ConfigError
 from rosey.daemon.metrics import Metrics
+from rosey.daemon.reload import PluginManager, ReloadResult
 from rosey.daemon.systemd import SystemdNotifier
 from rosey.daemon.watch import ChannelWatch, Readiness
 from rosey.events import Event
+from rosey.storage.errors import StorageError
 from rosey.storage.recorder import Recorder
 from rosey.storage.service import StorageService, open_storage
 from rosey.wire.connection import CyTubeConnection
@@ -39,7 +47,7 @@ log = Logger(namespace="rosey.daemon")
 
 
 class RoseyDaemon(MultiService):
-    """The top service. Holds what the manhole shows: bots, storage, config, metrics."""
+    """The top service. Holds what the manhole shows: bots, storage, config, metrics, plugins."""
 
     def __init__(self, config: Config, reactor: Any) -> None:
         super().__init__()
@@ -53,6 +61,7 @@ class RoseyDaemon(MultiService):
         self.storage = StorageService(open_storage(config.database.url.value, reactor))
         self.notifier = SystemdNotifier(reactor)
         self.readiness: Readiness | None = None
+        self.plugins = PluginManager(config.plugins)
 
     def setServiceParent(self, parent: Any) -> None:
         # twistd asks its Application for a log observer after makeService: give it ours.
@@ -72,7 +81,14 @@ class RoseyDaemon(MultiService):
             "config": self.config,
             "metrics": self.metrics,
             "reactor": self.reactor,
+            "plugins": self.plugins,
+            "reload_plugin": self.reload_plugin,
         }
+
+    def reload_plugin(self, name: str) -> Deferred[ReloadResult]:
+        """Reload plugin ``name`` in every channel, atomically (the old code keeps running if
+        the new one fails anywhere); fires with what happened."""
+        return self.plugins.reload(name)
 
     def startService(self) -> None:
         super().startService()
@@ -83,7 +99,24 @@ class RoseyDaemon(MultiService):
         if self.readiness is not None:
             self.readiness.stop()
         self.notifier.stopping()
-        return super().stopService()
+        return Deferred.fromCoroutine(self._stop_children())
+
+    async def _stop_children(self) -> None:
+        Service.stopService(self)
+        children = list(self)
+        cut = children.index(self.storage) + 1 if self.storage in children else 0
+        # Everything after storage at once (as MultiService would), and wait for it all.
+        await DeferredList(
+            [_stopped(child) for child in reversed(children[cut:])], consumeErrors=True
+        )
+        for child in reversed(children[:cut]):
+            await _stopped(child)
+
+
+def _stopped(service: Any) -> Deferred[None]:
+    d: Deferred[None] = maybeDeferred(service.stopService)
+    d.addErrback(lambda f: log.failure("stopping {service} failed", f, service=service))
+    return d
 
 
 def build(config: Config, reactor: Any) -> RoseyDaemon:
@@ -100,6 +133,7 @@ def build(config: Config, reactor: Any) -> RoseyDaemon:
         media_log = logs.MediaLog(config.logging.media_log, reactor)
         media_log.setServiceParent(daemon)
     daemon.storage.setServiceParent(daemon)
+    migrate_plugins(config)
     for channel in config.channels:
         bot = add_channel(daemon, channel)
         if chat_log is not None:
@@ -115,8 +149,32 @@ def build(config: Config, reactor: Any) -> RoseyDaemon:
     return daemon
 
 
+def migrate_plugins(config: Config) -> None:
+    """Run the migrations of the plugins enabled in some channel (blocking: before the reactor
+    starts). Raises ``ConfigError`` naming the plugin if one fails."""
+    from rosey.daemon.plugin_migrations import upgrade_plugins
+
+    factories = config.plugins.found.discovery.factories
+    enabled = {name for ch in config.channels for name in config.plugins.for_channel(ch)}
+    folders = {
+        name: str(factories[name].migrations)
+        for name in sorted(enabled)
+        if getattr(factories[name], "migrations", None)
+    }
+    if not folders:
+        return
+    try:
+        done = upgrade_plugins(config.database.url.value, folders)
+    except StorageError as e:
+        raise ConfigError(f"database: {e}") from None
+    for name, (before, after) in done.items():
+        if before != after:
+            log.info("plugin {plugin}: schema upgraded from {before} to {after}",
+                     plugin=name, before=before or "nothing", after=after)
+
+
 def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
-    """One channel's connection, bot, recorder, watch and metrics."""
+    """One channel's connection, bot (with its plugins), recorder, watch and metrics."""
     reactor, config, label = daemon.reactor, daemon.config, channel.label
     services = MultiService()
     services.setName(label)
@@ -137,7 +195,7 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
         storage=storage,
         storage_key=label,
     )
-    install_stats(bot)
+    daemon.plugins.host_for(bot, channel).setServiceParent(bot)
     connection.setServiceParent(services)
     bot.setServiceParent(services)
     services.setServiceParent(daemon)

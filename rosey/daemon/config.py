@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from rosey.daemon.plugin_config import PluginsConfig, resolve_plugins
+from rosey.daemon.plugins import Discovery
+
 CHANNEL_NAME = re.compile(r"^[\w-]{1,30}$")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("text", "json")
@@ -49,6 +52,10 @@ class ChannelConfig:
     password: Secret | None = None
     channel_password: Secret | None = None
     eio: int = 4
+    #: Plugins enabled here on top of ``[plugins] enable`` (and the plugins' defaults).
+    enable_plugins: tuple[str, ...] = ()
+    #: Plugins not run here.
+    disable_plugins: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -100,10 +107,18 @@ class Config:
         default_factory=lambda: ListenerConfig(listen="tcp:9100:interface=127.0.0.1")
     )
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
 
 
-def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a TOML file. Raises :class:`ConfigError`."""
+def load(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    plugins: Discovery | None = None,
+) -> Config:
+    """Read and validate a TOML file. Raises :class:`ConfigError`.
+
+    The plugins are discovered (importing their modules) unless ``plugins`` is given."""
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
@@ -111,13 +126,15 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
         raise ConfigError(f"cannot read config file {os.fspath(path)!r}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{os.fspath(path)}: not valid TOML: {e}") from None
-    return parse(raw, os.environ if environ is None else environ)
+    return parse(raw, os.environ if environ is None else environ, plugins=plugins)
 
 
-def parse(raw: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
-    """Validate an already-parsed TOML document."""
+def parse(
+    raw: Mapping[str, Any], environ: Mapping[str, str], *, plugins: Discovery | None = None
+) -> Config:
+    """Validate an already-parsed TOML document (discovering plugins unless given)."""
     r = _Reader(raw, "", environ)
-    r.only("channel", "database", "bot", "manhole", "metrics", "logging")
+    r.only("channel", "database", "bot", "manhole", "metrics", "logging", "plugins")
     tables = raw.get("channel")
     if not isinstance(tables, list) or not tables:
         raise ConfigError("channel: expected at least one [[channel]] table")
@@ -151,6 +168,7 @@ def parse(raw: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         _check_listen(table)
     level = lg.choice("level", "info", LOG_LEVELS)
     fmt = lg.choice("format", "text", LOG_FORMATS)
+    plugins_config = _plugins(r.table("plugins"), channels, plugins)
     return Config(
         channels=channels,
         database=DatabaseConfig(url=url),
@@ -171,6 +189,7 @@ def parse(raw: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
             chat_log=lg.optional_string("chat_log"),
             media_log=lg.optional_string("media_log"),
         ),
+        plugins=plugins_config,
     )
 
 
@@ -178,6 +197,7 @@ def _channel(r: _Reader) -> ChannelConfig:
     r.only(
         "site", "name", "username", "eio", "password", "channel_password",
         "password_env", "password_file", "channel_password_env", "channel_password_file",
+        "enable_plugins", "disable_plugins",
     )
     site = r.string("site", None).rstrip("/")
     parts = urlsplit(site)
@@ -195,7 +215,20 @@ def _channel(r: _Reader) -> ChannelConfig:
     eio = r.integer("eio", 4)
     if eio not in (3, 4):
         raise ConfigError(f"{r.path}.eio: {eio} is not 3 or 4")
-    return ChannelConfig(site, name, username, password, r.secret("channel_password"), eio)
+    return ChannelConfig(
+        site, name, username, password, r.secret("channel_password"), eio,
+        enable_plugins=r.strings("enable_plugins"),
+        disable_plugins=r.strings("disable_plugins"),
+    )
+
+
+def _plugins(
+    r: _Reader, channels: tuple[ChannelConfig, ...], found: Discovery | None
+) -> PluginsConfig:
+    try:
+        return resolve_plugins(r.raw, channels, found)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _check_listen(r: _Reader) -> None:
@@ -248,6 +281,14 @@ class _Reader:
     def integer(self, name: str, default: int) -> int:
         value: int = self._get(name, int, "an integer", default)
         return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        """A list of strings (empty when absent)."""
+        value = self._get(name, list, "a list of strings", [])
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ConfigError(f"{self.key(name)}[{i}]: {item!r} is not a string")
+        return tuple(value)
 
     def boolean(self, name: str, default: bool) -> bool:
         value: bool = self._get(name, bool, "true or false", default)

@@ -46,7 +46,7 @@ _REASONS = {
     "proxy": "rosey has no proxy setting",
     "llm": "rosey has no LLM integration",
     "llm_log_file": "rosey has no LLM integration",
-    "plugins": "rosey's plugins are not configured in this file",
+    "plugins": "Rosey-Robot's plugins do not carry over; see rosey's [plugins] table",
     "run_as_service": "storage always runs inside the rosey daemon",
     "name": "rosey names each channel host/channel in logs and metrics",
 }

@@ -7,7 +7,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest_twisted
@@ -143,6 +143,10 @@ async def test_twistd_two_sites_ping_crash_rejoin_notify_and_clean_sigterm(
         peer.add_virtual_user("alice", 1)
         peer.chat("alice", "!ping")
         await peer.when(lambda p: pong_count(p) == 2, timeout=10)
+        # The peer has the pong; wait until rosey has its echo too (6 chat events on the first
+        # channel: 2 live, then 2 replayed after the restart, then 2 live), then stop it.
+        label = f"{peer.site.split('://')[1]}/labchan"
+        await eventually_async(lambda: chat_events_in(metrics_port, label), 6, 10)
     finally:
         if not out.ended.called:
             process.signalProcess("TERM")
@@ -157,6 +161,34 @@ async def test_twistd_two_sites_ping_crash_rejoin_notify_and_clean_sigterm(
             "SELECT count(*) FROM chat_messages WHERE username = 'labbot' AND message = 'pong'"
         ).fetchone()[0]
     assert pongs == 3
+
+
+async def chat_events_in(port: int, label: str) -> int:
+    """rosey's own count of chat events received on one channel, from /metrics."""
+    import treq
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool
+
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    response = await treq.get(f"http://127.0.0.1:{port}/metrics", pool=pool)
+    text = await treq.text_content(response)
+    wanted = f'rosey_events_in_total{{channel="{label}",event="message"}} '
+    for line in text.splitlines():
+        if line.startswith(wanted):
+            return int(float(line[len(wanted) :]))
+    return 0
+
+
+async def eventually_async(read: Callable[[], Awaitable[int]], target: int, timeout: float) -> None:
+    """Poll ``read()`` (every 0.1 s) until it reaches ``target``; fail after ``timeout``."""
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    deadline = reactor.seconds() + timeout
+    while (value := await read()) < target:
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"reached {value}, not {target}, in {timeout} s")
+        await deferLater(reactor, 0.1, lambda: None)
 
 
 async def treq_get_json(url: str) -> tuple[int, object]:

@@ -99,11 +99,15 @@ def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> Deferred[
     from twisted.internet import reactor
     from twisted.internet.task import LoopingCall
 
+    gave_up = False
+
     def check() -> None:
         if predicate():
             loop.stop()
 
     def give_up(_: Deferred[None]) -> None:
+        nonlocal gave_up
+        gave_up = True  # the loop's stop below must not count as success
         if loop.running:
             loop.stop()
 
@@ -111,7 +115,7 @@ def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> Deferred[
     loop.clock = reactor
 
     def done(_: object) -> None:
-        if not d.called:
+        if not gave_up and not d.called:
             d.callback(None)
 
     d: Deferred[None] = Deferred(give_up)

@@ -96,7 +96,8 @@ class ChannelSettings:
     def on_set_permissions(self, data: Any) -> None:
         payload = as_dict(data, "setPermissions")
         for node, value in payload.items():
-            as_number(value, f"permission {node}")
+            if type(value) is not int:  # the label is only built for the rare odd value
+                as_number(value, f"permission {node}")
         self.permissions = MappingProxyType(dict(payload))
 
     def on_emote_list(self, data: Any) -> None:

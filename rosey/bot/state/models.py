@@ -8,6 +8,7 @@ over a private copy.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ def as_bool(value: Any, what: str) -> bool:
 
 def as_number(value: Any, what: str) -> float:
     """``value`` if it is a finite JSON number (booleans are not numbers here)."""
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):  # the hot path
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Malformed(f"{what} is not a number")
     if value != value or value in (float("inf"), float("-inf")):

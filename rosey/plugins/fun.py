@@ -1,0 +1,235 @@
+"""The **fun** plugin: ``!8ball``, ``!choose``, ``!quote``, ``!remindme``, ``!reminders`` and
+``!countdown``.
+
+- ``!8ball <question>``: a random answer; per-user cooldown ``eightball_cooldown`` seconds.
+- ``!choose a | b | c``: picks one of 2 to 20 options (``|``-separated, or ``,`` when there is no
+  ``|``); empty options are refused.
+- ``!quote``: a quote book (:mod:`rosey.plugins.fun_quotes`); deleting someone else's quote needs
+  ``quote_delete_rank``.
+- ``!remindme``, ``!reminders``, ``!countdown``: timers that persist across restarts
+  (:mod:`rosey.plugins.fun_timers`, :mod:`rosey.plugins.fun_timer_commands`).
+
+Config (``[plugins.fun]``, every key optional)::
+
+    eightball_cooldown = 10          # seconds per user
+    eightball_answers = ["Yes.", …]  # replaces the classic twenty
+    quote_max_length = 300
+    max_quotes = 10000
+    quote_add_rank = 0
+    quote_delete_rank = 2            # to delete a quote someone else added
+    reminder_max_length = 200
+    max_reminders_per_user = 10
+    max_reminder_days = 30
+    max_countdowns = 20
+    max_countdowns_per_user = 3
+    max_countdown_days = 366
+    countdown_manage_rank = 2        # to replace or cancel somebody else's countdown
+
+Everything the plugin keeps is in its key/value namespace ``fun`` (layouts in the helper
+modules). Replies never start with ``/`` or the command prefix, whatever users typed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+
+from rosey import events
+from rosey.bot.commands import Arg, Command, CommandContext, Rest, command
+from rosey.bot.stats import clean_text, safe_line
+from rosey.plugin import Plugin, PluginFactory, Settings
+from rosey.plugins.fun_quotes import QuoteBook, QuoteCommand, QuoteRules
+from rosey.plugins.fun_store import KvWriter
+from rosey.plugins.fun_timedata import TimerRules
+from rosey.plugins.fun_timer_commands import TimerCommands
+from rosey.plugins.fun_timers import Timers
+from rosey.storage.noop import NoopStorage
+
+if TYPE_CHECKING:
+    from rosey.bot.service import Bot
+
+__all__ = ["EIGHTBALL_ANSWERS", "Fun", "FunConfig", "fun", "parse"]
+
+EIGHTBALL_ANSWERS = (
+    "It is certain.",
+    "It is decidedly so.",
+    "Without a doubt.",
+    "Yes, definitely.",
+    "You may rely on it.",
+    "As I see it, yes.",
+    "Most likely.",
+    "Outlook good.",
+    "Yes.",
+    "Signs point to yes.",
+    "Reply hazy, try again.",
+    "Ask again later.",
+    "Better not tell you now.",
+    "Cannot predict now.",
+    "Concentrate and ask again.",
+    "Don't count on it.",
+    "My reply is no.",
+    "My sources say no.",
+    "Outlook not so good.",
+    "Very doubtful.",
+)
+#: Fewest and most options ``!choose`` takes, and the longest option.
+CHOOSE_MIN, CHOOSE_MAX, CHOOSE_OPTION_LENGTH = 2, 20, 100
+_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class FunConfig:
+    """The parsed ``[plugins.fun]`` table."""
+
+    eightball_cooldown: float = 10.0
+    eightball_answers: tuple[str, ...] = EIGHTBALL_ANSWERS
+    quotes: QuoteRules = field(default_factory=QuoteRules)
+    timers: TimerRules = field(default_factory=TimerRules)
+
+
+_KEYS = (
+    "eightball_cooldown",
+    "eightball_answers",
+    "quote_max_length",
+    "max_quotes",
+    "quote_add_rank",
+    "quote_delete_rank",
+    "reminder_max_length",
+    "max_reminders_per_user",
+    "max_reminder_days",
+    "max_countdowns",
+    "max_countdowns_per_user",
+    "max_countdown_days",
+    "countdown_manage_rank",
+)
+
+
+def parse(raw: Mapping[str, Any]) -> FunConfig:
+    """Validate ``[plugins.fun]``; raises :class:`~rosey.plugin.PluginConfigError` naming the
+    key."""
+    s = Settings(raw, "fun")
+    s.only(*_KEYS)
+    answers = s.strings("eightball_answers", EIGHTBALL_ANSWERS)
+    if not answers:
+        raise s.error("eightball_answers", "needs at least one answer")
+    for answer in answers:
+        if not answer.strip() or len(answer) > 200 or clean_text(answer) != answer.strip():
+            raise s.error(
+                "eightball_answers", f"{answer!r} is not a one-line answer of 1-200 chars"
+            )
+    quotes = QuoteRules(
+        max_length=s.integer("quote_max_length", 300, min=10, max=1000),
+        max_quotes=s.integer("max_quotes", 10_000, min=1, max=1_000_000),
+        add_rank=s.number("quote_add_rank", 0, min=-1, max=255),
+        delete_rank=s.number("quote_delete_rank", 2, min=0, max=255),
+    )
+    timers = TimerRules(
+        max_reminder_length=s.integer("reminder_max_length", 200, min=10, max=1000),
+        max_reminders_per_user=s.integer("max_reminders_per_user", 10, min=1, max=1000),
+        max_reminder_seconds=s.number("max_reminder_days", 30, min=0.01, max=3660) * _DAY,
+        max_countdowns=s.integer("max_countdowns", 20, min=1, max=1000),
+        max_countdowns_per_user=s.integer("max_countdowns_per_user", 3, min=1, max=1000),
+        max_countdown_seconds=s.number("max_countdown_days", 366, min=0.01, max=3660) * _DAY,
+        manage_rank=s.number("countdown_manage_rank", 2, min=0, max=255),
+    )
+    return FunConfig(
+        eightball_cooldown=s.number("eightball_cooldown", 10.0, min=0, max=86400),
+        eightball_answers=tuple(a.strip() for a in answers),
+        quotes=quotes,
+        timers=timers,
+    )
+
+
+def split_options(text: str) -> list[str]:
+    """``a | b | c`` → ``["a", "b", "c"]`` (``,`` separates when there is no ``|``); options are
+    cleaned (one line, trimmed), empty ones kept as ``""`` for the caller to refuse."""
+    separator = "|" if "|" in text else ","
+    return [clean_text(part) for part in text.split(separator)]
+
+
+class Fun(Plugin):
+    """The fun plugin for one channel's bot. ``rng`` is its randomness (tests replace it)."""
+
+    config: FunConfig
+
+    def __init__(self, bot: Bot, config: FunConfig | None, name: str) -> None:
+        super().__init__(bot, config if config is not None else FunConfig(), name)
+        self.rng = random.Random()
+        self.writer = KvWriter(self.kv, bot.clock)
+        self.quotes = QuoteBook(self.kv, self.writer)
+        self.timers = Timers(bot, self.kv, self.writer, self.config.timers)
+
+    def start(self) -> Deferred[None]:
+        """Register the commands and load the quotes and the pending timers."""
+        bot = self.bot
+        if isinstance(bot.storage, NoopStorage):
+            self.log.warn("fun: no database, so quotes and timers last only until a restart")
+        quote = QuoteCommand(
+            self.quotes, self.config.quotes, bot.clock, lambda: self.rng, bot.queue.max_length
+        )
+        timer_commands = TimerCommands(self.timers, bot.clock, bot.queue.max_length)
+        self.add_command(self._eightball(), self._choose(), quote.command())
+        self.add_command(*timer_commands.commands())
+        self.on(events.READY, self.timers.on_ready)
+        self.quotes.loader.ensure()
+        return self.timers.start().addCallback(lambda _: None)
+
+    def stop(self) -> Deferred[None]:
+        """Unregister, cancel the timers' calls and write out what is unsaved."""
+        super().stop()
+        self.timers.stop()
+        return self.writer.close()
+
+    def idle(self) -> Deferred[None]:
+        """Fires once no timer delivery runs and nothing is being written (for tests)."""
+        return self.timers.idle()
+
+    # -- !8ball and !choose ---------------------------------------------------------------------
+
+    def _eightball(self) -> Command:
+        @command(
+            "8ball",
+            aliases=("eightball",),
+            args=[Arg("question", Rest)],
+            cooldown_user=self.config.eightball_cooldown,
+            help="Ask the magic 8-ball a yes-or-no question.",
+        )
+        def eightball(ctx: CommandContext) -> str:
+            answer = self.rng.choice(self.config.eightball_answers)
+            return safe_line(f"{ctx.user}: {answer}", ctx.prefix)
+
+        return eightball
+
+    def _choose(self) -> Command:
+        @command(
+            "choose",
+            aliases=("pick",),
+            args=[Arg("options", Rest, metavar="a | b | c")],
+            cooldown_user=3,
+            help=f"Pick one of {CHOOSE_MIN} to {CHOOSE_MAX} options: choose tea | coffee.",
+        )
+        def choose(ctx: CommandContext) -> str:
+            options = split_options(ctx.args["options"])
+            usage = f"Usage: {ctx.invocation} a | b | c ({CHOOSE_MIN} to {CHOOSE_MAX} options)"
+            if not CHOOSE_MIN <= len(options) <= CHOOSE_MAX:
+                return usage
+            for i, option in enumerate(options, 1):
+                if not option:
+                    return f"Option {i} is empty. {usage}"
+                if len(option) > CHOOSE_OPTION_LENGTH:
+                    return f"Option {i} is too long (at most {CHOOSE_OPTION_LENGTH} characters)."
+            return safe_line(f"{ctx.user}: {self.rng.choice(options)}", ctx.prefix)
+
+        return choose
+
+
+fun = PluginFactory(
+    "fun",
+    Fun,
+    description="8ball, choose, quotes, reminders and countdowns.",
+    parse=parse,
+)
