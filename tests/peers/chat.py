@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from tests.peers import shapes
 from tests.peers.channel import NO_ACK, Handler
+from tests.peers.moderation import COMMANDS as MOD_COMMANDS
+from tests.peers.moderation import ModerationCommands
 from tests.peers.state import Member
 
 if TYPE_CHECKING:
@@ -25,9 +27,15 @@ class ChatModule:
     def __init__(self, channel: Channel) -> None:
         self.ch = channel
         self.buffer: list[dict[str, Any]] = []
+        self.moderation = ModerationCommands(channel)
 
     def handlers(self) -> dict[str, Handler]:
-        return {"chatMsg": self.handle_chat, "pm": self.handle_pm}
+        return {
+            "chatMsg": self.handle_chat,
+            "pm": self.handle_pm,
+            "requestBanlist": self.moderation.handle_request_banlist,
+            "unban": self.moderation.handle_unban,
+        }
 
     async def replay(self, m: Member) -> None:
         for msg in self.buffer:
@@ -92,6 +100,9 @@ class ChatModule:
                 return
             if cmd == "kick":
                 await self._cmd_kick(m, rest)
+                return
+            if cmd in MOD_COMMANDS:
+                await self.moderation.run(m, cmd, rest)
                 return
         if m.muted:
             await self.ch.send(
