@@ -173,6 +173,11 @@ _RANK_NAMES: Mapping[float, str] = {
 }
 
 
+def rank_name(rank: float) -> str:
+    """CyTube's name for a rank (``2`` → ``moderator``), or ``rank N``."""
+    return _RANK_NAMES.get(rank, f"rank {rank:g}")
+
+
 def rank_label(rank: float) -> str:
     """``3`` → ``"3 (channel admin)"``; ``1.5`` → ``"1.5 (leader)"``."""
     number = f"{rank:g}"

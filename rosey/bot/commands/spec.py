@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rosey.bot.commands.args import Arg, check_declaration, usage
+from rosey.bot.permissions import rank_name
 
 if TYPE_CHECKING:
     from rosey.bot.commands.context import CommandContext
@@ -47,23 +48,6 @@ PM = Where.PM
 ANYWHERE = Where.CHAT | Where.PM
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
-
-_RANK_NAMES = {
-    -1: "anonymous",
-    0: "guest",
-    1: "registered",
-    1.5: "leader",
-    2: "moderator",
-    3: "channel admin",
-    4: "owner",
-    5: "founder",
-    255: "site admin",
-}
-
-
-def rank_name(rank: float) -> str:
-    """CyTube's name for a rank (``2`` → ``moderator``), or the number."""
-    return _RANK_NAMES.get(rank, f"rank {rank:g}")
 
 
 @dataclass(frozen=True, slots=True)
