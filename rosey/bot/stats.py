@@ -32,6 +32,7 @@ from rosey import events
 from rosey.bot.commands import Arg, Command, CommandContext, Rest, UserName, command
 from rosey.bot.sendqueue.lines import all_done
 from rosey.bot.sendqueue.split import split_message
+from rosey.bot.tasks import TaskSet
 from rosey.events import Event
 from rosey.storage.errors import StorageError
 from rosey.storage.noop import NoopStorage
@@ -141,10 +142,9 @@ class TellDelivery:
         self.batch = batch
         self.recheck_after = recheck_after
         self.retry_after = retry_after
-        self._active: dict[str, Deferred[None]] = {}
+        self._active = TaskSet()
         self._quiet_until: dict[str, float] = {}
         self._delivered: dict[int, None] = {}  # sent but not (yet) marked sent in storage
-        self._idle_waiters: list[Deferred[None]] = []
         #: Messages handed to the server and confirmed.
         self.sent = 0
         #: Failed delivery attempts.
@@ -187,28 +187,12 @@ class TellDelivery:
             return None
         d = Deferred.fromCoroutine(self._deliver(user, key))
         d.addErrback(lambda f: log.failure("!tell delivery to {user} crashed", f, user=user))
-        if d.called:
-            return d
-        self._active[key] = d
-
-        def done(_: object) -> None:
-            del self._active[key]
-            if not self._active:
-                waiters, self._idle_waiters = self._idle_waiters, []
-                for w in waiters:
-                    w.callback(None)
-
-        d.addBoth(done)
+        self._active.track(key, d)
         return d
 
     def idle(self) -> Deferred[None]:
         """Fires once no delivery is running."""
-        d: Deferred[None] = Deferred()
-        if self._active:
-            self._idle_waiters.append(d)
-        else:
-            d.callback(None)
-        return d
+        return self._active.idle()
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from rosey.bot.stats import ago
+from rosey.bot.tasks import TaskSet
 from rosey.plugin import KeyValue
 from rosey.plugins.fun_store import KvWriter, Loader, dump, load_json
 from rosey.plugins.fun_text import send_safe
@@ -74,8 +75,7 @@ class Timers:
         self.next_id = 1
         self.loader = Loader(self._load, f"{kv.namespace} reminders and countdowns")
         self._calls: dict[Key, IDelayedCall] = {}
-        self._active: dict[Key, Deferred[None]] = {}
-        self._idle_waiters: list[Deferred[None]] = []
+        self._active = TaskSet()
         self._load_retry: IDelayedCall | None = None
         self._load_pause = LOAD_RETRY[0]
         self._running = False
@@ -100,12 +100,7 @@ class Timers:
 
     def idle(self) -> Deferred[None]:
         """Fires once no delivery is running and what they changed is written."""
-        d: Deferred[None] = Deferred()
-        if self._active:
-            self._idle_waiters.append(d)
-        else:
-            d.callback(None)
-        return d.addCallback(lambda _: self._writer.idle())
+        return self._active.idle().addCallback(lambda _: self._writer.idle())
 
     def on_ready(self, event: object = None) -> None:
         """The bot can speak (again): deliver everything that is due."""
@@ -241,18 +236,7 @@ class Timers:
         run = self._deliver_reminder(ident) if kind == "r" else self._deliver_countdown(ident)
         d = Deferred.fromCoroutine(run)
         d.addErrback(lambda f: log.failure("timer {key!r}: delivery crashed", f, key=key))
-        if d.called:
-            return
-        self._active[key] = d
-
-        def done(_: object) -> None:
-            del self._active[key]
-            if not self._active:
-                waiters, self._idle_waiters = self._idle_waiters, []
-                for w in waiters:
-                    w.callback(None)
-
-        d.addBoth(done)
+        self._active.track(key, d)
 
     def _late(self, due: float, now: float) -> str:
         return f" (late: it was due {ago(now - due)})" if now - due > LATE_AFTER else ""

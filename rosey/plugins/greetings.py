@@ -33,6 +33,7 @@ from twisted.internet.defer import Deferred
 
 from rosey import events
 from rosey.bot.stats import safe_line
+from rosey.bot.tasks import TaskSet
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory, Settings
 from rosey.storage.errors import StorageError
@@ -115,8 +116,7 @@ class Greetings(Plugin):
         self._live = False
         self._greeted: dict[str, float] = {}  # user (folded) -> when last looked at
         self._sent: deque[float] = deque()  # times of the greetings of the last minute
-        self._active: dict[int, Deferred[None]] = {}
-        self._idle_waiters: list[Deferred[None]] = []
+        self._active = TaskSet()
         #: Greetings sent (and confirmed by the server).
         self.sent = 0
 
@@ -133,12 +133,7 @@ class Greetings(Plugin):
 
     def idle(self) -> Deferred[None]:
         """Fires once no greeting is being looked up or sent (for tests)."""
-        d: Deferred[None] = Deferred()
-        if self._active:
-            self._idle_waiters.append(d)
-        else:
-            d.callback(None)
-        return d
+        return self._active.idle()
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -171,19 +166,7 @@ class Greetings(Plugin):
 
     def _track(self, d: Deferred[None]) -> None:
         d.addErrback(lambda f: self.log.failure("greetings: greeting crashed", f))
-        if d.called:
-            return
-        ident = id(d)
-        self._active[ident] = d
-
-        def done(_: object) -> None:
-            del self._active[ident]
-            if not self._active:
-                waiters, self._idle_waiters = self._idle_waiters, []
-                for w in waiters:
-                    w.callback(None)
-
-        d.addBoth(done)
+        self._active.track(id(d), d)
 
     # -- greeting -------------------------------------------------------------------------------
 
