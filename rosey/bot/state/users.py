@@ -35,12 +35,14 @@ class UserList:
 
     def __init__(self) -> None:
         self._users: dict[str, User] = {}
+        self._folded: dict[str, str] = {}  # casefolded name -> listed name
         self.leader: str | None = None
         self.usercount: int | None = None
 
     def reset(self) -> None:
         """Forget everything (a new session resends it all)."""
         self._users.clear()
+        self._folded.clear()
         self.leader = None
         self.usercount = None
 
@@ -51,11 +53,8 @@ class UserList:
         user = self._users.get(name)
         if user is not None:
             return user
-        folded = name.casefold()
-        for candidate in self._users.values():
-            if candidate.name.casefold() == folded:
-                return candidate
-        return None
+        listed = self._folded.get(name.casefold())
+        return None if listed is None else self._users.get(listed)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
@@ -83,6 +82,7 @@ class UserList:
     def on_userlist(self, data: Any) -> None:
         users = [parse_user(u) for u in as_list(data, "userlist")]
         self._users = {u.name: u for u in users}
+        self._folded = {u.name.casefold(): u.name for u in users}
 
     def on_add_user(self, data: Any) -> None:
         user = parse_user(data)
@@ -90,12 +90,14 @@ class UserList:
         if old is not None and old.name != user.name:
             del self._users[old.name]
         self._users[user.name] = user
+        self._folded[user.name.casefold()] = user.name
 
     def on_user_leave(self, data: Any) -> None:
         name = as_str(as_dict(data, "userLeave").get("name"), "name")
         user = self.get(name)
         if user is not None:
             del self._users[user.name]
+            self._folded.pop(user.name.casefold(), None)
 
     def on_set_user_rank(self, data: Any) -> None:
         payload = as_dict(data, "setUserRank")
