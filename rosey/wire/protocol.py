@@ -68,6 +68,51 @@ class CyTubeClientProtocol(WebSocketClientProtocol):
         else:
             self.sendClose(code=1000)
 
+    # -- the lean path: whole, unmasked text frames parsed in one pass ---------------------------
+
+    def processData(self) -> bool:
+        """Deliver every complete ``FIN`` text frame at the head of the buffer at once.
+
+        Autobahn's own loop handles one frame per call and re-slices the whole buffer twice per
+        frame (``self.data = self.data[i:]``): with a 64 KiB read holding some 400 chat frames
+        that is quadratic copying plus ~6 callbacks per frame. CyTube sends unfragmented,
+        unmasked text frames, so those are cut out here with one slice at the end; anything
+        else (control frames, fragments, a frame over the size limit or not yet complete, a
+        message in progress) goes to Autobahn's loop unchanged.
+        """
+        if (
+            self.current_frame is None
+            and not self.inside_message
+            and self.state == WebSocketProtocol.STATE_OPEN
+            and self._perMessageCompress is None
+        ):
+            data = self.data
+            end, pos = len(data), 0
+            limit = self.factory.max_message
+            on_message = self.onMessage
+            while end - pos >= 2 and data[pos] == 0x81:
+                length = data[pos + 1]
+                if length < 126:
+                    start = pos + 2
+                elif length == 126 and end - pos >= 4:
+                    length = (data[pos + 2] << 8) | data[pos + 3]
+                    if length < 126:
+                        break  # not minimal: Autobahn reports the violation
+                    start = pos + 4
+                else:
+                    break  # masked (bit 7 set), 64-bit length, or header incomplete
+                stop = start + length
+                if stop > end or length > limit:
+                    break
+                pos = stop
+                on_message(data[start:stop], False)
+                if self.state != WebSocketProtocol.STATE_OPEN:
+                    break
+            if pos:
+                self.data = data[pos:]
+                return len(self.data) > 0  # the rest (e.g. a close frame) in the next call
+        return bool(super().processData())
+
     # -- the size limit, applied while a message streams in --------------------------------------
 
     def onMessageBegin(self, isBinary: bool) -> None:
