@@ -144,6 +144,7 @@ class TellDelivery:
         self.retry_after = retry_after
         self._active = TaskSet()
         self._quiet_until: dict[str, float] = {}
+        self._prune_at = 4096
         self._delivered: dict[int, None] = {}  # sent but not (yet) marked sent in storage
         #: Messages handed to the server and confirmed.
         self.sent = 0
@@ -204,8 +205,11 @@ class TellDelivery:
 
     def _pause(self, key: str, seconds: float) -> None:
         now = self._bot.clock.seconds()
-        if len(self._quiet_until) > 4096:
+        if len(self._quiet_until) > self._prune_at:
             self._quiet_until = {k: t for k, t in self._quiet_until.items() if t > now}
+            # Prune again only once the dict has doubled: O(1) amortized per call even when
+            # every entry is still live (more than 4096 users checked within recheck_after).
+            self._prune_at = max(4096, 2 * len(self._quiet_until))
         self._quiet_until[key] = now + seconds
 
     async def _deliver(self, user: str, key: str) -> None:
