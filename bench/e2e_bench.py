@@ -1,0 +1,326 @@
+"""End-to-end benchmark: a full ``twistd rosey`` against a peer pushing chat, joins and leaves.
+
+Run from the repository root: ``python -m bench.e2e_bench`` (see bench/README.md).
+
+Every part is its own process. The peer (:mod:`bench.e2e.peer`, a raw asyncio websocket
+server) admits a client with a join burst of ``--users`` users and ``--playlist`` items, then,
+on command, writes ``--events`` pre-encoded events (80 % chat, 10 % joins, 10 % leaves, recorded
+shapes) and a marker chat line as fast as TCP drains, and a ping whose pong marks the end.
+In one run, on the same machine at the same time:
+
+1. the peer's ceiling (a raw socket sink that only splits frames) and the baseline: a bare
+   Autobahn client that decodes each frame (UTF-8 + ``json.loads``), best of two runs, one
+   before and one after rosey;
+2. rosey: ``twistd --nodaemon --pidfile= rosey`` with every service on and a fresh peer. Events/s
+   received (peer's first byte to the pong that follows the last event, cross-checked by
+   ``/metrics``) and persisted (until every chat line and join/leave is in the SQLite file);
+   then SIGTERM, which must exit 0 with every row written; peak RSS (``VmHWM``);
+3. memory: RSS once idle after the join burst, with 1 channel (the run above, before the
+   stream) and with 2 channels (a second daemon, two channels on one peer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.e2e import procs
+from bench.e2e import spy as e2e_spy
+from bench.e2e.daemon import Daemon, Rows
+from bench.e2e.stream import MARKER
+
+TARGET_SHARE, STRETCH_SHARE = 0.60, 0.90
+TARGET_RSS_MB, TARGET_PER_CHANNEL_MB = 80.0, 3.0
+POLL = 0.5
+STALL = 15.0  # seconds without a new row, once the stream is handled, before giving up
+
+
+@dataclass
+class Results:
+    """Everything measured in one run."""
+
+    stream: dict[str, Any] = field(default_factory=dict)
+    ceiling: float = 0.0
+    baselines: list[float] = field(default_factory=list)
+    bare_rss: float = 0.0
+    received: float = 0.0
+    received_metrics: float | None = None
+    persisted: float | None = None
+    rows: Rows | None = None
+    dropped: int | None = None
+    exit_status: int | None = None
+    stop_seconds: float = 0.0
+    idle_rss_1: float = 0.0
+    idle_rss_2: float | None = None
+    peak_rss: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    profile: list[str] = field(default_factory=list)
+
+    @property
+    def baseline(self) -> float:
+        return max(self.baselines)
+
+
+def say(text: str) -> None:
+    """Progress on stderr (the table goes to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def start_peer(args: argparse.Namespace, events: int) -> tuple[procs.Child, dict[str, Any]]:
+    argv = [procs.PYTHON, "-m", "bench.e2e.peer", "--port", "0", "--events", str(events),
+            "--users", str(args.users), "--playlist", str(args.playlist)]
+    peer = procs.Child("peer", argv, lines=True)
+    return peer, peer.expect("listening", 60)
+
+
+def ws_url(port: int) -> str:
+    return f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+
+
+def run_client(peer: procs.Child, port: int, argv: list[str], name: str,
+               timeout: float) -> tuple[float, float]:
+    """One client process through burst and stream; (events/s, its peak RSS in MB)."""
+    client = procs.Child(name, argv)
+    ready = peer.expect("ready", 60)
+    peer.send(f"go {ready['conn']}")
+    done = peer.expect("done", timeout, lambda e: e["conn"] == ready["conn"])
+    peak = procs.memory(client.pid)["VmHWM"]
+    peer.send(f"close {ready['conn']}")
+    client.stop(timeout=15)
+    return done["rate"], peak
+
+
+def run_rosey(args: argparse.Namespace, tmp: Path, res: Results) -> None:
+    """Part 2, and the 1-channel half of part 3."""
+    peer, info = start_peer(args, args.events)
+    site = f"http://127.0.0.1:{info['port']}"
+    daemon = Daemon(tmp / "load", [(site, "labchan")], args.profile, args.daemon_path)
+    spy: procs.Child | None = None
+    try:
+        ready = peer.expect("ready", args.timeout)
+        daemon.wait_ready(30)
+        res.idle_rss_1 = procs.settled_rss(daemon.pid)
+        before = daemon.events_in() or 0.0
+        expected = Rows(info["chat"], info["joins"], info["leaves"])
+        if args.py_spy is not None:
+            spy = e2e_spy.start(daemon.pid, args.py_spy)
+        peer.send(f"go {ready['conn']}")
+        start = peer.expect("started", 10)["t"]
+        done: dict[str, Any] | None = None
+        deadline = time.monotonic() + args.timeout
+        last_rows, last_change = Rows(0, 0, 0), time.monotonic()
+        while res.persisted is None:
+            now = time.monotonic()
+            if now > deadline or (done is not None and now - last_change > STALL):
+                res.notes.append(
+                    f"gave up waiting at {now - start:.0f} s: "
+                    + ("stream handled" if done else "stream not handled")
+                    + f", rows {last_rows} of {expected}"
+                )
+                break
+            if not daemon.child.alive():
+                raise procs.BenchError("twistd died under load\n" + daemon.log_tail())
+            if done is None:
+                try:
+                    done = peer.expect("done", POLL)
+                    res.received = done["rate"]
+                except procs.BenchError:
+                    pass
+            else:
+                time.sleep(POLL / 2)
+            now = time.monotonic()
+            if res.received_metrics is None:
+                seen = daemon.events_in()
+                if seen is not None and seen - before >= info["events"]:
+                    res.received_metrics = info["events"] / (now - start)
+            rows = daemon.rows()
+            if rows != last_rows:
+                last_rows, last_change = rows, now
+            if rows == expected:
+                res.persisted = info["events"] / (now - start)
+        if spy is not None:
+            spy.stop(signal.SIGINT, timeout=30)
+            if args.py_spy.exists():
+                res.profile = e2e_spy.summarize(args.py_spy, daemon.pid)
+            else:
+                res.notes.append("py-spy wrote nothing: " + " / ".join(spy.text[-3:]))
+        res.peak_rss = procs.memory(daemon.pid)["VmHWM"]
+        res.exit_status, res.stop_seconds = daemon.stop(60)
+        res.rows = daemon.rows()
+        if not daemon.has_chat(MARKER):
+            res.notes.append("the marker chat line is missing from SQLite")
+        stats = daemon.recorder_stats()
+        res.dropped = sum(s[3] for s in stats) if stats else None
+        if "Traceback" in daemon.log_text():
+            res.notes.append(f"tracebacks in {daemon.log_path}")
+    finally:
+        daemon.close()
+        peer.stop(timeout=10)
+
+
+def run_two_channels(args: argparse.Namespace, tmp: Path, res: Results) -> None:
+    """The 2-channel half of part 3: two channels on one peer, idle after their bursts."""
+    peer, info = start_peer(args, 0)
+    site = f"http://127.0.0.1:{info['port']}"
+    daemon = Daemon(tmp / "two", [(site, "labchan"), (site, "labchan2")], path=args.daemon_path)
+    try:
+        for _ in range(2):
+            peer.expect("ready", args.timeout)
+        daemon.wait_ready(30)
+        res.idle_rss_2 = procs.settled_rss(daemon.pid)
+        status, _ = daemon.stop(60)
+        if status != 0:
+            res.notes.append(f"the 2-channel daemon exited {status} on SIGTERM")
+    finally:
+        daemon.close()
+        peer.stop(timeout=10)
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> Results:
+    res = Results()
+    peer, info = start_peer(args, args.events)
+    res.stream = info
+    try:
+        port = info["port"]
+        sink = [procs.PYTHON, "-m", "bench.e2e.sink", str(port)]
+        bare = [procs.PYTHON, "-m", "bench.e2e.bare", ws_url(port)]
+        say("peer ceiling (raw sink)")
+        res.ceiling, _ = run_client(peer, port, sink, "sink", args.timeout)
+        say("baseline: bare Autobahn client")
+        rate, res.bare_rss = run_client(peer, port, bare, "bare client", args.timeout)
+        res.baselines.append(rate)
+        say("rosey: twistd with every service on, fresh peer")
+        run_rosey(args, tmp, res)
+        say("baseline again")
+        rate, _ = run_client(peer, port, bare, "bare client", args.timeout)
+        res.baselines.append(rate)
+    finally:
+        peer.stop(timeout=10)
+    if not args.skip_memory:
+        say("memory: twistd with 2 channels")
+        run_two_channels(args, tmp, res)
+    return res
+
+
+def verdicts(res: Results) -> list[tuple[str, bool]]:
+    """(line, met) for each target."""
+    share = res.received / res.baseline
+    s = res.stream
+    rows = res.rows
+    complete = (
+        rows is not None and rows == Rows(s["chat"], s["joins"], s["leaves"])
+        and res.exit_status == 0 and not res.dropped
+    )
+    out = [
+        (f"received >= {TARGET_SHARE:.0%} of baseline: {share:.0%}"
+         f" (stretch {STRETCH_SHARE:.0%}: {'met' if share >= STRETCH_SHARE else 'not met'})",
+         share >= TARGET_SHARE),
+        ("every event persisted, SIGTERM exit 0: "
+         + ("yes" if complete else f"no (rows {rows}, exit {res.exit_status})"), complete),
+        (f"idle RSS, 1,000 users + 5,000 items < {TARGET_RSS_MB:g} MB: {res.idle_rss_1:.1f} MB",
+         res.idle_rss_1 < TARGET_RSS_MB),
+    ]
+    if res.idle_rss_2 is not None:
+        extra = res.idle_rss_2 - res.idle_rss_1
+        out.append((f"per extra channel < {TARGET_PER_CHANNEL_MB:g} MB: {extra:+.1f} MB",
+                    extra < TARGET_PER_CHANNEL_MB))
+    return out
+
+
+def report(res: Results, args: argparse.Namespace) -> bool:
+    s, base = res.stream, res.baseline
+    print(f"stream: {s['events']:,} events ({s['chat']:,} chat incl. the marker, "
+          f"{s['joins']:,} joins, {s['leaves']:,} leaves; {s['bytes'] / 1e6:.1f} MB) after a "
+          f"burst of {args.users:,} users and {args.playlist:,} playlist items")
+    print(f"python {sys.version.split()[0]}; every figure from the same run\n")
+    print(f"{'':34}{'events/s':>12}  {'x baseline':>10}")
+    lines: list[tuple[str, float | None, str]] = [
+        ("peer ceiling (raw sink)", res.ceiling, ""),
+        ("bare Autobahn client (baseline)", base,
+         "best of " + " / ".join(f"{b:,.0f}" for b in res.baselines)),
+        ("rosey received", res.received, ""),
+        ("rosey received (/metrics, 0.5 s)", res.received_metrics, ""),
+        ("rosey persisted (SQLite)", res.persisted, ""),
+    ]
+    for label, rate, note in lines:
+        if rate is None:
+            print(f"{label:34}{'-':>12}")
+            continue
+        print(f"{label:34}{rate:12,.0f}  {rate / base:10.2f}  {note}")
+    rows = res.rows
+    if rows is not None:
+        print(f"\nSQLite after SIGTERM (exit {res.exit_status} in {res.stop_seconds:.1f} s): "
+              f"{rows.chat:,}/{s['chat']:,} chat lines, {rows.joins:,}/{s['joins']:,} joins, "
+              f"{rows.leaves:,}/{s['leaves']:,} leaves; recorder dropped {res.dropped}")
+    print(f"RSS: rosey idle after the burst, 1 channel {res.idle_rss_1:.1f} MB"
+          + (f", 2 channels {res.idle_rss_2:.1f} MB" if res.idle_rss_2 is not None else "")
+          + f"; rosey peak under load (VmHWM) {res.peak_rss:.1f} MB; "
+          f"bare client peak {res.bare_rss:.1f} MB")
+    for note in res.notes:
+        print(f"note: {note}")
+    if res.profile:
+        print("\nwhere twistd's time went under load"
+              " (py-spy: samples of each thread holding the GIL):")
+        print("\n".join(res.profile))
+    print()
+    ok = True
+    for line, met in verdicts(res):
+        print(f"target: {line}: {'OK' if met else 'MISSED'}")
+        ok = ok and met
+    return ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.e2e_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000, help="events in the stream")
+    parser.add_argument("--users", type=int, default=1000, help="users in the join burst")
+    parser.add_argument("--playlist", type=int, default=5000, help="playlist items in the burst")
+    parser.add_argument("--timeout", type=float, default=150.0,
+                        help="bound, in seconds, on each wait (a stream, persistence)")
+    parser.add_argument("--skip-memory", action="store_true", help="no 2-channel daemon")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="cProfile the loaded twistd (reactor thread) into this file")
+    parser.add_argument("--py-spy", type=Path, default=None, metavar="FILE",
+                        help="sample the loaded twistd with py-spy (if installed) into FILE "
+                        "(raw collapsed stacks) and print where its time goes")
+    parser.add_argument("--daemon-path", type=Path, action="append", default=[], metavar="DIR",
+                        help="put DIR before the repository on twistd's PYTHONPATH (A/B runs "
+                        "of a change: DIR holds a modified copy of rosey/); repeatable")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    args.daemon_path = [p.resolve() for p in args.daemon_path]
+    for name in ("profile", "py_spy"):
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).resolve())
+
+    # SIGTERM unwinds like Ctrl-C, so the finally below still ends every child process.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    tmp = Path(tempfile.mkdtemp(prefix="rosey-e2e-"))
+    started = time.monotonic()
+    try:
+        res = measure(args, tmp)
+    except procs.BenchError as e:
+        print(f"e2e_bench: {e}", file=sys.stderr)
+        return 2
+    finally:
+        procs.cleanup()
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    ok = report(res, args)
+    print(f"\n(run took {time.monotonic() - started:.0f} s)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
