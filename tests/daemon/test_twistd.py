@@ -242,3 +242,52 @@ def test_unusable_database_exits_1_before_the_reactor_starts(tmp_path: Path) -> 
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("rosey: database: "), result.stderr
+
+
+def said_by_bot(peer: CyTubePeer, predicate: Callable[[str], bool]) -> bool:
+    return any(predicate(str(r.data.get("msg", ""))) for r in peer.events("chatMsg", "labbot"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_twistd_plugins_live_fun_and_greetings(tmp_path: Path, peer: CyTubePeer) -> None:
+    """The daemon's plugins against the real peer: greetings (enabled in the config) greets a
+    newcomer, fun answers !choose, !8ball and keeps a !quote, and a quoted command stays inert."""
+    from twisted.internet import reactor
+
+    config = write_config(tmp_path, peer.site)
+    config.write_text(
+        config.read_text() + '\n[plugins]\nenable = ["greetings"]\n'
+        '[plugins.greetings]\ncooldown = 0\n'
+    )
+    out = Output()
+    process = reactor.spawnProcess(
+        out,
+        str(TWISTD),
+        [str(TWISTD), "--nodaemon", "--pidfile=", "rosey", "--config", str(config)],
+        env=environment(),
+        path=str(tmp_path),
+    )
+    try:
+        await peer.when(lambda p: "labbot" in p.users, timeout=20)
+        await eventually(lambda: "joined #labchan" in out.text, 10)
+        peer.add_virtual_user("newbie", 1)
+        await peer.when(lambda p: said_by_bot(p, lambda m: "Welcome, newbie!" in m), timeout=10)
+        peer.chat("newbie", "!choose tea | coffee")
+        await peer.when(
+            lambda p: said_by_bot(p, lambda m: m in ("newbie: tea", "newbie: coffee")), timeout=10
+        )
+        peer.chat("newbie", "!8ball will it pass?")
+        await peer.when(lambda p: said_by_bot(p, lambda m: m.startswith("newbie: ")
+                                             and "tea" not in m and "coffee" not in m), timeout=10)
+        peer.chat("newbie", "!quote add /kick labuser")
+        await peer.when(lambda p: said_by_bot(p, lambda m: m == "Quote #1 added."), timeout=10)
+        peer.add_virtual_user("regular", 1)  # !quote has a per-user cooldown
+        peer.chat("regular", "!quote 1")
+        await peer.when(lambda p: said_by_bot(p, lambda m: m.startswith("Quote #1: /kick labuser")),
+                        timeout=10)
+    finally:
+        if not out.ended.called:
+            process.signalProcess("TERM")
+    assert await out.ended.addTimeout(20, reactor) == 0, out.text
+    said = [str(r.data.get("msg", "")) for r in peer.events("chatMsg", "labbot")]
+    assert not any(line.startswith("/") for line in said)
