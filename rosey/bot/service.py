@@ -8,7 +8,6 @@ commands).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -63,7 +62,6 @@ class Bot(MultiService):
         #: so two sites' same-named channels never mix).
         self.storage_key: str = storage_key or str(connection.channel)
         self.clock = clock
-        self.started_at = time.time()
         #: ``clock.seconds()`` when the bot was made (``!about`` counts uptime from it).
         self.created_at = clock.seconds()
         self.mirror = ChannelMirror()
