@@ -21,7 +21,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from rosey import events
-from rosey.bot.stats import clean_text, safe_line
+from rosey.bot.chattext import clean_text, safe_line
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
 

@@ -11,7 +11,8 @@ from twisted.internet.defer import Deferred
 
 from rosey import events
 from rosey.bot.builtins import builtin_commands
-from rosey.bot.stats import TellDelivery, stats_commands
+from rosey.bot.stats import stats_commands
+from rosey.bot.tell import TellDelivery
 from rosey.plugin import Plugin, PluginFactory
 
 __all__ = ["Core", "core"]

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 
 from rosey import events
+from rosey.bot.chattext import clean_text, safe_line
 from rosey.bot.commands import Arg, Command, CommandContext, Rest, command
-from rosey.bot.stats import clean_text, safe_line
 from rosey.plugin import Plugin, PluginFactory, Settings
 from rosey.plugins.fun_quotes import QuoteBook, QuoteCommand, QuoteRules
 from rosey.plugins.fun_store import KvWriter

@@ -20,8 +20,8 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from rosey.bot.chattext import ago, clean_text
 from rosey.bot.commands import Arg, Command, CommandContext, Rest, command, rank_name
-from rosey.bot.stats import ago, clean_text
 from rosey.plugin import KeyValue
 from rosey.plugins.fun_store import KvWriter, Loader, dump, load_json
 from rosey.plugins.fun_text import safe_replies

@@ -15,10 +15,10 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from rosey.bot.chattext import safe_line
 from rosey.bot.commands import CommandContext
 from rosey.bot.sendqueue.lines import all_done
 from rosey.bot.sendqueue.split import MAX_LENGTH, split_message
-from rosey.bot.stats import safe_line
 
 __all__ = ["reply_safe", "safe_parts", "safe_replies", "send_safe"]
 

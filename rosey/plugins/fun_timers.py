@@ -29,7 +29,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
-from rosey.bot.stats import ago
+from rosey.bot.chattext import ago
 from rosey.bot.tasks import TaskSet
 from rosey.plugin import KeyValue
 from rosey.plugins.fun_store import KvWriter, Loader, dump, load_json

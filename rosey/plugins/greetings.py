@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 
 from rosey import events
-from rosey.bot.stats import safe_line
+from rosey.bot.chattext import safe_line
 from rosey.bot.tasks import TaskSet
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory, Settings

@@ -47,8 +47,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from rosey import events
+from rosey.bot.chattext import clean_text, safe_line
 from rosey.bot.commands import ANYWHERE, Arg, Command, CommandContext, Rest, command
-from rosey.bot.stats import clean_text, safe_line
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory, Settings
 from rosey.plugins.markov_model import SHARDS, MarkovModel, tokenize

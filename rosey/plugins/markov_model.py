@@ -37,8 +37,8 @@ from typing import Any
 import markovify  # type: ignore[import-untyped]
 from markovify.chain import BEGIN, END, compile_next  # type: ignore[import-untyped]
 
+from rosey.bot.chattext import clean_text
 from rosey.bot.sendqueue.split import utf16_len
-from rosey.bot.stats import clean_text
 
 __all__ = [
     "MAX_FOLLOWERS",

@@ -50,8 +50,8 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
 from rosey import events
+from rosey.bot.chattext import safe_line
 from rosey.bot.errors import ActionFailed, TargetNotFound
-from rosey.bot.stats import safe_line
 from rosey.errors import ChannelPermissionError
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from rosey.bot.chattext import clean_text, human_duration, safe_line
 from rosey.bot.commands import Arg, Command, CommandContext, Rest, UserName, command
-from rosey.bot.stats import clean_text, human_duration, safe_line
 from rosey.plugins.fun_timedata import parse_duration
 
 if TYPE_CHECKING:

@@ -43,12 +43,12 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from rosey.bot.chattext import clean_text, safe_line
 from rosey.bot.commands import CHAT, Arg, Choice, Command, CommandContext, Rest, command
 from rosey.bot.medialink import MediaLinkError, parse_media_link
 from rosey.bot.permissions import can
 from rosey.bot.state import PlaylistItem
 from rosey.bot.state.models import Malformed, parse_item
-from rosey.bot.stats import clean_text, safe_line
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
 from rosey.plugins.playlist_rules import (

@@ -20,17 +20,11 @@ from twisted.logger import capturedLogs, formatEvent
 
 from rosey import events
 from rosey.bot import stats as stats_mod
+from rosey.bot.chattext import ago, clean_text, human_duration, safe_line
 from rosey.bot.sendqueue.split import split_message
 from rosey.bot.service import Bot
-from rosey.bot.stats import (
-    TellDelivery,
-    ago,
-    clean_text,
-    human_duration,
-    install_stats,
-    safe_line,
-    stats_commands,
-)
+from rosey.bot.stats import install_stats, stats_commands
+from rosey.bot.tell import TellDelivery
 from rosey.events import Event
 from rosey.storage import migrate
 from rosey.storage.errors import StorageError

@@ -17,7 +17,8 @@ from twisted.internet.defer import maybeDeferred
 from twisted.logger import capturedLogs, formatEvent
 
 from rosey.bot.service import Bot
-from rosey.bot.stats import TellDelivery, stats_commands
+from rosey.bot.stats import stats_commands
+from rosey.bot.tell import TellDelivery
 from rosey.plugin import PluginConfigError
 from rosey.plugins.moderation import Moderation, moderation
 from rosey.plugins.moderation_config import SpamRules

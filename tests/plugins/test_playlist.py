@@ -19,7 +19,8 @@ from twisted.internet.defer import maybeDeferred
 from twisted.logger import capturedLogs, formatEvent
 
 from rosey.bot.service import Bot
-from rosey.bot.stats import TellDelivery, stats_commands
+from rosey.bot.stats import stats_commands
+from rosey.bot.tell import TellDelivery
 from rosey.plugin import PluginConfigError
 from rosey.plugins.playlist import PlaylistPlugin, playlist
 from rosey.plugins.playlist_rules import refill_candidates, skip_threshold
