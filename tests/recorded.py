@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rosey import events
+from rosey.events import Event
+from rosey.wire import codec
+from rosey.wire.normalize import Normalizer
+from rosey.wire.session import CloseConnection, Connected, Deliver, Session
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SCENARIOS = sorted(p.stem for p in FIXTURES.glob("*.jsonl"))
@@ -56,3 +63,44 @@ def load(scenario: str) -> Recording:
                 )
             )
     return Recording(header, records)
+
+
+class EventReplay:
+    """Turns recorded frames into the normalized events a connection would deliver.
+
+    Feed it records in order: a new ``conn`` starts a new session and normalizer, the recorded
+    client's ``joinChannel`` opens the replay window, and every server frame goes through the
+    real :class:`~rosey.wire.session.Session` and :class:`~rosey.wire.normalize.Normalizer`.
+    """
+
+    def __init__(self, recording: Recording, sink: Callable[[Event], object]) -> None:
+        self.eio: int = recording.header["eio"]
+        self.sink = sink
+        self._conn: int | None = None
+        self._session = Session(eio=self.eio)
+        self._normalizer = Normalizer()
+
+    def feed(self, record: Record) -> None:
+        """One record: events for the sink from a server frame, nothing for ``meta``."""
+        if record.frame is None or record.dir not in ("in", "out"):
+            return
+        if record.conn != self._conn:  # a new websocket: a new session and normalizer
+            self._conn = record.conn
+            self._session = Session(eio=self.eio)
+            self._normalizer = Normalizer()
+        if record.dir == "out":
+            packet = codec.decode(record.frame)
+            if isinstance(packet, codec.EventPacket) and packet.name == "joinChannel":
+                self._normalizer.begin_join()
+            return
+        for action in self._session.receive(record.frame, record.t):
+            if isinstance(action, Connected):
+                self.sink(Event(events.CONNECTED))
+            elif isinstance(action, Deliver):
+                self.sink(self._normalizer.normalize(action.packet.name, action.packet.data))
+            elif isinstance(action, CloseConnection):
+                self.sink(Event(events.DISCONNECTED, {"reason": action.reason}))
+
+    def server(self, name: str, data: Any = None) -> None:
+        """One server event written by hand, normalized like the recorded ones."""
+        self.sink(self._normalizer.normalize(name, data))

@@ -31,9 +31,7 @@ from rosey.errors import (
 from rosey.events import Event
 from rosey.wire import codec
 from rosey.wire.fake import FakeConnection
-from rosey.wire.normalize import Normalizer
-from rosey.wire.session import CloseConnection, Connected, Deliver, Session
-from tests.recorded import Record, load
+from tests.recorded import EventReplay, Record, load
 
 # -- the lab ------------------------------------------------------------------------------------
 
@@ -71,9 +69,7 @@ class Lab:
         )
         self.conn.subscribe(self.handle)
         self.conn.make_ready()
-        self._wire: int | None = None
-        self._session = Session()
-        self._normalizer = Normalizer()
+        self._replay = EventReplay(self.recording, self.conn.feed)
 
     # the bot's side
 
@@ -138,29 +134,10 @@ class Lab:
 
     def server(self, name: str, data: Any = None) -> None:
         """One server event written by hand, normalized like the real ones."""
-        self.conn.feed(self._normalizer.normalize(name, data))
+        self._replay.server(name, data)
 
     def _feed(self, record: Record) -> None:
-        if record.frame is None or record.dir not in ("in", "out"):
-            return
-        if record.conn != self._wire:
-            self._wire = record.conn
-            self._session = Session(eio=self.recording.header["eio"])
-            self._normalizer = Normalizer()
-        if record.dir == "out":
-            packet = codec.decode(record.frame)
-            if isinstance(packet, codec.EventPacket) and packet.name == "joinChannel":
-                self._normalizer.begin_join()
-            return
-        for action in self._session.receive(record.frame, record.t):
-            if isinstance(action, Connected):
-                self.conn.feed(Event(events.CONNECTED))
-            elif isinstance(action, Deliver):
-                packet = action.packet
-                self.conn.feed(self._normalizer.normalize(packet.name, packet.data))
-            elif isinstance(action, CloseConnection):
-                self.conn.feed(Event(events.DISCONNECTED, {"reason": action.reason}))
-
+        self._replay.feed(record)
 
 def outcome(d: Deferred[Any]) -> Any:
     """What ``d`` already fired with (a Failure when it failed)."""

@@ -13,18 +13,13 @@ from typing import Any, cast
 import pytest
 from twisted.logger import ILogObserver, Logger
 
-from rosey import events
 from rosey.bot import mirror as mirror_module
 from rosey.bot.mirror import ChannelMirror
 from rosey.bot.permissions import DEFAULT_PERMISSIONS, can, require_event
 from rosey.bot.state import Emote, Voteskip
 from rosey.bot.state import playlist as playlist_module
 from rosey.errors import ChannelPermissionError
-from rosey.events import Event
-from rosey.wire import codec
-from rosey.wire.normalize import Normalizer
-from rosey.wire.session import CloseConnection, Connected, Deliver, Session
-from tests.recorded import SCENARIOS, Record, load
+from tests.recorded import SCENARIOS, EventReplay, Record, load
 
 EMPTY_HASH = "1B2M2Y8AsgTpgAmY7PhCfg=="  # MD5 of "" in base64, as channelCSSJS sends it
 LAB_MOTD = "Lab MOTD <b>bold</b>"
@@ -38,9 +33,7 @@ class Replay:
         self.mirror = ChannelMirror()
         self._records = self.recording.records
         self._pos = 0
-        self._conn: int | None = None
-        self._session = Session()
-        self._normalizer = Normalizer()
+        self._replay = EventReplay(self.recording, self.mirror.apply)
 
     def to_note(self, text: str) -> ChannelMirror:
         """Apply every record before the next ``note`` that starts with ``text``."""
@@ -70,26 +63,7 @@ class Replay:
         return self.mirror
 
     def _feed(self, record: Record) -> None:
-        if record.frame is None or record.dir not in ("in", "out"):
-            return
-        if record.conn != self._conn:  # a new websocket: a new session and normalizer
-            self._conn = record.conn
-            self._session = Session(eio=self.recording.header["eio"])
-            self._normalizer = Normalizer()
-        if record.dir == "out":
-            packet = codec.decode(record.frame)
-            if isinstance(packet, codec.EventPacket) and packet.name == "joinChannel":
-                self._normalizer.begin_join()
-            return
-        for action in self._session.receive(record.frame, record.t):
-            if isinstance(action, Connected):
-                self.mirror.apply(Event(events.CONNECTED))
-            elif isinstance(action, Deliver):
-                packet = action.packet
-                self.mirror.apply(self._normalizer.normalize(packet.name, packet.data))
-            elif isinstance(action, CloseConnection):
-                self.mirror.apply(Event(events.DISCONNECTED, action.reason))
-
+        self._replay.feed(record)
 
 @pytest.fixture
 def logged(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
