@@ -34,7 +34,7 @@ from rosey.wire.connection import CyTubeConnection
 from rosey.wire.retry import ReconnectPolicy
 from tests.peers.channel import Channel
 from tests.peers.cytube import CyTubePeer, lab_accounts
-from tests.wire.test_bad_input_live import eventually
+from tests.waiting import eventually
 
 T = TypeVar("T")
 

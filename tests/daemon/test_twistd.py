@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorUNIXDatagram
 
 from tests.peers.cytube import CyTubePeer, lab_accounts
-from tests.wire.test_bad_input_live import eventually
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 TWISTD = Path(sys.executable).with_name("twistd")

@@ -13,33 +13,21 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import IReactorUNIXDatagram
-from twisted.internet.task import deferLater
 
 from tests.daemon.test_twistd import PASSWORD, REPO, Notifications, Output, environment
 from tests.peers.cytube import CyTubePeer
+from tests.waiting import eventually
 
 EXAMPLES = REPO / "examples"
 CHANNEL = "labchan"
 
-__all__ = ["CHANNEL", "EXAMPLES", "PASSWORD", "ExampleRun", "eventually", "readme_command"]
+__all__ = ["CHANNEL", "EXAMPLES", "PASSWORD", "ExampleRun", "readme_command"]
 
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Returns once ``predicate()`` is true (checked every 5 ms on the reactor); raises
-    ``TimeoutError`` after ``timeout`` seconds."""
-    from twisted.internet import reactor
-
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        if reactor.seconds() >= deadline:
-            raise TimeoutError(f"still false after {timeout:g} s")
-        await deferLater(reactor, 0.005, lambda: None)
 
 
 def readme_command(name: str) -> list[str]:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest_twisted
 
-from tests.examples.harness import CHANNEL, PASSWORD, ExampleRun, eventually
+from tests.examples.harness import CHANNEL, PASSWORD, ExampleRun
 from tests.peers.cytube import CyTubePeer
+from tests.waiting import eventually
 
 BOT = "echobot"
 

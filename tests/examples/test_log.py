@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest_twisted
 
-from tests.examples.harness import CHANNEL, ExampleRun, eventually
+from tests.examples.harness import CHANNEL, ExampleRun
 from tests.peers.cytube import CyTubePeer
+from tests.waiting import eventually
 
 MEDIA = {"dQw4w9WgXcQ": {"title": "first <video> & more", "seconds": 212}}
 STAMP = r"\[\d\d:\d\d:\d\d\] "

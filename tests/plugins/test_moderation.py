@@ -428,7 +428,7 @@ async def test_bans_survive_a_restart_and_expire_after_it(db_url: str) -> None:
 async def test_live_spammer_is_muted_then_kicked() -> None:
     from tests.bot.test_bot_live import PASSWORD, LiveBot, peer_state
     from tests.peers.cytube import CyTubePeer, lab_accounts
-    from tests.wire.test_bad_input_live import eventually
+    from tests.waiting import eventually
 
     peer = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
     live = LiveBot(peer)
@@ -468,7 +468,7 @@ async def test_live_spammer_is_muted_then_kicked() -> None:
 async def test_live_tempban_reapplied_on_rejoin_and_lifted_on_expiry() -> None:
     from tests.bot.test_bot_live import PASSWORD, LiveBot, peer_state
     from tests.peers.cytube import CyTubePeer, lab_accounts
-    from tests.wire.test_bad_input_live import eventually
+    from tests.waiting import eventually
 
     peer = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
     live = LiveBot(peer)

@@ -23,6 +23,7 @@ from twisted.web.server import Site
 from rosey.events import Event
 from rosey.wire.connection import CyTubeConnection
 from rosey.wire.retry import ReconnectPolicy
+from tests.waiting import eventually
 
 OPEN = '0{"sid":"raw","upgrades":[],"pingInterval":25000,"pingTimeout":120000,"maxPayload":1048576}'
 
@@ -93,34 +94,6 @@ class RawCyTube(WebSocketServerFactory):
     def changed(self) -> None:
         pass
 
-
-def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> Deferred[None]:
-    """A Deferred that fires when ``predicate()`` becomes true, or fails after ``timeout`` s."""
-    from twisted.internet import reactor
-    from twisted.internet.task import LoopingCall
-
-    gave_up = False
-
-    def check() -> None:
-        if predicate():
-            loop.stop()
-
-    def give_up(_: Deferred[None]) -> None:
-        nonlocal gave_up
-        gave_up = True  # the loop's stop below must not count as success
-        if loop.running:
-            loop.stop()
-
-    loop = LoopingCall(check)
-    loop.clock = reactor
-
-    def done(_: object) -> None:
-        if not gave_up and not d.called:
-            d.callback(None)
-
-    d: Deferred[None] = Deferred(give_up)
-    loop.start(0.005, now=True).addCallbacks(done, d.errback)
-    return d.addTimeout(timeout, reactor)
 
 
 class _SocketConfig(Resource):

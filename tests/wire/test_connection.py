@@ -604,7 +604,8 @@ async def test_wss_verifies_the_certificate_and_the_host_name() -> None:
     from twisted.internet.ssl import Certificate, PrivateCertificate
 
     from rosey.wire.protocol import CyTubeClientFactory
-    from tests.wire.test_bad_input_live import RawCyTube, eventually
+    from tests.waiting import eventually
+    from tests.wire.test_bad_input_live import RawCyTube
     from tests.wire.test_protocol import Recorder
 
     reactor: Any = _reactor

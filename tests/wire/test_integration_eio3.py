@@ -13,7 +13,7 @@ from rosey.events import Event
 from rosey.wire.connection import CyTubeConnection
 from rosey.wire.retry import KickPolicy, ReconnectPolicy
 from tests.peers.node_peer import NodePeer
-from tests.wire.test_bad_input_live import eventually
+from tests.waiting import eventually
 
 FAST = ReconnectPolicy(
     initial_delay=0.2, max_delay=0.5, jitter=0.0, budget_burst=100, budget_interval=0.1

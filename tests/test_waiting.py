@@ -4,7 +4,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.defer import TimeoutError as DeferredTimeout
 
-from tests.wire.test_bad_input_live import eventually
+from tests.waiting import eventually
 
 
 @pytest_twisted.ensureDeferred
