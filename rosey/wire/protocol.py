@@ -25,6 +25,7 @@ __all__ = ["DEFAULT_MAX_MESSAGE", "CyTubeClientFactory", "CyTubeClientProtocol"]
 # 4000-item `playlist` frame runs to about 1 MB. So the limit is the server's plus 1 MiB margin.
 DEFAULT_MAX_MESSAGE = 2 * 1024 * 1024
 USER_AGENT = f"rosey/{__version__}"
+CLOSE_HANDSHAKE_TIMEOUT = 3  # seconds; waits between 2 and 3 s for the server's close frame
 
 
 class CyTubeClientProtocol(WebSocketClientProtocol):
@@ -181,6 +182,10 @@ class CyTubeClientFactory(WebSocketClientFactory):
             maxFramePayloadSize=max_message,
             maxMessagePayloadSize=max_message,
             openHandshakeTimeout=30,
+            # Autobahn's timers are bucketed to whole seconds (txaio's batched timer truncates
+            # the deadline), so its default 1 s close-handshake timeout can fire at once and
+            # abort the socket: the RST then discards the `41` and close frame just written.
+            closeHandshakeTimeout=CLOSE_HANDSHAKE_TIMEOUT,
         )
 
     def set_url(self, url: str, origin: str | None = None) -> None:

@@ -300,3 +300,17 @@ async def test_adapter_drops_binary_bad_utf8_and_oversized_messages_and_stays_up
         await site.stop()
     assert recorder.names()[-1] == "closed"
     assert site.server.received[-1] == "41"
+
+
+def test_close_handshake_waits_for_the_server_even_at_the_end_of_a_second() -> None:
+    """Autobahn schedules its close-handshake timeout on txaio's batched timer, which truncates
+    deadlines to whole seconds: with the default 1 s, a close started at x.999 s gives up after
+    1 ms and aborts the socket, and the RST discards the ``41`` and close frame just written (this
+    made a live test fail about 1 run in 14). rosey's timeout leaves the server ≥ 2 s."""
+    factory = CyTubeClientFactory(Recorder(), clock=Clock())
+    timer = factory._batched_timer
+    delays: list[float] = []
+    timer._get_seconds = lambda: 1000.999
+    timer._create_delayed_call = lambda delay, *a: delays.append(delay)
+    timer.call_later(factory.closeHandshakeTimeout, lambda: None)
+    assert delays and delays[0] >= 2.0
