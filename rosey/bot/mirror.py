@@ -156,10 +156,9 @@ class ChannelMirror:
         self.name = name
 
     def _on_set_user_rank(self, data: Any) -> None:
-        self.users.on_set_user_rank(data)
-        payload = as_dict(data, "setUserRank")
-        if self._is_self(as_str(payload.get("name"), "name")):
-            self.rank = float(as_number(payload.get("rank"), "rank"))
+        name, rank = self.users.on_set_user_rank(data)
+        if self._is_self(name):
+            self.rank = rank
 
     def _handler_table(self) -> dict[str, _Handler]:
         users, playlist, channel = self.users, self.playlist, self.channel

@@ -100,6 +100,11 @@ class Bot(MultiService):
             clock,
             queue_add=self.queue.queue_add,
         )
+        # The event path's steps, bound once (handle_event runs for every event).
+        self._apply = self.mirror.apply
+        self._queue_event = self.queue.handle_event
+        self._confirm = self.confirmations.feed
+        self._run_handlers = self.dispatcher.run
         if builtins:
             from rosey.plugins.core import core
 
@@ -129,12 +134,17 @@ class Bot(MultiService):
 
     # -- the event path -----------------------------------------------------------------------
 
-    def handle_event(self, event: Event) -> Deferred[bool]:
-        """Feed one normalized event through mirror, queue, confirmations and handlers."""
-        self.mirror.apply(event)
-        self.queue.handle_event(event)
-        self.confirmations.feed(event)
-        return self.dispatcher.dispatch(event)
+    def handle_event(self, event: Event) -> bool | Deferred[bool]:
+        """Feed one normalized event through mirror, queue, confirmations and handlers.
+
+        Returns what :meth:`Dispatcher.run <rosey.bot.dispatch.Dispatcher.run>` does: a bool
+        when every handler was synchronous (no Deferred is made per event), else a Deferred that
+        fires once the handlers are done. Either way it never fails.
+        """
+        self._apply(event)
+        self._queue_event(event)
+        self._confirm(event)
+        return self._run_handlers(event)
 
     def _rank_of(self, name: str) -> float | None:
         user = self.mirror.users.get(name)

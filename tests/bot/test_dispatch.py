@@ -240,3 +240,78 @@ def test_sync_path_is_cheap(disp: Dispatcher, monkeypatch: pytest.MonkeyPatch) -
     disp.dispatch(msg())
     monkeypatch.undo()
     assert len(made) == 1
+
+
+def test_run_makes_no_deferred_for_synchronous_handlers(
+    disp: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run`` (the Bot's path) answers with a plain bool while every handler is synchronous."""
+    made: list[int] = []
+    original = Deferred.__init__
+
+    def counting(self: Deferred[object], *args: Any, **kwargs: Any) -> None:
+        made.append(1)
+        original(self, *args, **kwargs)
+
+    seen: list[str] = []
+    disp.on(MESSAGE, lambda e: seen.append("a"))
+    disp.on(WILDCARD, lambda e: seen.append("b"))
+    monkeypatch.setattr(Deferred, "__init__", counting)
+    assert disp.run(msg()) is False
+    assert disp.run(Event("nobody-listens")) is False
+    disp.on(MESSAGE, lambda e: True)
+    disp.on(MESSAGE, lambda e: seen.append("never"))
+    assert disp.run(msg()) is True
+    monkeypatch.undo()
+    assert made == []
+    assert seen == ["a", "b", "b", "a", "b"]
+
+
+def test_run_returns_a_deferred_once_a_handler_does(disp: Dispatcher) -> None:
+    gate: Deferred[None] = Deferred()
+    seen: list[str] = []
+    disp.on(MESSAGE, lambda e: seen.append("first"))
+    disp.on(MESSAGE, lambda e: gate)
+    disp.on(MESSAGE, lambda e: seen.append("last"))
+    result = disp.run(msg())
+    assert isinstance(result, Deferred) and not result.called and seen == ["first"]
+    gate.callback(None)
+    assert seen == ["first", "last"] and result.called and result.result is False
+
+
+def test_handler_removed_during_dispatch_still_runs_for_that_event(disp: Dispatcher) -> None:
+    """A dispatch runs the handlers registered when it began, even across a wait."""
+    seen: list[str] = []
+
+    def later(event: Event) -> None:
+        seen.append("later")
+
+    def remover(event: Event) -> None:
+        seen.append("remover")
+        disp.off(MESSAGE, later)
+
+    disp.on(MESSAGE, remover)
+    disp.on(MESSAGE, later)
+    disp.run(msg())
+    assert seen == ["remover", "later"]
+    disp.run(msg())
+    assert seen == ["remover", "later", "remover"]
+
+
+def test_registration_during_a_wait_applies_to_the_next_event(disp: Dispatcher) -> None:
+    gate: Deferred[None] = Deferred()
+    seen: list[str] = []
+
+    def last(event: Event) -> None:
+        seen.append("last")
+
+    disp.on(MESSAGE, lambda e: gate if not gate.called else None)
+    disp.on(MESSAGE, last)
+    pending = disp.run(msg())
+    disp.off(MESSAGE, last)
+    disp.on(WILDCARD, lambda e: seen.append("new"))
+    gate.callback(None)
+    assert isinstance(pending, Deferred) and pending.called
+    assert seen == ["last"]  # the waiting dispatch went on with the handlers it began with
+    assert disp.run(msg()) is False
+    assert seen == ["last", "new"]

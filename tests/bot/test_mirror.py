@@ -382,6 +382,23 @@ MALFORMED = [
     ("channelOpts", []),
     ("setPermissions", {"chat": "0"}),
     ("setPermissions", None),
+    # the parsers' inline type tests fall back on the strict readers for anything unusual
+    ("setPermissions", {"chat": 1, "seeplaylist": float("nan")}),
+    ("setPermissions", {"chat": float("inf")}),
+    ("setPermissions", {"chat": True}),
+    (events.USER_LIST, [{**user("x"), "name": 5}]),
+    (events.USER_LIST, [user("x", afk="yes")]),
+    (events.USER_LIST, [{**user("x"), "profile": {"image": None}}]),
+    (events.USER_JOIN, user("x", aliases=["x", 5])),
+    (events.USER_JOIN, user("x", ip=7)),
+    ("playlist", [{**item(0), "media": {**media(0), "meta": []}}]),
+    ("playlist", [{**item(0), "media": {**media(0), "duration": 30}}]),
+    ("playlist", [{**item(0), "media": {**media(0), "type": None}}]),
+    ("playlist", [{**item(0), "temp": "no"}]),
+    ("playlist", [{**item(0), "queueby": 3}]),
+    ("playlist", [{**item(0), "uid": 1.5}]),
+    ("setPlaylistMeta", {"count": 2, "rawTime": 60, "time": 60}),
+    ("channelCSSJS", {"css": "", "cssHash": None}),
     ("emoteList", [{"name": ":a:"}]),
     ("updateEmote", {"name": ":a:", "image": None}),
     ("renameEmote", {"name": ":b:", "image": "b.png"}),
@@ -487,3 +504,30 @@ def test_a_failing_handler_is_logged_never_raised(
     assert len(logged) == 1 and logged[0]["log_failure"].check(RuntimeError)
     m.apply(ev("setLeader", "alice"))  # still working
     assert m.users.leader == "alice"
+
+
+def test_parsed_values_equal_constructed_ones_and_share_what_repeats() -> None:
+    """The parsers build values faster than the dataclasses' __init__ (state.maker), and share
+    the strings and empty parts that repeat; what comes out is the same value."""
+    from rosey.bot.state import Media, PlaylistItem, User
+
+    m = joined()
+    m.apply(ev(events.USER_LIST, [user("alice", 2, aliases=["alice"], ip="+a.b")]))
+    m.apply(ev("playlist", [item(0), {**item(1), "queueby": "alice"}]))
+    alice = m.users.get("alice")
+    expected = User(
+        "alice",
+        2.0,
+        profile=Profile(),
+        aliases=("alice",),
+        ip="+a.b",
+        meta={"afk": False, "muted": False, "aliases": ["alice"], "ip": "+a.b"},
+    )
+    assert alice == expected and hash(alice) == hash(expected)
+    with pytest.raises(AttributeError):
+        alice.rank = 3  # type: ignore[misc]
+    first, second = m.playlist.items
+    assert first == PlaylistItem(0, Media("yt", "vid0", "Video 0", 30, "00:30"), False, "someone")
+    assert first.media.meta == {} and first.media.meta is second.media.meta  # one empty mapping
+    assert second.queueby is alice.name  # interned: one copy of each name
+    assert first.media.type is second.media.type

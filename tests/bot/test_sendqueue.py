@@ -329,6 +329,38 @@ def test_echo_matches_by_text_before_fifo() -> None:
     assert outcome(d1) is None
 
 
+def test_answers_to_nothing_sent_are_logged_once_per_kind_and_session(
+    logged: Sequence[LogEvent],
+) -> None:
+    """Another client on the bot's account draws an echo, cooldown or refusal per line: the
+    first of each kind per session is logged, the rest are not (and change nothing)."""
+    lab = Lab().start()
+
+    def strays(word: str) -> list[LogEvent]:
+        return [e for e in logged if word in (e.get("log_format") or "")]
+
+    for _ in range(3):
+        lab.queue.handle_event(Event(events.MESSAGE, None, ME, "from my other tab"))
+        lab.queue.handle_event(Event("cooldown", 100))
+        lab.queue.handle_event(Event("noflood", {"action": "chat", "msg": "muted"}))
+    assert [len(strays(w)) for w in ("did not send", "did not send (cooldown", "refusal")] == [
+        2,  # the echo's and the cooldown's lines both say "did not send"
+        1,
+        1,
+    ]
+    assert all("not logged" in (e.get("log_format") or "") for e in strays("did not send"))
+    assert lab.queue.in_flight == 0 and lab.queue.pending == 0
+    lab.queue.handle_event(Event(events.READY))  # a new session logs them again
+    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "from my other tab"))
+    assert len(strays("did not send")) == 3
+    # ... and a line of the queue's own is still confirmed after all that
+    lab.deaf = True
+    d = lab.queue.say("mine")
+    lab.clock.advance(5)
+    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "mine"))
+    assert outcome(d) is None
+
+
 def test_replayed_shadow_and_foreign_lines_confirm_nothing() -> None:
     lab = Lab().start()
     lab.deaf = True

@@ -215,6 +215,16 @@ def test_a_failing_handler_becomes_an_error_event_and_the_others_still_run() -> 
     assert calls == ["before", "after", "before", "after"]
 
 
+def test_handle_event_answers_a_plain_bool_when_every_handler_is_synchronous() -> None:
+    """No Deferred per event on the common path (the connection accepts any return value)."""
+    lab = Lab().join()
+    lab.bot.on("drinkCount", lambda e: None)
+    assert lab.bot.handle_event(Event("drinkCount", 2)) is False
+    lab.bot.on("drinkCount", lambda e: True)
+    assert lab.bot.handle_event(Event("drinkCount", 3)) is True
+    assert lab.bot.mirror.channel.drink_count == 3
+
+
 def test_handle_event_never_fails_and_waits_for_async_handlers() -> None:
     lab = Lab().join()
     gate: Deferred[None] = Deferred()

@@ -131,7 +131,9 @@ class CommandRouter:
         dispatcher.off(events.PM, self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        self.handle(event)
+        content = event.content
+        if content is not None and self.prefix in content:  # cheap first test: most chat isn't
+            self.handle(event)
 
     # -- routing --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ apart. Every line, echoed or not, spends one slot of the chat limiter.
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +18,13 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
+from rosey.bot.ratelimit import FloodModel
 from rosey.errors import ChannelError, CytubeError
 
 __all__ = [
     "CommandRejected",
     "Item",
+    "Lane",
     "Muted",
     "PMFailed",
     "QueueFull",
@@ -84,6 +87,24 @@ class Item:
     cmd: str = ""  # server command name for "command" items
     done: Deferred[None] = field(default_factory=Deferred)
     timer: IDelayedCall | None = None
+
+
+class Lane:
+    """One paced stream of sends (``chat`` or ``queue``): what waits, what is re-sent first,
+    the model of the server's limiter for it, and its wake-up timer."""
+
+    def __init__(self, name: str, margin: float) -> None:
+        self.name = name
+        self.model = FloodModel(margin)
+        self.pending: deque[Item] = deque()
+        self.retry: deque[Item] = deque()  # throttled or unconfirmed items, sent first
+        self.paused_until = 0.0
+        self.timer: IDelayedCall | None = None
+        self.pumping = False
+        self.again = False
+
+    def __len__(self) -> int:
+        return len(self.pending) + len(self.retry)
 
 
 def classify(text: str, own_rank: float) -> tuple[str, str, str]:

@@ -4,15 +4,11 @@ It never floods: each lane (``chat`` for chat lines and PMs, which share one ser
 ``queue`` for playlist adds) paces its sends with a :class:`~rosey.bot.ratelimit.FloodModel` of
 the server's limiter. Long text is split (:mod:`rosey.bot.sendqueue.split`).
 
-Confirmation. The server answers each ``chatMsg`` in order: the echo of the line to its sender,
-``cooldown <ms>`` (throttled: the line was dropped), ``noflood {action, msg}`` (muted, or a chat
-command refused), or ``spamFiltered``; a ``pm`` is answered by its echo (with ``to``), ``cooldown``
-or an ``errorMsg``. In-flight items are matched FIFO against these answers (an echo prefers the
-oldest in-flight line with the same text, since channel filters may rewrite it). A line's Deferred
-fires when its echo arrives, or fails with :class:`Muted`, :class:`SpamFiltered`,
-:class:`CommandRejected`, :class:`PMFailed`, :class:`~rosey.errors.AckTimeout` or
-:class:`~rosey.errors.ConnectionClosed`. After ``cooldown`` the line is re-sent once the server's
-pause has passed: nothing is lost.
+Confirmation (:mod:`rosey.bot.sendqueue.answers`). In-flight lines and PMs are matched FIFO
+against the server's answers. A line's Deferred fires when its echo arrives, or fails with
+``Muted``, ``SpamFiltered``, ``CommandRejected``, ``PMFailed`` (:mod:`.lines`),
+:class:`~rosey.errors.AckTimeout` or :class:`~rosey.errors.ConnectionClosed`. After ``cooldown``
+the line is re-sent once the server's pause has passed: nothing is lost.
 
 Server chat commands that produce no echo (``/kick``, ``/afk``, ``/rank`` …) cannot be matched to an
 answer, so they go out alone: only with nothing in flight, and nothing follows until they have
@@ -32,21 +28,18 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from rosey import events
-from rosey.bot.ratelimit import FloodModel, RateParams, chat_params, queue_params
+from rosey.bot.ratelimit import RateParams, chat_params, queue_params
+from rosey.bot.sendqueue.answers import ServerAnswers
 from rosey.bot.sendqueue.lines import (
-    PM_ERRORS,
     USERNAME,
-    CommandRejected,
     Item,
-    Muted,
+    Lane,
     PMFailed,
     QueueFull,
-    SpamFiltered,
     all_done,
     classify,
     norm,
@@ -59,7 +52,6 @@ from rosey.errors import (
     ConnectionClosed,
     NotConnected,
 )
-from rosey.events import Event
 from rosey.interfaces import IConnection
 
 __all__ = ["CONTINUATION_GUARD", "SendQueue"]
@@ -67,22 +59,7 @@ __all__ = ["CONTINUATION_GUARD", "SendQueue"]
 CONTINUATION_GUARD = "» "
 
 
-class _Lane:
-    def __init__(self, name: str, margin: float) -> None:
-        self.name = name
-        self.model = FloodModel(margin)
-        self.pending: deque[Item] = deque()
-        self.retry: deque[Item] = deque()  # throttled or unconfirmed items, sent first
-        self.paused_until = 0.0
-        self.timer: IDelayedCall | None = None
-        self.pumping = False
-        self.again = False
-
-    def __len__(self) -> int:
-        return len(self.pending) + len(self.retry)
-
-
-class SendQueue(Service):
+class SendQueue(ServerAnswers, Service):
     """Paced, confirmed sending over an :class:`~rosey.interfaces.IConnection`.
 
     ``own_rank`` and ``antiflood`` (``chat_antiflood_params`` when ``channelOpts.chat_antiflood`` is
@@ -125,12 +102,15 @@ class SendQueue(Service):
         self.settle = settle
         self.max_pending = max_pending
         self.resend_unconfirmed = resend_unconfirmed
-        self._chat = _Lane("chat", margin)
-        self._queue = _Lane("queue", margin)
+        self._chat = Lane("chat", margin)
+        self._queue = Lane("queue", margin)
         self._in_flight: deque[Item] = deque()
         # Texts of lines that timed out: their echo may still come and must not confirm another.
         self._late: deque[str] = deque(maxlen=100)
         self._ready = False
+        # Answers for nothing the queue sent are logged once per kind and session (see _stray).
+        self._stray_logged: set[str] = set()
+        self._answers = self._answer_table()
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -205,134 +185,9 @@ class SendQueue(Service):
                 self._fail(item, ConnectionClosed("send queue stopped"))
         self._drop_in_flight(ConnectionClosed("send queue stopped"), resend=False)
 
-    # -- events from the connection ------------------------------------------------------------
-
-    def handle_event(self, event: Event) -> None:
-        """Feed one event from the connection (done by :meth:`startService`)."""
-        name = event.name
-        if name == events.READY:
-            self._ready = True
-            self._pump_all()
-        elif name == events.DISCONNECTED:
-            self._on_disconnect()
-        elif event.replayed:
-            return
-        elif name == events.MESSAGE:
-            # A shadow-muted moderator gets its line twice; the copy marked shadow is extra.
-            if self._is_me(event.user) and not event.extra.get("shadow"):
-                self._confirm(event, "chat")
-        elif name == events.PM:
-            if self._is_me(event.user):
-                self._confirm(event, "pm")
-        elif name == "cooldown":
-            self._on_cooldown(event.platform_data)
-        elif name == "noflood":
-            self._on_noflood(event.platform_data)
-        elif name == "spamFiltered":
-            data = event.platform_data
-            reason = data.get("reason") if isinstance(data, dict) else None
-            self._answer(("chat", "command"), SpamFiltered(f"spam filter: {reason}"))
-        elif name == "errorMsg":
-            self._on_error_msg(event.platform_data)
-
-    def _is_me(self, user: str | None) -> bool:
-        name = self._own_name()
-        return user is not None and same_name(name, user)
-
-    def _confirm(self, event: Event, kind: str) -> None:
-        content = norm(event.content or "")
-        to = event.extra.get("to")
-        candidates = [
-            i
-            for i in self._in_flight
-            if i.kind == kind and (kind != "pm" or not isinstance(to, str) or same_name(i.to, to))
-        ]
-        match = next((i for i in candidates if i.expect == content), None)
-        if match is None and content in self._late:
-            self._late.remove(content)
-            self.log.info("Late echo of a timed-out line: {text!r}", text=event.content)
-            return
-        if match is None:
-            match = candidates[0] if candidates else None
-        if match is None:
-            self.log.debug("Echo of a line the queue did not send: {text!r}", text=event.content)
-            return
-        self._in_flight.remove(match)
-        self._succeed(match)
-        self._pump(self._chat)
-
-    def _on_cooldown(self, data: Any) -> None:
-        delay = data / 1000 if isinstance(data, int | float) and not isinstance(data, bool) else 0.1
-        delay = min(max(delay, 0.0), 60.0)
-        now = self._clock.seconds()
-        lane = self._chat
-        lane.model.penalize(now)
-        lane.paused_until = max(lane.paused_until, now + delay + self.margin)
-        if not self._in_flight:
-            self.log.warn("Server throttled a line rosey did not send (cooldown {ms})", ms=data)
-            return
-        item = self._in_flight.popleft()
-        self._cancel_timer(item)
-        lane.retry.append(item)
-        self.log.warn(
-            "Server throttled a {kind} (cooldown {ms} ms); re-sending it: {text!r}",
-            kind=item.kind,
-            ms=data,
-            text=item.text,
-        )
-        self._pump(lane)
-
-    def _on_noflood(self, data: Any) -> None:
-        data = data if isinstance(data, dict) else {}
-        action, msg = str(data.get("action", "")), str(data.get("msg", ""))
-        if action == "chat":
-            self._answer(("chat",), Muted(msg or "muted"))
-        else:
-            self._answer(("command",), CommandRejected(msg or action), command=action.lstrip("/"))
-
-    def _on_error_msg(self, data: Any) -> None:
-        msg = data.get("msg") if isinstance(data, dict) else None
-        if not isinstance(msg, str):
-            return
-        if msg.startswith(PM_ERRORS):
-            self._answer(("pm",), PMFailed(msg))
-        elif msg.startswith("/"):
-            self._answer(("command",), CommandRejected(msg), command=msg[1:].split(" ", 1)[0])
-
-    def _answer(self, kinds: tuple[str, ...], error: Exception, command: str = "") -> None:
-        """Fail the oldest in-flight item of one of ``kinds`` (a matching command first)."""
-        candidates = [i for i in self._in_flight if i.kind in kinds]
-        item = next((i for i in candidates if command and i.cmd == command), None)
-        item = item or (candidates[0] if candidates else None)
-        if item is None:
-            self.log.info("Server refusal for nothing in flight: {error}", error=error)
-            return
-        self._in_flight.remove(item)
-        self._fail(item, error)
-        self._pump(self._chat)
-
-    def _on_disconnect(self) -> None:
-        self._ready = False
-        for lane in (self._chat, self._queue):
-            self._cancel(lane)
-        self._drop_in_flight(
-            ConnectionClosed("connection lost before the server confirmed"),
-            resend=self.resend_unconfirmed,
-        )
-
-    def _drop_in_flight(self, error: Exception, resend: bool) -> None:
-        items = list(self._in_flight)
-        self._in_flight.clear()
-        for item in items:
-            self._cancel_timer(item)
-            if resend:
-                self._chat.retry.append(item)
-            else:
-                self._fail(item, error)
-
     # -- sending --------------------------------------------------------------------------------
 
-    def _enqueue(self, lane: _Lane, items: list[Item]) -> Deferred[None]:
+    def _enqueue(self, lane: Lane, items: list[Item]) -> Deferred[None]:
         if not items:
             return succeed(None)
         if len(lane) + len(items) > self.max_pending:
@@ -354,7 +209,7 @@ class SendQueue(Service):
         self._pump(self._chat)
         self._pump(self._queue)
 
-    def _pump(self, lane: _Lane) -> None:
+    def _pump(self, lane: Lane) -> None:
         if lane.pumping:
             lane.again = True  # re-entered from a callback: the running pump goes round again
             return
@@ -367,7 +222,7 @@ class SendQueue(Service):
         finally:
             lane.pumping = False
 
-    def _pump_lane(self, lane: _Lane) -> None:
+    def _pump_lane(self, lane: Lane) -> None:
         while self._ready and (lane.retry or lane.pending):
             source = lane.retry if lane.retry else lane.pending
             item = source[0]
@@ -428,11 +283,11 @@ class SendQueue(Service):
         else:
             self._connection.sendMessage(item.text, item.meta)
 
-    def _schedule(self, lane: _Lane, delay: float) -> None:
+    def _schedule(self, lane: Lane, delay: float) -> None:
         self._cancel(lane)
         lane.timer = self._clock.callLater(delay, self._wake, lane)
 
-    def _wake(self, lane: _Lane) -> None:
+    def _wake(self, lane: Lane) -> None:
         lane.timer = None
         self._pump(lane)
 
@@ -447,27 +302,3 @@ class SendQueue(Service):
             self._late.append(item.expect)
             self._fail(item, AckTimeout(f"no echo within {self.ack_timeout:g}s for {item.text!r}"))
         self._pump(self._chat)
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _cancel(lane: _Lane) -> None:
-        if lane.timer is not None and lane.timer.active():
-            lane.timer.cancel()
-        lane.timer = None
-
-    @staticmethod
-    def _cancel_timer(item: Item) -> None:
-        if item.timer is not None and item.timer.active():
-            item.timer.cancel()
-        item.timer = None
-
-    def _succeed(self, item: Item) -> None:
-        self._cancel_timer(item)
-        if not item.done.called:
-            item.done.callback(None)
-
-    def _fail(self, item: Item, error: Exception) -> None:
-        self._cancel_timer(item)
-        if not item.done.called:
-            item.done.errback(Failure(error))

@@ -83,20 +83,23 @@ class ChannelSettings:
         self.motd = as_str(data, "setMotd")
 
     def on_channel_css_js(self, data: Any) -> None:
-        payload = as_dict(data, "channelCSSJS")
-        css = as_str(payload.get("css", ""), "css")
-        css_hash = as_str(payload.get("cssHash", ""), "cssHash")
-        js = as_str(payload.get("js", ""), "js")
-        js_hash = as_str(payload.get("jsHash", ""), "jsHash")
-        self.css, self.css_hash, self.js, self.js_hash = css, css_hash, js, js_hash
+        payload = data if type(data) is dict else as_dict(data, "channelCSSJS")
+        values = []
+        for key in ("css", "cssHash", "js", "jsHash"):
+            value = payload.get(key, "")
+            values.append(value if type(value) is str else as_str(value, key))
+        self.css, self.css_hash, self.js, self.js_hash = values
 
     def on_channel_opts(self, data: Any) -> None:
         self.options = MappingProxyType(dict(as_dict(data, "channelOpts")))
 
     def on_set_permissions(self, data: Any) -> None:
-        payload = as_dict(data, "setPermissions")
+        payload = data if type(data) is dict else as_dict(data, "setPermissions")
         for node, value in payload.items():
-            if type(value) is not int:  # the label is only built for the rare odd value
+            kind = type(value)
+            # value - value is 0 for a finite float (nan and inf give nan); the label is only
+            # built for the rare odd value.
+            if kind is not int and (kind is not float or value - value != 0):
                 as_number(value, f"permission {node}")
         self.permissions = MappingProxyType(dict(payload))
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from rosey.bot.state.maker import maker
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_EMPTY_DICT: dict[str, Any] = {}  # never mutated: the default of a missing user meta
+_intern = sys.intern
 
 
 class Malformed(ValueError):
@@ -205,82 +210,140 @@ class Poll:
 # -- parsers --------------------------------------------------------------------------------
 
 
+# The parsers below test ``type(x) is str`` (and so on) inline and call the ``as_*`` readers only
+# for a value of another type, which raise the same Malformed (or accept a subclass) as before:
+# the join burst runs them thousands of times. Strings that repeat across many values (media
+# types and durations, user names, who queued an item) are interned: one copy for the mirror.
+
+_make_profile = maker(Profile)
+_make_user = maker(User)
+_make_media = maker(Media)
+_make_item = maker(PlaylistItem)
+_make_playlist_meta = maker(PlaylistMeta)
+_NO_PROFILE = Profile()
+
+
 def parse_profile(value: Any) -> Profile:
     """A ``profile`` object; missing keys read as empty."""
     if value is None:
-        return Profile()
-    data = as_dict(value, "profile")
-    return Profile(
-        image=as_str(data.get("image", ""), "profile.image"),
-        text=as_str(data.get("text", ""), "profile.text"),
-    )
+        return _NO_PROFILE
+    data = value if type(value) is dict else as_dict(value, "profile")
+    image = data.get("image", "")
+    if type(image) is not str:
+        image = as_str(image, "profile.image")
+    text = data.get("text", "")
+    if type(text) is not str:
+        text = as_str(text, "profile.text")
+    if not image and not text:
+        return _NO_PROFILE  # frozen: one shared empty profile
+    return _make_profile(image, text)
+
+
+def _flag(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if value is False or value is True:
+        return value
+    return as_bool(value, f"meta.{key}")
+
+
+def _user(name: str, rank: float, profile: Profile, meta: Any) -> User:
+    """A User from its parts and a ``meta`` object as the server sends it."""
+    data = meta if type(meta) is dict else as_dict(meta, "meta")
+    afk, muted, smuted = _flag(data, "afk"), _flag(data, "muted"), _flag(data, "smuted")
+    aliases = data.get("aliases")
+    if aliases is not None:
+        aliases = tuple(as_list(aliases, "meta.aliases"))
+        for alias in aliases:
+            if type(alias) is not str:
+                as_str(alias, "meta.aliases[]")
+    ip = data.get("ip")
+    if ip is not None and type(ip) is not str:
+        ip = as_str(ip, "meta.ip")
+    frozen = MappingProxyType(dict(data)) if data else _EMPTY
+    return _make_user(name, rank, afk, muted, smuted, profile, aliases, ip, frozen)
 
 
 def user_with_meta(user: User, meta: Any) -> User:
     """``user`` with its meta replaced (``setUserMeta`` sends the whole object)."""
-    data = as_dict(meta, "meta")
-    aliases = data.get("aliases")
-    ip = data.get("ip")
-    return User(
-        name=user.name,
-        rank=user.rank,
-        afk=as_bool(data.get("afk", False), "meta.afk"),
-        muted=as_bool(data.get("muted", False), "meta.muted"),
-        smuted=as_bool(data.get("smuted", False), "meta.smuted"),
-        profile=user.profile,
-        aliases=None
-        if aliases is None
-        else tuple(as_str(a, "meta.aliases[]") for a in as_list(aliases, "meta.aliases")),
-        ip=None if ip is None else as_str(ip, "meta.ip"),
-        meta=MappingProxyType(dict(data)),
+    return _user(user.name, user.rank, user.profile, meta)
+
+
+def user_with(user: User, *, rank: float | None = None, profile: Profile | None = None) -> User:
+    """``user`` with a new rank and/or profile (``dataclasses.replace``, faster)."""
+    return _make_user(
+        user.name,
+        user.rank if rank is None else rank,
+        user.afk,
+        user.muted,
+        user.smuted,
+        user.profile if profile is None else profile,
+        user.aliases,
+        user.ip,
+        user.meta,
     )
 
 
 def parse_user(value: Any) -> User:
     """A user object from ``userlist`` / ``addUser``."""
-    data = as_dict(value, "user")
-    user = User(
-        name=as_str(data.get("name"), "user.name"),
-        rank=float(as_number(data.get("rank"), "user.rank")),
-        profile=parse_profile(data.get("profile")),
-    )
-    return user_with_meta(user, data.get("meta", {}))
+    data = value if type(value) is dict else as_dict(value, "user")
+    name = data.get("name")
+    name = _intern(name) if type(name) is str else as_str(name, "user.name")
+    rank = float(as_number(data.get("rank"), "user.rank"))
+    profile = parse_profile(data.get("profile"))
+    return _user(name, rank, profile, data.get("meta", _EMPTY_DICT))
 
 
 def parse_media(value: Any) -> Media:
     """A media object (also the media part of ``changeMedia``)."""
-    data = as_dict(value, "media")
+    data = value if type(value) is dict else as_dict(value, "media")
+    kind = data.get("type")
+    kind = _intern(kind) if type(kind) is str else as_str(kind, "media.type")
+    media_id = data.get("id")
+    if type(media_id) is not str:
+        media_id = as_str(media_id, "media.id")
+    title = data.get("title", "")
+    if type(title) is not str:
+        title = as_str(title, "media.title")
+    seconds = as_number(data.get("seconds", 0), "media.seconds")
+    duration = data.get("duration", "")
+    duration = _intern(duration) if type(duration) is str else as_str(duration, "media.duration")
     meta = data.get("meta")
-    return Media(
-        type=as_str(data.get("type"), "media.type"),
-        id=as_str(data.get("id"), "media.id"),
-        title=as_str(data.get("title", ""), "media.title"),
-        seconds=as_number(data.get("seconds", 0), "media.seconds"),
-        duration=as_str(data.get("duration", ""), "media.duration"),
-        meta=_EMPTY if meta is None else frozen_mapping(meta, "media.meta"),
-    )
+    if meta is None or (type(meta) is dict and not meta):
+        frozen = _EMPTY  # most media have none: no copy each
+    else:
+        frozen = frozen_mapping(meta, "media.meta")
+    return _make_media(kind, media_id, title, seconds, duration, frozen)
 
 
 def parse_item(value: Any) -> PlaylistItem:
     """A playlist item ``{media, uid, temp, queueby}``."""
-    data = as_dict(value, "item")
+    data = value if type(value) is dict else as_dict(value, "item")
+    uid = data.get("uid")
+    if type(uid) is not int:
+        uid = as_int(uid, "item.uid")
+    media = parse_media(data.get("media"))
+    temp = data.get("temp", False)
+    if temp is not False and temp is not True:
+        temp = as_bool(temp, "item.temp")
     queueby = data.get("queueby")
-    return PlaylistItem(
-        uid=as_int(data.get("uid"), "item.uid"),
-        media=parse_media(data.get("media")),
-        temp=as_bool(data.get("temp", False), "item.temp"),
-        queueby="" if queueby is None else as_str(queueby, "item.queueby"),
-    )
+    if queueby is None:
+        queueby = ""
+    else:
+        queueby = _intern(queueby) if type(queueby) is str else as_str(queueby, "item.queueby")
+    return _make_item(uid, media, temp, queueby)
 
 
 def parse_playlist_meta(value: Any) -> PlaylistMeta:
     """``setPlaylistMeta`` ``{count, rawTime, time}``."""
-    data = as_dict(value, "playlist meta")
-    return PlaylistMeta(
-        count=as_int(data.get("count"), "count"),
-        raw_time=as_number(data.get("rawTime"), "rawTime"),
-        time=as_str(data.get("time", ""), "time"),
-    )
+    data = value if type(value) is dict else as_dict(value, "playlist meta")
+    count = data.get("count")
+    if type(count) is not int:
+        count = as_int(count, "count")
+    raw_time = as_number(data.get("rawTime"), "rawTime")
+    time = data.get("time", "")
+    if type(time) is not str:
+        time = as_str(time, "time")
+    return _make_playlist_meta(count, raw_time, time)
 
 
 def parse_emote(value: Any) -> Emote:

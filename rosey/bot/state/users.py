@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from rosey.bot.state.models import (
     as_str,
     parse_profile,
     parse_user,
+    user_with,
     user_with_meta,
 )
 
@@ -99,11 +99,15 @@ class UserList:
             del self._users[user.name]
             self._folded.pop(user.name.casefold(), None)
 
-    def on_set_user_rank(self, data: Any) -> None:
+    def on_set_user_rank(self, data: Any) -> tuple[str, float]:
+        """Returns the name and rank it read (the mirror checks whether it is the bot's own)."""
         payload = as_dict(data, "setUserRank")
         name = as_str(payload.get("name"), "name")
         rank = float(as_number(payload.get("rank"), "rank"))
-        self._update(name, rank=rank)  # offline targets (setChannelRank) are not listed
+        user = self.get(name)  # offline targets (setChannelRank) are not listed
+        if user is not None:
+            self._users[user.name] = user_with(user, rank=rank)
+        return name, rank
 
     def on_set_afk(self, data: Any) -> None:
         payload = as_dict(data, "setAFK")
@@ -126,7 +130,10 @@ class UserList:
     def on_set_user_profile(self, data: Any) -> None:
         payload = as_dict(data, "setUserProfile")
         name = as_str(payload.get("name"), "name")
-        self._update(name, profile=parse_profile(payload.get("profile")))
+        profile = parse_profile(payload.get("profile"))
+        user = self.get(name)
+        if user is not None:
+            self._users[user.name] = user_with(user, profile=profile)
 
     def on_set_leader(self, data: Any) -> None:
         name = as_str(data, "setLeader")
@@ -137,8 +144,3 @@ class UserList:
         if count < 0:
             raise Malformed("usercount is negative")
         self.usercount = count
-
-    def _update(self, name: str, **changes: Any) -> None:
-        user = self.get(name)
-        if user is not None:
-            self._users[user.name] = dataclasses.replace(user, **changes)
