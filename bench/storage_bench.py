@@ -12,6 +12,10 @@ Run from the repository root: ``python -m bench.storage_bench`` (see bench/READM
   timed from the first event to the last commit. The recorder's work is included: event to
   operation, batching, the per-user stats upserts.
 
+``--mix e2e`` makes the stream look like the end-to-end benchmark's (80 % chat lines, 10 % joins,
+10 % leaves of 2,000 users): the baseline then also inserts the join and leave rows into
+``user_actions`` (and nothing else: no stats, no sessions), rosey does all it does for them.
+
 Each engine gets a fresh database per loop; the best of ``--repeat`` runs counts.
 Targets on SQLite: ≥ 20,000 rows/s and ≥ 50 % of the baseline (exit status 1 if missed).
 """
@@ -33,7 +37,7 @@ from rosey.storage import migrate
 from rosey.storage.engine import make_engine
 from rosey.storage.recorder import Recorder
 from rosey.storage.sql import SQLStorage
-from rosey.storage.tables import channels, chat_messages
+from rosey.storage.tables import channels, chat_messages, user_actions
 
 TARGET_ROWS = 20_000.0
 TARGET_RATIO = 0.5
@@ -50,18 +54,32 @@ class Result:
         return self.rows / self.seconds
 
 
-def make_events(n: int) -> list[Event]:
-    """Chat lines from 200 users, CyTube-sized text, increasing timestamps."""
-    return [
-        Event(
-            "message",
-            None,
-            user=f"user{i % 200}",
-            content=f"message number {i}: the quick brown fox jumps over the lazy dog",
-            timestamp=1_800_000_000 + i / 1000,
-        )
-        for i in range(n)
-    ]
+def make_events(n: int, mix: str = "chat") -> list[Event]:
+    """Chat lines from 200 users, CyTube-sized text, increasing timestamps. With ``mix="e2e"``,
+    as the end-to-end benchmark: 80 % chat lines, 10 % joins, 10 % leaves, 2,000 users."""
+    if mix == "chat":
+        return [
+            Event(
+                "message",
+                None,
+                user=f"user{i % 200}",
+                content=f"message number {i}: the quick brown fox jumps over the lazy dog",
+                timestamp=1_800_000_000 + i / 1000,
+            )
+            for i in range(n)
+        ]
+    out: list[Event] = []
+    for i in range(n):
+        ts = 1_800_000_000 + i / 1000
+        user = f"user{(i * 7919) % 2000}"
+        kind = i % 10
+        if kind < 8:
+            text = f"message number {i}: the quick brown fox jumps over the lazy dog"
+            out.append(Event("message", None, user=user, content=text, timestamp=ts))
+        else:
+            name = "user_join" if kind == 8 else "user_leave"
+            out.append(Event(name, None, user=user, timestamp=ts))
+    return out
 
 
 def bare(url: str, events: list[Event], batch: int) -> Result:
@@ -73,12 +91,28 @@ def bare(url: str, events: list[Event], batch: int) -> Result:
     cid = key[0]
     rows = [
         {"channel_id": cid, "ts": e.timestamp, "username": e.user, "message": e.content}
+        if e.name == "message"
+        else {
+            "channel_id": cid,
+            "ts": e.timestamp,
+            "username": e.user,
+            "action_type": "join" if e.name == "user_join" else "leave",
+        }
         for e in events
     ]
+    batches = [
+        (
+            [r for r in rows[i : i + batch] if "message" in r],
+            [r for r in rows[i : i + batch] if "action_type" in r],
+        )
+        for i in range(0, len(rows), batch)
+    ]
     start = time.perf_counter()
-    for i in range(0, len(rows), batch):
+    for chat, actions in batches:
         with engine.begin() as conn:
-            conn.execute(chat_messages.insert(), rows[i : i + batch])
+            conn.execute(chat_messages.insert(), chat)
+            if actions:
+                conn.execute(user_actions.insert(), actions)
     seconds = time.perf_counter() - start
     engine.dispose()
     return Result(len(rows), seconds)
@@ -126,6 +160,7 @@ async def through_rosey(reactor: Any, url: str, events: list[Event], args: Any) 
     seconds = time.perf_counter() - start
     await rec.stopService()
     written = len(await storage.get_recent_messages(CHANNEL, limit=len(events) + 1))
+    written += len(await storage.get_user_actions(CHANNEL, limit=len(events) + 1))
     await storage.close()
     if written != len(events) or rec.dropped:
         raise SystemExit(f"lost rows: wrote {written} of {len(events)}, dropped {rec.dropped}")
@@ -141,7 +176,7 @@ def report(name: str, base: Result, ours: Result) -> float:
 
 
 async def run(reactor: Any, args: Any) -> int:
-    events = make_events(args.rows)
+    events = make_events(args.rows, args.mix)
     tmp = Path(tempfile.mkdtemp(prefix="rosey-bench-"))
     engines: list[tuple[str, Callable[[int], str], Callable[[], None]]] = []
     engines.append(("SQLite", lambda k: f"sqlite:///{tmp / f'bench{k}.sqlite'}", lambda: None))
@@ -162,7 +197,8 @@ async def run(reactor: Any, args: Any) -> int:
                 ours.append(await through_rosey(reactor, url_for(k), events, args))
             base = min(bases, key=lambda r: r.seconds)
             best = min(ours, key=lambda r: r.seconds)
-            ratio = report(f"{name} ({args.rows:,} rows, batches of {args.batch})", base, best)
+            what = "rows" if args.mix == "chat" else "events, 80/10/10 chat/join/leave"
+            ratio = report(f"{name} ({args.rows:,} {what}, batches of {args.batch})", base, best)
             if name == "SQLite":
                 ok = best.rate >= TARGET_ROWS and ratio >= TARGET_RATIO
                 print(
@@ -207,7 +243,14 @@ def main(argv: list[str] | None = None) -> int:
         description="Chat rows/s through rosey's recorder and storage, next to a bare "
         "SQLAlchemy executemany of the same rows (see bench/README.md)."
     )
-    parser.add_argument("--rows", type=int, default=200_000, help="chat rows per loop")
+    parser.add_argument("--rows", type=int, default=200_000, help="events (rows) per loop")
+    parser.add_argument(
+        "--mix",
+        choices=["chat", "e2e"],
+        default="chat",
+        help="'chat': chat lines only; 'e2e': 80%% chat, 10%% joins, 10%% leaves (as the "
+        "end-to-end benchmark); the baseline then also inserts the join and leave rows",
+    )
     parser.add_argument("--batch", type=int, default=2000, help="rows per transaction (both)")
     parser.add_argument("--backlog", type=int, default=20_000, help="feeder pauses above this")
     parser.add_argument("--chunk", type=int, default=100, help="events fed per reactor turn")

@@ -7,6 +7,10 @@ server confirmed it (its echo), or failed with its retry count; one that failed 
 times is given up. One delivery per user runs at a time, and ids delivered but not yet marked
 (storage down) are remembered, so no message goes out twice from one process. A crash between
 the server's echo and the mark may repeat it once after a restart.
+
+Nearly every join and chat line comes from a user with nothing waiting: storage answers that
+from memory (:meth:`~rosey.storage.interface.IStorage.may_have_outbound`), so those cost no
+query and no Deferred.
 """
 
 from __future__ import annotations
@@ -87,10 +91,14 @@ class TellDelivery:
     def on_event(self, event: Event) -> None:
         """Start a delivery for the user behind a join or a live chat line (never raises, never
         holds up the other handlers)."""
+        user = event.user
+        # First the check that nearly always ends it: storage knows, without I/O, that nothing
+        # waits for this user.
+        if not user or not self._bot.storage.may_have_outbound(self._channel(), user):
+            return
         if event.replayed or event.extra.get("malformed") or event.extra.get("server_whisper"):
             return
-        user = event.user
-        if not user or not _USER_NAME.fullmatch(user):
+        if not _USER_NAME.fullmatch(user):
             return  # [server], [voteskip] and other pseudo-users
         own = self._own_name()
         if own is not None and user.casefold() == own.casefold():

@@ -2,9 +2,10 @@
 
 - :mod:`.interface`: :class:`IStorage`, what the bot may ask of storage (all Deferreds).
 - :mod:`.rows` / :mod:`.ops`: the plain rows it returns and the write operations it applies.
-- :mod:`.sql`: the SQLAlchemy Core implementation (:mod:`.writes`, :mod:`.reads`, the schema in
-  :mod:`.tables`) on a thread pool (:mod:`.pool`, :mod:`.engine`); :mod:`.noop`: one that
-  stores nothing.
+- :mod:`.sql`: the SQLAlchemy Core implementation (:mod:`.writes` with its hot path
+  :mod:`.bulk`, :mod:`.reads`, the schema in :mod:`.tables`) on a thread pool (:mod:`.pool`,
+  :mod:`.engine`), with :mod:`.waiting` (who has ``!tell`` messages waiting, in memory);
+  :mod:`.noop`: one that stores nothing.
 - :mod:`.recorder`: the bot's events (turned into operations by :mod:`.tracker`) written in
   batches; :mod:`.service`: the service that owns the storage.
 - :mod:`.migrate`: Alembic migrations, blocking, before the reactor starts; :mod:`.cli`:

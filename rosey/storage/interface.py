@@ -166,6 +166,10 @@ class IStorage(Interface):
         """Unsent messages for ``recipient`` (case-insensitive), oldest first; those that failed
         ``max_retries`` times or more are left out when ``max_retries`` is given."""
 
+    def may_have_outbound(channel: str, recipient: str) -> bool:
+        """False only when ``recipient`` surely has no unsent message (answered from memory,
+        without I/O: for a check on every chat line). True may still find nothing."""
+
     def mark_outbound_sent(
         channel: str, message_id: int, timestamp: float | None = None
     ) -> Deferred[None]:

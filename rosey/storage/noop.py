@@ -125,6 +125,9 @@ class NoopStorage:
     ) -> Deferred[list[OutboundMessage]]:
         return succeed([])
 
+    def may_have_outbound(self, channel: str, recipient: str) -> bool:
+        return False
+
     def mark_outbound_failed(self, channel: str, message_id: int, error: str) -> Deferred[int]:
         return succeed(1)
 

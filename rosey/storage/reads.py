@@ -25,6 +25,7 @@ from rosey.storage.rows import (
 from rosey.storage.tables import (
     bot_status,
     channel_stats,
+    channels,
     chat_messages,
     media_history,
     outbound_messages,
@@ -236,6 +237,17 @@ def outbound_unsent(
         q = q.where(ob.retry_count < max_retries)
     q = q.order_by(ob.created_at, ob.id).limit(limit)
     return [_outbound(channel, r) for r in conn.execute(q).all()]
+
+
+def outbound_recipients(conn: Connection) -> list[tuple[str, str | None]]:
+    """(channel, recipient) of every unsent message in every channel, each pair once."""
+    q = (
+        select(channels.c.name, ob.recipient)
+        .join(channels, channels.c.id == ob.channel_id)
+        .where(ob.sent.is_(False))
+        .distinct()
+    )
+    return [(str(name), recipient) for name, recipient in conn.execute(q).all()]
 
 
 def outbound_sent(conn: Connection, cid: int, channel: str, message_id: int, now: float) -> None:

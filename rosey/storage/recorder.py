@@ -7,7 +7,10 @@ with session time, PMs to the bot, high-water marks, a user-count snapshot every
 
 Writes are buffered and sent as one :meth:`IStorage.record` transaction per batch: when
 ``batch_size`` operations wait, or ``flush_interval`` seconds after the first one arrived,
-whichever comes first; one batch is in flight at a time. The buffer holds at most ``max_buffer``
+whichever comes first; one batch is in flight at a time. A batch takes everything waiting, up
+to ``max_batch`` operations (default ``4 * batch_size``): when the database falls behind, fewer
+and bigger transactions catch up faster (a batch costs one thread hop, one commit and one stats
+row per user, however many lines the user wrote). The buffer holds at most ``max_buffer``
 operations: past that, new ones are dropped, counted in :attr:`Recorder.dropped` and logged
 (never silently). A failed batch goes back to the front of the buffer and is retried with
 exponential backoff while the bot keeps running. ``stopService`` writes out what is buffered
@@ -55,6 +58,7 @@ class Recorder(Service):
         clock: IReactorTime,
         channel: str | None = None,
         batch_size: int = 2000,
+        max_batch: int | None = None,
         flush_interval: float = 0.1,
         max_buffer: int = 100_000,
         snapshot_interval: float = 300.0,
@@ -71,6 +75,7 @@ class Recorder(Service):
         self._source = source
         self._clock = clock
         self.batch_size = batch_size
+        self.max_batch = max(batch_size, max_batch if max_batch is not None else 4 * batch_size)
         #: Called with (rows, seconds) after each batch is written (the daemon's metrics).
         self.on_batch: Callable[[int, float], None] | None = None
         #: Clock time of the last successful batch (or of the start).
@@ -225,11 +230,11 @@ class Recorder(Service):
 
     def _take(self) -> list[o.WriteOp]:
         buf = self._buffer
-        if len(buf) <= self.batch_size:
+        if len(buf) <= self.max_batch:
             batch = list(buf)
             buf.clear()
         else:
-            batch = [buf.popleft() for _ in range(self.batch_size)]
+            batch = [buf.popleft() for _ in range(self.max_batch)]
         batch.extend(self.tracker.pending(self._clock.seconds()))
         return batch
 

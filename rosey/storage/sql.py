@@ -15,8 +15,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from rosey.storage import migrate, reads, writes
 from rosey.storage import ops as o
+from rosey.storage import reads, writes
 from rosey.storage.engine import make_engine, safe_url
 from rosey.storage.errors import StorageError, StorageUnavailable
 from rosey.storage.interface import IStorage
@@ -31,6 +31,7 @@ from rosey.storage.rows import (
     UserCount,
     UserStats,
 )
+from rosey.storage.waiting import WaitingRecipients
 
 T = TypeVar("T")
 
@@ -73,6 +74,7 @@ class SQLStorage:
         self.is_connected = False
         #: Write operations dropped because the database refused them even after cleaning.
         self.dropped_ops = 0
+        self._waiting = WaitingRecipients(self._clock, self._outbound_recipients)
 
     def __repr__(self) -> str:
         return f"<SQLStorage {safe_url(self.pool.engine.url)}>"
@@ -86,12 +88,16 @@ class SQLStorage:
     async def _connect(self) -> None:
         self.pool.start()
         if self._check_schema:
+            from rosey.storage import migrate  # Alembic: only when asked to check
+
             await self.pool.run_interaction(migrate.check_current)
+        await self._waiting.load()  # never fails: until it works, !tell asks per user
         self.is_connected = True
 
     def close(self) -> Deferred[None]:
         """Dispose of the connections and stop the pool."""
         self.is_connected = False
+        self._waiting.stop()
         return self.pool.stop()
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -296,12 +302,36 @@ class SQLStorage:
         timestamp: float | None = None,
     ) -> Deferred[int]:
         now = self._now(timestamp)
-        return self._write(channel, reads.outbound_insert, now, recipient, message, sender)
+        self._waiting.add(channel, recipient)
+        d = self._write(channel, reads.outbound_insert, now, recipient, message, sender)
+
+        def stored(message_id: int) -> int:
+            # Again: a load of the recipients that ran meanwhile may not have seen it.
+            self._waiting.add(channel, recipient)
+            return message_id
+
+        return d.addCallback(stored)
 
     def get_unsent_outbound(
         self, channel: str, recipient: str, limit: int = 10, max_retries: int | None = None
     ) -> Deferred[list[OutboundMessage]]:
-        return self._read(channel, [], reads.outbound_unsent, recipient, limit, max_retries)
+        since = self._waiting.generation
+        none: list[OutboundMessage] = []
+        d = self._read(channel, none, reads.outbound_unsent, recipient, limit, max_retries)
+
+        def found(rows: list[OutboundMessage]) -> list[OutboundMessage]:
+            if not rows:
+                self._waiting.found_none(channel, recipient, since)
+            return rows
+
+        return d.addCallback(found)
+
+    def may_have_outbound(self, channel: str, recipient: str) -> bool:
+        # Closed (or not yet open): nothing is known, and asking is what reports the outage.
+        return not self.is_connected or self._waiting.may_have(channel, recipient)
+
+    def _outbound_recipients(self) -> Deferred[list[tuple[str, str | None]]]:
+        return self.pool.run_interaction(reads.outbound_recipients)
 
     def mark_outbound_sent(
         self, channel: str, message_id: int, timestamp: float | None = None

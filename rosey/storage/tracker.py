@@ -9,6 +9,7 @@ per batch instead of one write per event.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,8 @@ class ChannelTracker:
         self._high_water: dict[str, o.HighWater] = {}
         self.status = BotStatus(channel="")
         self._status_dirty = False
+        #: The user count the status is to get (``status.chat_users`` lags until pending()).
+        self._chat_users = 0
         self._handlers: dict[str, Callable[[Event, float], None]] = {
             events.PM: self._pm,
             events.USER_JOIN: self._join,
@@ -108,13 +111,19 @@ class ChannelTracker:
 
     def has_pending(self) -> bool:
         """True if coalesced writes wait for the next batch."""
-        return bool(self._high_water) or self._status_dirty
+        return (
+            bool(self._high_water)
+            or self._status_dirty
+            or self._chat_users != self.status.chat_users
+        )
 
     def pending(self, now: float) -> list[o.WriteOp]:
         """The coalesced writes (high-water marks, status), once."""
         out: list[o.WriteOp] = []
         out.extend(self._high_water.values())
         self._high_water = {}
+        if self._chat_users != self.status.chat_users:
+            self._set_status(chat_users=self._chat_users)
         if self._status_dirty:
             out.append(o.StatusChanged(dataclasses.replace(self.status, last_updated=now)))
             self._status_dirty = False
@@ -181,7 +190,9 @@ class ChannelTracker:
 
     def _users_changed(self, ts: float) -> None:
         n = len(self.users)
-        self._set_status(chat_users=n)
+        # The status takes the count at the next batch (pending): rebuilding it on every join
+        # and leave cost more than recording the join.
+        self._chat_users = n
         if n > self._max_users:
             self._max_users = n
             self._raise_high_water(ts, chat_users=n)
@@ -222,10 +233,12 @@ class ChannelTracker:
             return
         media = item["media"]
         queued_by = item.get("queueby")
+        # Interned: a handful of media types and of queuers are shared by thousands of items
+        # (each decoded as its own string otherwise).
         self._items[item.get("uid")] = (
-            str(media.get("type", "")),
+            sys.intern(str(media.get("type", ""))),
             str(media.get("id", "")),
-            str(queued_by) if queued_by else None,
+            sys.intern(str(queued_by)) if queued_by else None,
         )
 
     def _playlist(self, event: Event, ts: float) -> None:
@@ -291,6 +304,8 @@ class ChannelTracker:
         return self.status.bot_name or self._own_name()
 
     def _set_status(self, **changes: Any) -> None:
+        if "chat_users" in changes:
+            self._chat_users = changes["chat_users"]
         if self.status.bot_name is None and "bot_name" not in changes and self._own_name():
             changes["bot_name"] = self._own_name()
         new = dataclasses.replace(self.status, **changes)

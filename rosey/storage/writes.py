@@ -1,7 +1,8 @@
 """Applying write operations inside a transaction (runs on a database thread).
 
-:func:`apply_ops` is the fast path: consecutive chat lines become one ``executemany`` plus one
-upsert per distinct user. :func:`apply_each` is the salvage path after a non-transient failure:
+:func:`apply_ops` is the fast path: runs of chat lines, joins, leaves and logged actions go to
+:mod:`rosey.storage.bulk` (a few ``executemany`` per run); the other operations are applied one
+by one here. :func:`apply_each` is the salvage path after a non-transient failure:
 each operation gets its own savepoint, with text cleaned of what databases refuse (NUL, lone
 surrogates), so one hostile operation cannot sink the rest of a batch.
 """
@@ -12,19 +13,16 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, case, func, literal, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.types import Double
 
+from rosey.storage import bulk
 from rosey.storage import ops as o
 from rosey.storage.tables import (
     bot_status,
     channel_stats,
     channels,
-    chat_messages,
     media_history,
-    user_actions,
     user_count_history,
     user_stats,
 )
@@ -37,9 +35,18 @@ us = user_stats.c
 
 def upsert(conn: Connection, table: Any) -> Any:
     """The dialect's ``INSERT`` with ``on_conflict_do_*`` (SQLite and PostgreSQL share it)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return _dialect_insert(conn.dialect.name)(table)
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """The dialect's ``insert``; PostgreSQL's module is imported only for PostgreSQL."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
 
 
 def greatest(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -52,57 +59,31 @@ def least(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((a.is_(None), b), (b < a, b), else_=a)
 
 
-class _Statements:
-    """The hot path's statements, built once per dialect: building and cache-keying a Core
-    statement costs far more than executing it (about 100 µs against 10 µs on SQLite)."""
-
-    def __init__(self, dialect: str) -> None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        keys = [us.channel_id, us.username]
-        ins = insert(user_stats)
-        self.chat_stats = ins.on_conflict_do_update(
-            index_elements=keys,
-            set_={
-                "total_chat_lines": us.total_chat_lines + ins.excluded.total_chat_lines,
-                "first_seen": least(us.first_seen, ins.excluded.first_seen),
-                "last_seen": greatest(us.last_seen, ins.excluded.last_seen),
-            },
-        )
-        ins = insert(user_stats)
-        self.session = ins.on_conflict_do_update(
-            index_elements=keys,
-            set_={
-                "first_seen": least(us.first_seen, ins.excluded.first_seen),
-                "last_seen": greatest(us.last_seen, ins.excluded.last_seen),
-                "current_session_start": func.coalesce(
-                    us.current_session_start, ins.excluded.current_session_start
-                ),
-            },
-        )
-        ins = insert(user_stats)
-        self.seen = ins.on_conflict_do_update(
-            index_elements=keys,
-            set_={
-                "first_seen": least(us.first_seen, ins.excluded.first_seen),
-                "last_seen": greatest(us.last_seen, ins.excluded.last_seen),
-            },
-        )
-        end = bindparam("b_end", type_=Double)
-        self.close = _close_sessions(
-            end, us.channel_id == bindparam("b_cid"), us.username == bindparam("b_user")
-        )
-        self.action = user_actions.insert()
+def _session_upsert(dialect: str) -> Any:
+    """Open a session (first and last seen at the same time) unless one is open."""
+    insert = _dialect_insert(dialect)
+    ins = insert(user_stats)
+    return ins.on_conflict_do_update(
+        index_elements=[us.channel_id, us.username],
+        set_={
+            "first_seen": least(us.first_seen, ins.excluded.first_seen),
+            "last_seen": greatest(us.last_seen, ins.excluded.last_seen),
+            "current_session_start": func.coalesce(
+                us.current_session_start, ins.excluded.current_session_start
+            ),
+        },
+    )
 
 
-_STATEMENTS: dict[str, _Statements] = {}
+_SESSION: dict[str, Any] = {}
 
 
-def statements(conn: Connection) -> _Statements:
-    """The prebuilt statements for ``conn``'s dialect."""
+def session_upsert(conn: Connection) -> Any:
+    """The statement of :func:`_session_upsert` for ``conn``'s dialect, built once."""
     name = conn.dialect.name
-    found = _STATEMENTS.get(name)
+    found = _SESSION.get(name)
     if found is None:
-        found = _STATEMENTS[name] = _Statements(name)
+        found = _SESSION[name] = _session_upsert(name)
     return found
 
 
@@ -121,52 +102,14 @@ def create_channel(conn: Connection, name: str, now: float | None) -> int:
     return found
 
 
-_SEGMENT = frozenset({o.ChatLine, o.UserJoined, o.UserLeft})
-
-
 def apply_ops(conn: Connection, cid: int, batch: Sequence[o.WriteOp]) -> None:
-    """Apply ``batch`` in order, except that within a run of chat lines, joins and leaves the
-    chat lines go first, in one ``executemany``, and joins and leaves are grouped (see
-    :func:`_presence`): these operations commute (different tables, or ``user_stats``
-    columns updated with sums, ``least`` and ``greatest``)."""
-    i, n = 0, len(batch)
-    while i < n:
-        op = batch[i]
-        if type(op) in _SEGMENT:
-            j = i + 1
-            while j < n and type(batch[j]) in _SEGMENT:
-                j += 1
-            segment = batch[i:j]
-            chat = [op for op in segment if type(op) is o.ChatLine]
-            if chat:
-                _chat_lines(conn, cid, chat)
-            if len(chat) < len(segment):
-                _presence_changes(conn, cid, [op for op in segment if type(op) is not o.ChatLine])
-            i = j
-        else:
-            _HANDLERS[type(op)](conn, cid, op)
-            i += 1
+    """Apply ``batch`` in order. Runs of chat lines, joins, leaves and logged actions go
+    through :func:`rosey.storage.bulk.write_runs` (a few ``executemany`` per run)."""
+    bulk.write_runs(conn, cid, batch, _apply_one)
 
 
-def _presence_changes(conn: Connection, cid: int, ops: list[Any]) -> None:
-    """Joins and leaves in rounds: round k holds each user's k-th operation, so a round has
-    each user at most once and its joins and leaves commute; rounds keep each user's order."""
-    rounds: list[tuple[list[o.UserJoined], list[o.UserLeft]]] = []
-    seen: dict[str, int] = {}
-    for op in ops:
-        k = seen.get(op.username, 0)
-        seen[op.username] = k + 1
-        if k == len(rounds):
-            rounds.append(([], []))
-        if type(op) is o.UserJoined:
-            rounds[k][0].append(op)
-        else:
-            rounds[k][1].append(op)
-    for joins, leaves in rounds:
-        if joins:
-            _users_joined(conn, cid, joins)
-        if leaves:
-            _users_left(conn, cid, leaves)
+def _apply_one(conn: Connection, cid: int, op: o.WriteOp) -> None:
+    _HANDLERS[type(op)](conn, cid, op)
 
 
 def apply_each(
@@ -206,72 +149,6 @@ def clean_op(op: o.WriteOp) -> o.WriteOp:
     return dataclasses.replace(op, **changes)
 
 
-# -- chat ---------------------------------------------------------------------------------------
-
-
-def _chat_exists(conn: Connection, cid: int, ts: float, username: str, message: str) -> bool:
-    c = chat_messages.c
-    query = select(literal(1)).where(
-        c.channel_id == cid, c.ts == ts, c.username == username, c.message == message
-    )
-    return conn.execute(query.limit(1)).first() is not None
-
-
-def _chat_lines(conn: Connection, cid: int, lines: Sequence[o.ChatLine]) -> None:
-    if any(line.replayed for line in lines):
-        lines = _drop_replayed_duplicates(conn, cid, lines)
-    if not lines:
-        return
-    rows = [
-        {
-            "channel_id": cid,
-            "ts": line.timestamp,
-            "username": line.username,
-            "message": line.message,
-        }
-        for line in lines
-    ]
-    stats: dict[str, list[Any]] = {}
-    for line in lines:
-        s = stats.get(line.username)
-        if s is None:
-            stats[line.username] = [1, line.timestamp, line.timestamp]
-        else:
-            s[0] += 1
-            if line.timestamp < s[1]:
-                s[1] = line.timestamp
-            elif line.timestamp > s[2]:
-                s[2] = line.timestamp
-    conn.execute(chat_messages.insert(), rows)
-    conn.execute(
-        statements(conn).chat_stats,
-        [
-            {
-                "channel_id": cid,
-                "username": user,
-                "total_chat_lines": n,
-                "first_seen": first,
-                "last_seen": last,
-            }
-            for user, (n, first, last) in stats.items()
-        ],
-    )
-
-
-def _drop_replayed_duplicates(
-    conn: Connection, cid: int, lines: Sequence[o.ChatLine]
-) -> list[o.ChatLine]:
-    kept: list[o.ChatLine] = []
-    seen: set[tuple[float, str, str]] = set()
-    for line in lines:
-        key = (line.timestamp, line.username, line.message)
-        if line.replayed and (key in seen or _chat_exists(conn, cid, *key)):
-            continue
-        seen.add(key)
-        kept.append(line)
-    return kept
-
-
 # -- presence and sessions ----------------------------------------------------------------------
 
 
@@ -299,56 +176,6 @@ def _close_sessions(end: ColumnElement[Any], *where: ColumnElement[bool]) -> Any
     )
 
 
-def _action(
-    conn: Connection, cid: int, ts: float, user: str, kind: str, details: str | None
-) -> None:
-    conn.execute(
-        user_actions.insert().values(
-            channel_id=cid, ts=ts, username=user, action_type=kind, details=details
-        )
-    )
-
-
-def _user_joined(conn: Connection, cid: int, op: o.UserJoined) -> None:
-    _users_joined(conn, cid, [op])
-
-
-def _actions(
-    cid: int, ops: Sequence[o.UserJoined | o.UserLeft], kind: str
-) -> list[dict[str, Any]]:
-    return [
-        {"channel_id": cid, "ts": op.timestamp, "username": op.username, "action_type": kind,
-         "details": None}
-        for op in ops
-    ]
-
-
-def _users_joined(conn: Connection, cid: int, ops: Sequence[o.UserJoined]) -> None:
-    s = statements(conn)
-    conn.execute(s.action, _actions(cid, ops, "join"))
-    conn.execute(s.session, [_present(cid, op.timestamp, op.username) for op in ops])
-
-
-def _users_left(conn: Connection, cid: int, ops: Sequence[o.UserLeft]) -> None:
-    s = statements(conn)
-    conn.execute(s.action, _actions(cid, ops, "leave"))
-    conn.execute(
-        s.close, [{"b_cid": cid, "b_user": op.username, "b_end": op.timestamp} for op in ops]
-    )
-    conn.execute(
-        s.seen,
-        [
-            {"channel_id": cid, "username": op.username, "first_seen": op.timestamp,
-             "last_seen": op.timestamp}
-            for op in ops
-        ],
-    )
-
-
-def _user_left(conn: Connection, cid: int, op: o.UserLeft) -> None:
-    _users_left(conn, cid, [op])
-
-
 def _presence(conn: Connection, cid: int, op: o.Presence) -> None:
     names = list(dict.fromkeys(op.usernames))
     stale = _close_sessions(
@@ -358,7 +185,7 @@ def _presence(conn: Connection, cid: int, op: o.Presence) -> None:
     )
     conn.execute(stale)
     if names:
-        conn.execute(statements(conn).session, [_present(cid, op.timestamp, n) for n in names])
+        conn.execute(session_upsert(conn), [_present(cid, op.timestamp, n) for n in names])
 
 
 def _sessions_ended(conn: Connection, cid: int, op: o.SessionsEnded) -> None:
@@ -386,10 +213,6 @@ def _user_stats_set(conn: Connection, cid: int, op: o.UserStatsSet) -> None:
 
 
 # -- channel-level ------------------------------------------------------------------------------
-
-
-def _action_logged(conn: Connection, cid: int, op: o.ActionLogged) -> None:
-    _action(conn, cid, op.timestamp, op.username, op.action_type, op.details)
 
 
 def _user_count(conn: Connection, cid: int, op: o.UserCountSample) -> None:
@@ -483,15 +306,7 @@ def _status_changed(conn: Connection, cid: int, op: o.StatusChanged) -> None:
     )
 
 
-def _chat_line_alone(conn: Connection, cid: int, op: o.ChatLine) -> None:
-    _chat_lines(conn, cid, [op])
-
-
 _HANDLERS: dict[type, Callable[[Connection, int, Any], None]] = {
-    o.ChatLine: _chat_line_alone,
-    o.ActionLogged: _action_logged,
-    o.UserJoined: _user_joined,
-    o.UserLeft: _user_left,
     o.Presence: _presence,
     o.SessionsEnded: _sessions_ended,
     o.UserCountSample: _user_count,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
@@ -76,7 +77,7 @@ async def test_flush_by_size_one_transaction_per_batch(sqlite_storage: SQLStorag
             return sqlite_storage.record(channel, ops)
 
     clock, conn = Clock(), FakeConnection(CH, "labbot")
-    rec = _recorder(Counting(), conn, clock, batch_size=10)
+    rec = _recorder(Counting(), conn, clock, batch_size=10, max_batch=10)
     for i in range(9):
         conn.feed(chat(i))
     assert rec.buffered == 9 and calls == []
@@ -90,6 +91,40 @@ async def test_flush_by_size_one_transaction_per_batch(sqlite_storage: SQLStorag
     assert await _chat_count(sqlite_storage) == 35
     assert clock.seconds() == 0
     assert [n for n in calls if n >= 10][:3] == [11, 10, 10]  # the first carries the status
+    await rec.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_backlog_goes_in_bigger_batches_up_to_max_batch(sqlite_storage: SQLStorage):
+    calls: list[int] = []
+    gate: list[Deferred[None]] = []
+
+    class Slow:
+        """Each write waits until the test lets it through: the database is behind."""
+
+        def record(self, channel, ops):
+            calls.append(len(ops))
+            d: Deferred[None] = Deferred()
+            gate.append(d)
+            return d.addCallback(lambda _: sqlite_storage.record(channel, ops))
+
+    clock, conn = Clock(), FakeConnection(CH, "labbot")
+    rec = _recorder(Slow(), conn, clock, batch_size=10)
+    assert rec.max_batch == 40  # the default: four batches
+    for i in range(10):
+        conn.feed(chat(i))
+    assert calls == [11]  # the first batch (and the status) is in flight
+    for i in range(10, 65):
+        conn.feed(chat(i))  # 55 wait meanwhile
+    gate.pop(0).callback(None)
+    await rec.wait_batch()
+    assert calls == [11, 40]  # one batch of max_batch, not four of batch_size
+    gate.pop(0).callback(None)
+    await rec.wait_batch()
+    assert calls == [11, 40, 15]  # the rest
+    gate.pop(0).callback(None)
+    await rec.flush()
+    assert await _chat_count(sqlite_storage) == 65
     await rec.stopService()
 
 
