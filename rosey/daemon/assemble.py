@@ -14,8 +14,9 @@ Children stop in reverse order. Everything after storage (manhole, metrics, the 
 plugins, which may still write, and the bots' queues) stops first and is waited for; only then do
 the recorders flush and storage close.
 
-Plugins: the configuration found them and validated their settings; :func:`build` runs their
-own migrations (:mod:`rosey.daemon.plugin_migrations`) and gives each channel's bot a
+Plugins: the configuration found them and validated their settings; their own migrations
+(:mod:`rosey.daemon.plugin_migrations`) ran before, with rosey's, in a child process
+(:mod:`rosey.daemon.migration`), or :func:`build` runs them here; it gives each channel's bot a
 :class:`~rosey.daemon.plugins.PluginHost` with the plugins enabled there. The manhole has
 ``plugins`` (their status) and ``reload_plugin(name)`` (:mod:`rosey.daemon.reload`).
 """
@@ -31,7 +32,7 @@ from twisted.logger import ILogObserver, Logger
 
 from rosey import events
 from rosey.bot.service import Bot
-from rosey.daemon import logs
+from rosey.daemon import logs, memory
 from rosey.daemon.config import ChannelConfig, Config, ConfigError
 from rosey.daemon.metrics import Metrics
 from rosey.daemon.reload import PluginManager, ReloadResult
@@ -49,7 +50,7 @@ log = Logger(namespace="rosey.daemon")
 class RoseyDaemon(MultiService):
     """The top service. Holds what the manhole shows: bots, storage, config, metrics, plugins."""
 
-    def __init__(self, config: Config, reactor: Any) -> None:
+    def __init__(self, config: Config, reactor: Any, *, check_schema: bool = True) -> None:
         super().__init__()
         self.config = config
         self.reactor = reactor
@@ -58,10 +59,17 @@ class RoseyDaemon(MultiService):
         self.recorders: list[Recorder] = []
         self.metrics = Metrics()
         self.log_observer: ILogObserver = logs.make_observer(config.logging, sys.stdout)
-        self.storage = StorageService(open_storage(config.database.url.value, reactor))
+        url = config.database.url.value
+        # check_schema=False: the migration that just ran (in a child) left it at the head, and
+        # checking again here would load Alembic into the daemon.
+        storage = open_storage(url, reactor) if check_schema else _unchecked_storage(url, reactor)
+        self.storage = StorageService(storage)
         self.notifier = SystemdNotifier(reactor)
         self.readiness: Readiness | None = None
         self.plugins = PluginManager(config.plugins)
+        #: Give the join bursts' memory back to the OS and freeze start-up objects out of the
+        #: garbage collector (:mod:`rosey.daemon.memory`); process-wide, so off in tests.
+        self.tune_memory = False
 
     def setServiceParent(self, parent: Any) -> None:
         # twistd asks its Application for a log observer after makeService: give it ours.
@@ -92,8 +100,22 @@ class RoseyDaemon(MultiService):
 
     def startService(self) -> None:
         super().startService()
-        self.readiness = Readiness(self.watches, self.notifier, self.reactor)
+        tune = self.tune_memory
+        self.readiness = Readiness(
+            self.watches,
+            self.notifier,
+            self.reactor,
+            on_joined=self._channel_joined if tune else None,
+            on_ready=self._all_settled if tune else None,
+        )
         self.reactor.callWhenRunning(self.readiness.start)
+
+    # Both run once the stack that handled the join burst (or READY=1) has unwound.
+    def _channel_joined(self, watch: ChannelWatch) -> None:
+        self.reactor.callLater(0, memory.release_memory)
+
+    def _all_settled(self) -> None:
+        self.reactor.callLater(0, memory.settle)
 
     def stopService(self) -> Any:
         if self.readiness is not None:
@@ -119,12 +141,23 @@ def _stopped(service: Any) -> Deferred[None]:
     return d
 
 
-def build(config: Config, reactor: Any) -> RoseyDaemon:
-    """Every service of the daemon, not started. Raises ``ConfigError`` for bad files/keys."""
-    from rosey.daemon.manhole import make_manhole_service
-    from rosey.daemon.web import make_metrics_service
+def _unchecked_storage(url: str, reactor: Any) -> Any:
+    from rosey.storage.sql import SQLStorage
 
-    daemon = RoseyDaemon(config, reactor)
+    return SQLStorage(url, reactor, check_schema=False)
+
+
+def build(
+    config: Config, reactor: Any, *, migrated: bool = False, tune_memory: bool = False
+) -> RoseyDaemon:
+    """Every service of the daemon, not started. Raises ``ConfigError`` for bad files/keys.
+
+    ``migrated``: rosey's and the plugins' migrations already ran (``twistd rosey`` runs them
+    in a child process); otherwise the plugins' run here, and storage checks rosey's schema
+    when it starts. ``tune_memory``: see :attr:`RoseyDaemon.tune_memory` (``twistd rosey``).
+    """
+    daemon = RoseyDaemon(config, reactor, check_schema=not migrated)
+    daemon.tune_memory = tune_memory
     chat_log = media_log = None
     if config.logging.chat_log:
         chat_log = logs.ChatLog(config.logging.chat_log, reactor)
@@ -133,7 +166,8 @@ def build(config: Config, reactor: Any) -> RoseyDaemon:
         media_log = logs.MediaLog(config.logging.media_log, reactor)
         media_log.setServiceParent(daemon)
     daemon.storage.setServiceParent(daemon)
-    migrate_plugins(config)
+    if not migrated:
+        migrate_plugins(config)
     for channel in config.channels:
         bot = add_channel(daemon, channel)
         if chat_log is not None:
@@ -141,36 +175,55 @@ def build(config: Config, reactor: Any) -> RoseyDaemon:
         if media_log is not None:
             bot.on("changeMedia", media_log)
     _observe_storage(daemon)
+    # Twisted web and conch (with cryptography) are imported only for the services enabled.
     if config.metrics.enabled:
+        from rosey.daemon.web import make_metrics_service
+
         make_metrics_service(config, daemon.metrics, reactor).setServiceParent(daemon)
     if config.manhole.enabled:
+        from rosey.daemon.manhole import make_manhole_service
+
         make_manhole_service(config.manhole, daemon.namespace, reactor).setServiceParent(daemon)
     daemon.notifier.setServiceParent(daemon)
     return daemon
 
 
-def migrate_plugins(config: Config) -> None:
-    """Run the migrations of the plugins enabled in some channel (blocking: before the reactor
-    starts). Raises ``ConfigError`` naming the plugin if one fails."""
-    from rosey.daemon.plugin_migrations import upgrade_plugins
-
+def plugin_migration_folders(config: Config) -> dict[str, str]:
+    """Name -> migrations folder of each plugin enabled in some channel that has migrations."""
     factories = config.plugins.found.discovery.factories
     enabled = {name for ch in config.channels for name in config.plugins.for_channel(ch)}
-    folders = {
+    return {
         name: str(factories[name].migrations)
         for name in sorted(enabled)
         if getattr(factories[name], "migrations", None)
     }
+
+
+def migrate_plugins(config: Config) -> None:
+    """Run the migrations of the plugins enabled in some channel, in this process (blocking:
+    before the reactor starts). Raises ``ConfigError`` naming the plugin if one fails."""
+    folders = plugin_migration_folders(config)
     if not folders:
         return
+    from rosey.daemon.plugin_migrations import upgrade_plugins
+
     try:
         done = upgrade_plugins(config.database.url.value, folders)
     except StorageError as e:
         raise ConfigError(f"database: {e}") from None
+    log_plugin_upgrades(done)
+
+
+def log_plugin_upgrades(done: dict[str, tuple[str | None, str | None]]) -> None:
+    """One log line per plugin whose schema changed."""
     for name, (before, after) in done.items():
         if before != after:
-            log.info("plugin {plugin}: schema upgraded from {before} to {after}",
-                     plugin=name, before=before or "nothing", after=after)
+            log.info(
+                "plugin {plugin}: schema upgraded from {before} to {after}",
+                plugin=name,
+                before=before or "nothing",
+                after=after,
+            )
 
 
 def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:

@@ -67,12 +67,18 @@ class Readiness:
         notifier: SystemdNotifier,
         clock: IReactorTime,
         settle_timeout: float = 30.0,
+        *,
+        on_joined: Callable[[ChannelWatch], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.watches = list(watches)
         self.notifier = notifier
         self.clock = clock
         self.settle_timeout = settle_timeout
         self.is_ready = False
+        #: Called with a watch whose channel has just joined, then once ``READY=1`` is out.
+        self.on_joined = on_joined
+        self.on_ready = on_ready
         self._timer: IDelayedCall | None = None
         for watch in self.watches:
             watch.on_change = self._changed
@@ -91,7 +97,9 @@ class Readiness:
         parts = ", ".join(f"{w.label}: {w.state}" for w in self.watches)
         return f"{joined}/{len(self.watches)} channels joined; {parts}"
 
-    def _changed(self, _: ChannelWatch | None) -> None:
+    def _changed(self, watch: ChannelWatch | None) -> None:
+        if watch is not None and watch.joined and self.on_joined is not None:
+            self.on_joined(watch)
         if self.is_ready:
             self.notifier.status(self.summary())
         elif all(w.state != CONNECTING for w in self.watches):
@@ -106,3 +114,5 @@ class Readiness:
         self.is_ready = True
         self.stop()
         self.notifier.ready(self.summary())
+        if self.on_ready is not None:
+            self.on_ready()

@@ -132,6 +132,9 @@ class CyTubeConnection(MultiService):
         )
         self._client.setServiceParent(self)
         self._listeners: list[EventListener] = []
+        # What _publish walks: rebuilt on (un)subscribe, never mutated, so a listener that
+        # subscribes or unsubscribes during an event changes only the next events.
+        self._fanout: tuple[EventListener, ...] = ()
         self._ready_waiters: list[Deferred[None]] = []
         self._driver: SessionDriver | None = None
         self._flow: JoinFlow | None = None
@@ -145,10 +148,12 @@ class CyTubeConnection(MultiService):
 
     def subscribe(self, listener: EventListener) -> None:
         self._listeners.append(listener)
+        self._fanout = tuple(self._listeners)
 
     def unsubscribe(self, listener: EventListener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+            self._fanout = tuple(self._listeners)
 
     def emit(self, event: str, data: Any = None) -> None:
         self._live(event).emit(event, data)
@@ -245,7 +250,9 @@ class CyTubeConnection(MultiService):
         if malformed:
             self._log_once(name, "malformed {name!r} event (delivered as is): {why}", why=malformed)
         self._publish(event)
-        self._perform(driver, flow.handle(name, data))
+        steps = flow.handle(name, data)
+        if steps:
+            self._perform(driver, steps)
         if flow.rank is not None:
             self.rank = flow.rank
 
@@ -359,13 +366,14 @@ class CyTubeConnection(MultiService):
             _log.warn(fmt, name=name, **kwargs)
 
     def _publish(self, event: Event) -> None:
-        for listener in list(self._listeners):
+        # The hot path: every event, every listener.
+        for listener in self._fanout:
             try:
                 result = listener(event)
             except Exception:
                 _log.failure("listener {l!r} failed on {name}", l=listener, name=event.name)
                 continue
-            if isinstance(result, Deferred):
+            if result is not None and isinstance(result, Deferred):
                 result.addErrback(_log_listener_failure, event.name)
 
 

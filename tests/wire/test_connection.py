@@ -450,6 +450,27 @@ def test_listener_exceptions_are_logged_and_delivery_goes_on(
     h.conn.unsubscribe(broken)  # unknown listeners are ignored
 
 
+def test_listeners_changed_during_an_event_take_effect_from_the_next_event() -> None:
+    h = Harness()  # h.events.append was subscribed first: it sees every event
+    first: list[str] = []
+    late: list[str] = []
+
+    def late_listener(event: Event) -> None:
+        late.append(event.name)
+
+    def once(event: Event) -> None:
+        first.append(event.name)
+        h.conn.unsubscribe(once)
+        h.conn.subscribe(late_listener)
+
+    h.conn.subscribe(once)
+    h.join()
+    seen = [e.name for e in h.events]
+    assert len(seen) > 2
+    assert first == seen[:1]  # ``once`` ran for the first event only
+    assert late == seen[1:]  # what it subscribed starts with the next event
+
+
 def test_malformed_and_unknown_events_are_logged_once_per_name_and_delivered(
     h: Harness,
     rosey_log: list[str],  # noqa: F811

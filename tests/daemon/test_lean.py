@@ -1,0 +1,90 @@
+"""What keeps the daemon lean: migrations in a child process (so Alembic and Mako stay out of
+``twistd rosey``), and memory handed back after the join bursts."""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from twisted.internet.task import Clock
+
+from rosey import events
+from rosey.daemon import memory
+from rosey.daemon.migration import MigrationError, migrate_all
+from rosey.daemon.systemd import SystemdNotifier
+from rosey.daemon.watch import ChannelWatch, Readiness
+from rosey.events import Event
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_child_migrates_rosey_to_the_head(tmp_path: Path) -> None:
+    from rosey.storage import migrate
+
+    db = tmp_path / "rosey.sqlite"
+    assert migrate_all(f"sqlite:///{db}", {}) == {}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (migrate.head(),)
+        ]
+    assert migrate_all(f"sqlite:///{db}", {}) == {}  # again: nothing to do
+
+
+def test_a_migration_failure_is_one_line_naming_the_database(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError) as e:
+        migrate_all("sqlite:////nonexistent-dir/rosey.sqlite", {})
+    message = str(e.value)
+    assert message.startswith("database: ") and "\n" not in message
+    assert "nonexistent-dir" in message
+
+
+def test_a_missing_plugin_folder_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError) as e:
+        migrate_all(f"sqlite:///{tmp_path / 'r.sqlite'}", {"ghost": str(tmp_path / "nope")})
+    assert str(e.value).startswith("config error: database: plugin ghost: ")
+
+
+def test_the_entry_point_and_the_migration_parent_do_not_load_alembic() -> None:
+    """Alembic and Mako load only in the migration's child process."""
+    code = (
+        "import sys\n"
+        "import rosey.daemon.tap, rosey.daemon.migration, rosey.daemon.memory\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako'))\n"
+        "print(' '.join(bad))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
+
+
+def test_release_memory_works_on_glibc() -> None:
+    glibc = sys.platform.startswith("linux") and "glibc" in " ".join(platform.libc_ver())
+    assert memory.release_memory() is glibc
+
+
+def test_readiness_reports_each_join_then_ready_once() -> None:
+    clock = Clock()
+    one, two = ChannelWatch("a/one", clock), ChannelWatch("a/two", clock)
+    joined: list[str] = []
+    ready: list[bool] = []
+    readiness = Readiness(
+        [one, two],
+        SystemdNotifier(clock, {}),
+        clock,
+        on_joined=lambda w: joined.append(w.label),
+        on_ready=lambda: ready.append(True),
+    )
+    readiness.start()
+    one(Event(events.READY, {"rank": 3}))
+    assert joined == ["a/one"] and ready == []
+    two(Event(events.READY, {"rank": 3}))
+    assert joined == ["a/one", "a/two"] and ready == [True]
+    one(Event(events.DISCONNECTED, {"reason": "gone"}))
+    one(Event(events.READY, {"rank": 3}))
+    assert joined == ["a/one", "a/two", "a/one"] and ready == [True]
