@@ -24,6 +24,7 @@ Plugins: the configuration found them and validated their settings; their own mi
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import MultiService, Service
@@ -253,7 +254,9 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
     bot.setServiceParent(services)
     services.setServiceParent(daemon)
 
-    recorder = Recorder(storage, connection, clock=reactor, channel=label)
+    recorder = Recorder(
+        storage, connection, clock=reactor, channel=label, queued_item=_current_item(bot)
+    )
     recorder.on_batch = daemon.metrics.storage_batch
     recorder.setServiceParent(daemon.storage)
     daemon.recorders.append(recorder)
@@ -264,6 +267,17 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
     daemon.bots[label] = bot
     _observe_channel(daemon.metrics, label, connection, bot, watch)
     return bot
+
+
+def _current_item(bot: Bot) -> Callable[[], tuple[str, str, str | None] | None]:
+    """The bot's current playlist item as the recorder wants it: (type, id, queued by)."""
+    playlist = bot.mirror.playlist
+
+    def current() -> tuple[str, str, str | None] | None:
+        item = playlist.current
+        return None if item is None else (item.media.type, item.media.id, item.queueby or None)
+
+    return current
 
 
 def _observe_channel(

@@ -15,6 +15,10 @@ operations: past that, new ones are dropped, counted in :attr:`Recorder.dropped`
 (never silently). A failed batch goes back to the front of the buffer and is retried with
 exponential backoff while the bot keeps running. ``stopService`` writes out what is buffered
 (waiting at most ``stop_timeout`` seconds for a database that is down).
+
+Who queued the item a ``changeMedia`` plays comes from a copy of the playlist the recorder
+keeps, unless it is given ``queued_item``: a look-up of the current item in a mirror kept
+elsewhere (the daemon passes the bot's, so a channel's playlist is held once).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from rosey.events import Event
 from rosey.storage import ops as o
 from rosey.storage.errors import StorageUnavailable
 from rosey.storage.interface import IStorage
-from rosey.storage.tracker import ChannelTracker
+from rosey.storage.tracker import ChannelTracker, QueuedItem
 
 
 class EventSource(Protocol):
@@ -66,6 +70,7 @@ class Recorder(Service):
         retry_max: float = 30.0,
         stop_timeout: float = 10.0,
         report_interval: float = 10.0,
+        queued_item: QueuedItem | None = None,
     ) -> None:
         name = channel if channel is not None else getattr(source, "channel", None)
         if not name:
@@ -104,7 +109,10 @@ class Recorder(Service):
         self._report: IDelayedCall | None = None
         self._unreported_drops = 0
         self.tracker = ChannelTracker(
-            clock, own_name=lambda: getattr(source, "username", None), push=self._push
+            clock,
+            own_name=lambda: getattr(source, "username", None),
+            push=self._push,
+            queued_item=queued_item,
         )
 
         #: Events handed to the recorder.

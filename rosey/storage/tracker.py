@@ -1,7 +1,8 @@
 """What the recorder knows about one channel, and the write operations each event becomes.
 
 Sans-IO: :class:`ChannelTracker` gets events and hands operations to ``push``; it keeps the user
-list, the connection count, the playlist (to know who queued what plays) and the bot's status.
+list, the connection count, the playlist (to know who queued what plays, unless it is given
+``queued_item``: a look-up in a mirror kept elsewhere, the bot's) and the bot's status.
 High-water marks and the status are coalesced: :meth:`ChannelTracker.pending` returns them once
 per batch instead of one write per event.
 """
@@ -19,6 +20,9 @@ from rosey import events
 from rosey.events import Event
 from rosey.storage import ops as o
 from rosey.storage.rows import BotStatus
+
+#: The current playlist item as (media type, media id, queued by), or None when there is none.
+QueuedItem = Callable[[], "tuple[str, str, str | None] | None"]
 
 
 def _text(value: object) -> str:
@@ -51,8 +55,10 @@ class ChannelTracker:
         clock: IReactorTime,
         own_name: Callable[[], str | None],
         push: Callable[[o.WriteOp], None],
+        queued_item: QueuedItem | None = None,
     ) -> None:
         self._clock = clock
+        self._queued_item = queued_item
         self._own_name = own_name
         self._push = push
         self.users: dict[str, None] = {}
@@ -79,16 +85,19 @@ class ChannelTracker:
             events.KICKED: self._disconnected,
             "usercount": self._usercount,
             "changeMedia": self._change_media,
-            "setCurrent": self._set_current,
-            "playlist": self._playlist,
-            "queue": self._queue,
-            "delete": self._delete,
             "setPlaylistMeta": self._playlist_meta,
             "rank": self._rank,
             "login": self._login,
             "setAFK": self._afk,
             "setUserMeta": self._user_meta,
         }
+        if queued_item is None:  # keep a copy of the playlist of our own
+            self._handlers |= {
+                "setCurrent": self._set_current,
+                "playlist": self._playlist,
+                "queue": self._queue,
+                "delete": self._delete,
+            }
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -272,7 +281,10 @@ class ChannelTracker:
         duration = int(_number(data.get("seconds")) or 0)
         # Negative during the lead-in: the item starts that many seconds from now.
         elapsed = _number(data.get("currentTime")) or 0.0
-        item = self._items.get(self._current_uid)
+        if self._queued_item is not None:
+            item = self._queued_item()
+        else:
+            item = self._items.get(self._current_uid)
         queued_by = item[2] if item is not None and item[:2] == (media_type, media_id) else None
         self._push(o.MediaChanged(ts - elapsed, media_type, media_id, title, duration, queued_by))
         self._set_status(media_title=title, media_duration=duration)

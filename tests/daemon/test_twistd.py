@@ -141,6 +141,7 @@ async def test_twistd_two_sites_ping_crash_rejoin_notify_and_clean_sigterm(
         peer.restart()  # a crash: connections cut with no close frame, then back on the port
         await peer.when(lambda p: "labbot" in p.users, timeout=30)
         peer.add_virtual_user("alice", 1)
+        peer.queue_media("dQw4w9WgXcQ")  # plays at once: the media history names who queued it
         peer.chat("alice", "!ping")
         await peer.when(lambda p: pong_count(p) == 2, timeout=10)
         # The peer has the pong; wait until rosey has its echo too (6 chat events on the first
@@ -160,7 +161,9 @@ async def test_twistd_two_sites_ping_crash_rejoin_notify_and_clean_sigterm(
         pongs = db.execute(
             "SELECT count(*) FROM chat_messages WHERE username = 'labbot' AND message = 'pong'"
         ).fetchone()[0]
+        plays = db.execute("SELECT media_id, queued_by FROM media_history").fetchall()
     assert pongs == 3
+    assert plays == [("dQw4w9WgXcQ", "[peer]")]
 
 
 async def chat_events_in(port: int, label: str) -> int:
@@ -225,7 +228,6 @@ def test_twistd_lists_the_plugin() -> None:
     assert any(line.split()[:1] == ["rosey"] for line in result.stdout.splitlines())
 
 
-
 def test_unusable_database_exits_1_before_the_reactor_starts(tmp_path: Path) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9")
     config.write_text(
@@ -257,7 +259,7 @@ async def test_twistd_plugins_live_fun_and_greetings(tmp_path: Path, peer: CyTub
     config = write_config(tmp_path, peer.site)
     config.write_text(
         config.read_text() + '\n[plugins]\nenable = ["greetings"]\n'
-        '[plugins.greetings]\ncooldown = 0\n'
+        "[plugins.greetings]\ncooldown = 0\n"
     )
     out = Output()
     process = reactor.spawnProcess(
@@ -277,14 +279,19 @@ async def test_twistd_plugins_live_fun_and_greetings(tmp_path: Path, peer: CyTub
             lambda p: said_by_bot(p, lambda m: m in ("newbie: tea", "newbie: coffee")), timeout=10
         )
         peer.chat("newbie", "!8ball will it pass?")
-        await peer.when(lambda p: said_by_bot(p, lambda m: m.startswith("newbie: ")
-                                             and "tea" not in m and "coffee" not in m), timeout=10)
+        await peer.when(
+            lambda p: said_by_bot(
+                p, lambda m: m.startswith("newbie: ") and "tea" not in m and "coffee" not in m
+            ),
+            timeout=10,
+        )
         peer.chat("newbie", "!quote add /kick labuser")
         await peer.when(lambda p: said_by_bot(p, lambda m: m == "Quote #1 added."), timeout=10)
         peer.add_virtual_user("regular", 1)  # !quote has a per-user cooldown
         peer.chat("regular", "!quote 1")
-        await peer.when(lambda p: said_by_bot(p, lambda m: m.startswith("Quote #1: /kick labuser")),
-                        timeout=10)
+        await peer.when(
+            lambda p: said_by_bot(p, lambda m: m.startswith("Quote #1: /kick labuser")), timeout=10
+        )
     finally:
         if not out.ended.called:
             process.signalProcess("TERM")
