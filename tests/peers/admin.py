@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from tests.peers import shapes
 from tests.peers.channel import NO_ACK, Handler
@@ -28,6 +29,7 @@ ADMIN_OPTIONS = frozenset(
         "playlist_max_per_user",
     }
 )
+_REJECTED = object()
 POLL_SPEC = {
     "title": "string",
     "opts": "object",
@@ -92,8 +94,51 @@ class AdminModule:
             for k, v in data.items()
             if k in self.ch.options and (k not in ADMIN_OPTIONS or m.rank >= 3)
         }
-        await self.set_options(allowed)
+        changes = {}
+        for key, value in allowed.items():
+            checked = await self._validate(m, key, value)
+            if checked is not _REJECTED:
+                changes[key] = checked
+        if changes:
+            await self.set_options(changes)
         return NO_ACK
+
+    async def _validate(self, m: Member, key: str, value: Any) -> Any:
+        """The checked options of ``handleSetOptions``: ``validationPassed``/``validationError``
+        to the sender; the value to store, or ``_REJECTED``."""
+        target = f"#cs-{key}"
+        if key in ("voteskip_ratio", "afk_timeout"):
+            number = _number(value)
+            if number is None or number < 0:
+                message = f'Input must be a number 0 or greater, not "{value}"'
+                await self.ch.send(m, "validationError", {"target": target, "message": message})
+                return _REJECTED
+            await self.ch.send(m, "validationPassed", {"target": target})
+            return shapes.js_number(number) if key == "voteskip_ratio" else int(number)
+        if key in ("externalcss", "externaljs"):
+            prefix = f"Invalid URL for external {key[8:].upper()}: "
+            if not isinstance(value, str):
+                kind = "null" if value is None else type(value).__name__
+                message = f"{prefix}URL must be a string, not {kind}"
+                await self.ch.send(m, "validationError", {"target": target, "message": message})
+                return _REJECTED
+            link = value[:255].strip()
+            error = None
+            if link:
+                parsed = urlsplit(link)
+                if parsed.scheme != "https":
+                    error = prefix + " URL must begin with 'https://'"
+                elif not parsed.netloc:
+                    error = prefix + "missing hostname"
+            if error is not None:
+                await self.ch.send(m, "validationError", {"target": target, "message": error})
+                return _REJECTED
+            await self.ch.send(m, "validationPassed", {"target": target})
+            if link and not urlsplit(link).path:
+                link += "/"  # url.parse(link).href
+            unchanged = not link and not self.ch.options[key]  # sendUpdate stays false
+            return _REJECTED if unchanged else link
+        return value
 
     async def handle_permissions(self, m: Member, data: Any) -> Any:
         if not isinstance(data, dict):
@@ -195,3 +240,15 @@ class AdminModule:
             await self._send_each("updatePoll")
         self.poll = None
         await self.ch.broadcast("closePoll", None)
+
+
+def _number(value: Any) -> float | None:
+    """JavaScript's ``parseFloat`` for the values a client sends (None for NaN)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None

@@ -1,10 +1,11 @@
 """One CyTube 3.86 channel as the server sees it: users, join, login, ranks, kicks.
 
-The chat, playlist and admin parts live in :mod:`tests.peers.chat`, :mod:`tests.peers.playlist`
-and :mod:`tests.peers.admin`, like CyTube's channel modules. Everything here runs on the peer's
-asyncio loop; frames leave through a :class:`Transport` (python-socketio in
-:mod:`tests.peers.cytube`). Method names follow CyTube's (``joinUser``, ``sendUserJoin``…) where
-the behaviour comes from there.
+The chat, playlist, admin, CSS/JS/emote/filter and voteskip parts live in
+:mod:`tests.peers.chat`, :mod:`tests.peers.playlist`, :mod:`tests.peers.admin`,
+:mod:`tests.peers.custom` and :mod:`tests.peers.voteskip`, like CyTube's channel modules.
+Everything here runs on the peer's asyncio loop; frames leave through a :class:`Transport`
+(python-socketio in :mod:`tests.peers.cytube`). Method names follow CyTube's (``joinUser``,
+``sendUserJoin``…) where the behaviour comes from there.
 """
 
 from __future__ import annotations
@@ -99,9 +100,11 @@ class Channel:
     def __init__(self, config: ChannelConfig, transport: Transport) -> None:
         from tests.peers.admin import AdminModule
         from tests.peers.chat import ChatModule
+        from tests.peers.custom import CustomModule
         from tests.peers.leader import LeaderModule
         from tests.peers.login import LoginModule
         from tests.peers.playlist import PlaylistModule
+        from tests.peers.voteskip import VoteskipModule
 
         self.config = config
         self.name = config.name.lower()
@@ -122,11 +125,15 @@ class Channel:
         self.playlist = PlaylistModule(self)
         self.admin = AdminModule(self)
         self.leadership = LeaderModule(self)
+        self.custom = CustomModule(self)
+        self.voteskip = VoteskipModule(self)
         self.handlers: dict[str, Handler] = (
             self.chat.handlers()
             | self.playlist.handlers()
             | self.admin.handlers()
             | self.leadership.handlers()
+            | self.custom.handlers()
+            | self.voteskip.handlers()
         )
 
     # -- sending ---------------------------------------------------------------------------
@@ -249,6 +256,7 @@ class Channel:
         if self.leader is m:
             self.leader = None
             await self.leadership.resume_autolead()
+        await self.voteskip.on_part(m)
         await self.send_usercount()
 
     async def handle(self, m: Member, event: str, data: Any, ack: bool = False) -> Any:
@@ -318,15 +326,10 @@ class Channel:
         self.users.append(m)
         await self.send(m, "setPermissions", self.permissions)
         await self.send(m, "setPlaylistLocked", self.playlist.locked)
-        await self.send(m, "emoteList", self.config.emotes)
+        await self.send(m, "emoteList", self.custom.emote_list())
         await self.chat.replay(m)
         await self.send(m, "drinkCount", 0)
-        css, js = self.config.css, self.config.js
-        await self.send(
-            m,
-            "channelCSSJS",
-            {"css": css, "cssHash": shapes.md5_b64(css), "js": js, "jsHash": shapes.md5_b64(js)},
-        )
+        await self.send(m, "channelCSSJS", self.custom.css_js())
         await self.send(m, "setMotd", self.admin.motd)
         await self.send(m, "channelOpts", self.options)
         await self.playlist.send_playlist(m)

@@ -98,6 +98,9 @@ class ChatModule:
             if cmd == "afk":
                 await self._toggle_afk(m)
                 return
+            if cmd == "clear":
+                await self._clear(m)
+                return
             if cmd == "kick":
                 await self._cmd_kick(m, rest)
                 return
@@ -124,6 +127,17 @@ class ChatModule:
         meta = {"addClass": "greentext"} if clean.startswith(">") else {}
         await self.send_message(self._format(username, clean, meta))
 
+    async def _clear(self, m: Member) -> None:
+        """``handleCmdClear``: the buffer goes, ``clearchat {clearedBy}`` to everyone."""
+        if self.ch.perm(m, "chatclear"):
+            self.buffer = []
+            await self.ch.broadcast("clearchat", {"clearedBy": m.name})
+
+    async def set_afk(self, m: Member, afk: bool) -> None:
+        """``user.setAFK``: nothing when unchanged."""
+        if m.afk != afk:
+            await self._toggle_afk(m)
+
     async def _toggle_afk(self, m: Member) -> None:
         m.afk = not m.afk
         for viewer in self.ch.viewers():
@@ -134,7 +148,11 @@ class ChatModule:
     async def _cmd_kick(self, m: Member, rest: str) -> None:
         target_name, _, reason = rest.partition(" ")
         target = self.ch.find(target_name) if target_name else None
-        if not self.ch.perm(m, "kick") or target is None or target.rank >= m.rank:
+        if not self.ch.perm(m, "kick") or target is None:
+            return
+        if target.rank >= m.rank or target.global_rank > m.global_rank:
+            msg = f"You do not have permission to kick {target.name}"
+            await self.ch.send(m, "errorMsg", {"msg": msg})
             return
         reason = reason or ""
         await self.ch.kick(target, reason)

@@ -275,6 +275,15 @@ class CyTubePeer:
         """Change channel options (e.g. ``password="x"``) and broadcast ``channelOpts``."""
         self._call(self._chan.admin.set_options(options))
 
+    def set_permissions(self, **nodes: float) -> None:
+        """Change permission nodes (minimum ranks) and broadcast ``setPermissions``."""
+
+        async def go() -> None:
+            self._chan.permissions.update(nodes)
+            await self._chan.broadcast("setPermissions", self._chan.permissions)
+
+        self._call(go())
+
     def queue_media(self, media_id: str, media_type: str = "yt", *, temp: bool = False) -> None:
         """Append an item to the playlist as the server would for another user."""
         who = Member(name="[peer]", rank=255, global_rank=255)

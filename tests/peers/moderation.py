@@ -2,8 +2,8 @@
 src/channel/kickban.js): ``/mute``, ``/smute``, ``/unmute``, ``/unsmute``, ``/ban``,
 ``requestBanlist`` → ``banlist`` and ``unban {id, name}`` → ``banlistRemove``.
 
-Simplified: name bans only (no IP bans), shadow mutes are kept as plain mutes, and a banned
-name is not refused at join (the peer keeps the list only so that the bot can lift it).
+Simplified: name bans only (no IP bans), shadow-muted chat is not hidden from anyone, and a
+banned name is not refused at join (the peer keeps the list only so that the bot can lift it).
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class ModerationCommands:
         lower = name.lower()
         target = self.ch.find(name)
         muting = cmd in ("mute", "smute")
-        if target is None:
-            if muting:
-                await self._error(m, f"/{cmd} target {lower} not present in channel.")
+        if target is None:  # (no muted-name list here: an absent user is never muted)
+            absent = f"/{cmd} target {lower} not present in channel."
+            await self._error(m, absent if muting else f"{lower} is not muted.")
             return
         if muting and target.rank >= m.rank:
             await self._error(
@@ -57,11 +57,35 @@ class ModerationCommands:
             await self._error(m, f"{lower} is not muted.")
             return
         target.muted = muting
+        shadow = muting and cmd == "smute"
+        mute_rank = self.ch.permissions.get("mute", 1.5)
+        # sendUserMeta(users, target, minrank): a shadow mute only reaches ranks of at least
+        # ``mute`` (``effectiveRank >= minrank`` in the newest channel.js; older ones had ``>``).
+        min_rank = mute_rank if shadow else -1
         for viewer in self.ch.viewers():
+            if viewer.rank < min_rank:
+                continue
             meta = target.pack(viewer.rank)["meta"]
             if viewer.rank >= 2:
-                meta["smuted"] = muting and cmd == "smute"
+                meta["smuted"] = shadow
             await self.ch.send(viewer, "setUserMeta", {"name": target.name, "meta": meta})
+        verb = {"mute": "muted", "smute": "shadowmuted"}.get(cmd, "unmuted")
+        await self._mod_message(f"{m.name} {verb} {target.name}", mute_rank)
+
+    async def _mod_message(self, msg: str, min_rank: float) -> None:
+        """``sendModMessage``: a ``[server]`` whisper to every user of rank ``min_rank`` or more."""
+        for viewer in self.ch.viewers():
+            if viewer.rank >= min_rank:
+                await self.ch.send(
+                    viewer,
+                    "chatMsg",
+                    {
+                        "username": "[server]",
+                        "msg": msg,
+                        "meta": {"addClass": "server-whisper", "addClassToNameAndTimestamp": True},
+                        "time": int(time.time() * 1000),
+                    },
+                )
 
     async def _ban(self, m: Member, rest: str) -> None:
         name, _, reason = rest.partition(" ")
@@ -72,7 +96,9 @@ class ModerationCommands:
             await self._error(m, "You do not have ban permissions on this channel")
             return
         target = self.ch.find(name)
-        if target is not None and target.rank >= m.rank:
+        account = self.ch.accounts.get(lower)
+        rank = target.rank if target is not None else (account[1].rank if account else -1)
+        if rank >= m.rank:  # an offline name is checked against its stored channel rank
             await self._error(m, f"You don't have permission to ban {lower}")
             return
         if any(b["name"] == lower for b in self.bans):

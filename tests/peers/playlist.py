@@ -10,6 +10,7 @@ Media come from the peer's catalogue (``media={id: {"title", "seconds", "meta"}}
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ class PlaylistModule:
             "jumpTo": self.handle_jump,
             "playNext": self.handle_play_next,
             "clearPlaylist": self.handle_clear,
+            "shufflePlaylist": self.handle_shuffle,
             "togglePlaylistLock": self.handle_lock,
             "requestPlaylist": self.handle_request,
             "playerReady": self.handle_player_ready,
@@ -149,9 +151,7 @@ class PlaylistModule:
         await self.ch.broadcast("setCurrent", self.current.uid)
         await self.ch.broadcast("changeMedia", self.full_update(self._start_value))
         await self.ch.broadcast("drinkCount", 0)
-        for viewer in self.ch.viewers():
-            if self.ch.perm(viewer, "viewvoteskip"):
-                await self.ch.send(viewer, "voteskip", {"count": 0, "need": 0})
+        await self.ch.voteskip.reset()
         if seconds > 0 and self.ch.leader is None:
             self._task = asyncio.ensure_future(self._lead(self.current))
 
@@ -345,6 +345,28 @@ class PlaylistModule:
             self.stop_timer()
             await self.ch.broadcast("playlist", [])
             await self._send_meta_all()
+        return NO_ACK
+
+    async def handle_shuffle(self, m: Member, data: Any) -> Any:
+        """``handleShuffle``: new uids in random order, the current item first and still
+        playing (``startPlayback`` from its time)."""
+        if not self.ch.perm(m, "playlistshuffle"):
+            return NO_ACK
+        at = self.current_time() if self.current is not None else None
+        old, current, self.items = self.items, self.current, []
+        random.shuffle(old)
+        for item in old:
+            new = Item(item.media, self._next_uid, item.temp, item.queueby)
+            self._next_uid += 1
+            if item is current:
+                self.items.insert(0, new)
+            else:
+                self.items.append(new)
+        self.current = self.items[0] if self.items else None
+        for viewer in self.ch.viewers():
+            if self.ch.perm(viewer, "seeplaylist"):
+                await self.ch.send(viewer, "playlist", [i.pack() for i in self.items])
+        await self.start_playback(at or None)  # JavaScript's `time || lead-in`
         return NO_ACK
 
     async def handle_lock(self, m: Member, data: Any) -> Any:
