@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from rosey.bot.state.maker import maker
+from rosey.frozen import maker
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _EMPTY_DICT: dict[str, Any] = {}  # never mutated: the default of a missing user meta

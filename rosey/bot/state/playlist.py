@@ -6,7 +6,6 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from rosey.bot.state.maker import maker
 from rosey.bot.state.models import (
     NowPlaying,
     PlaylistItem,
@@ -20,6 +19,7 @@ from rosey.bot.state.models import (
     parse_media,
     parse_playlist_meta,
 )
+from rosey.frozen import maker
 
 log = Logger()
 
@@ -41,16 +41,21 @@ class Playlist:
 
     _items: list[PlaylistItem]
     current_uid: int | None
+    media_round: int
     now_playing: NowPlaying | None
     locked: bool
     meta: PlaylistMeta | None
     _warned: bool
 
     def __init__(self) -> None:
+        #: Changes on every ``changeMedia`` and every reset, never repeats: the server starts a
+        #: new voteskip round at each media change (and a new session is a new round too).
+        self.media_round = 0
         self.reset()
 
     def reset(self) -> None:
         """Forget everything (a new session resends it all)."""
+        self.media_round += 1
         self._items = []
         self.current_uid = None
         self.now_playing = None
@@ -151,6 +156,7 @@ class Playlist:
         current_time = as_number(payload.get("currentTime", 0), "currentTime")
         paused = as_bool(payload.get("paused", False), "paused")
         self.now_playing = _make_now_playing(media, self.current_uid, current_time, paused)
+        self.media_round += 1
 
     def on_media_update(self, data: Any) -> None:
         payload = as_dict(data, "mediaUpdate")
