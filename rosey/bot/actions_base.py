@@ -104,6 +104,7 @@ class ActionBase:
     ) -> None:
         self.connection = connection
         self.mirror = mirror
+        self._voted_round: int | None = None  # the playlist's media_round the bot voted in
         self.confirmations = confirmations
         self._say = say
         self._pm = pm

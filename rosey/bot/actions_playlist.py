@@ -304,14 +304,20 @@ class PlaylistActions(ActionBase):
         """Vote to skip the current item (permission ``voteskip``).
 
         Fires with the server's ``voteskip`` count when the bot may see it (``viewvoteskip``);
-        otherwise the server answers nothing and it fires with None once sent. Votes count per IP.
+        otherwise the server answers nothing and it fires with None once sent. Votes count per IP
+        and media: a second vote before the media changes would draw no answer, so it is refused
+        here with nothing sent.
         """
         self._ready("voteskip", login=False)
         require(self.mirror, "voteskip", "voteskip")
         if self.mirror.channel.options.get("allow_voteskip", True) is False:
             raise ActionRefused("voteskip refused: the channel has voteskip turned off")
-        if not len(self.mirror.playlist):
+        playlist = self.mirror.playlist
+        if not len(playlist):
             raise ActionRefused("voteskip refused: the playlist is empty")
+        if self._voted_round == playlist.media_round:
+            raise ActionRefused("voteskip refused: the bot has voted on this media already")
+        self._voted_round = playlist.media_round
         if not can(self.mirror, "viewvoteskip"):
             self.connection.emit("voteskip")
             return succeed(None)

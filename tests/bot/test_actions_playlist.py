@@ -409,6 +409,28 @@ def test_voteskip_fires_with_the_count() -> None:
     assert ok(d) == Voteskip(count=1, need=1)
 
 
+def test_voteskip_once_per_media_then_again_after_a_media_change() -> None:
+    lab = at("queue test2 pos=end")
+    lab.server("setPermissions", {**DEFAULT_PERMISSIONS, "viewvoteskip": 4})
+    assert ok(lab.actions.voteskip()) is None
+    assert "voted on this media already" in str(failed(lab.actions.voteskip(), ActionRefused))
+    assert lab.sent == [("voteskip", None)]
+    media = lab.mirror.playlist.items[0].media
+    lab.server(
+        "changeMedia",
+        {
+            "id": media.id,
+            "type": media.type,
+            "title": media.title,
+            "seconds": media.seconds,
+            "currentTime": 0,
+            "paused": False,
+        },
+    )
+    assert ok(lab.actions.voteskip()) is None  # the same media again is a new round
+    assert lab.sent == [("voteskip", None), ("voteskip", None)]
+
+
 def test_voteskip_without_viewvoteskip_fires_once_sent() -> None:
     lab = at("queue test2 pos=end")
     lab.server("setPermissions", {**DEFAULT_PERMISSIONS, "viewvoteskip": 4})
