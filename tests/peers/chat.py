@@ -157,18 +157,7 @@ class ChatModule:
         reason = reason or ""
         await self.ch.kick(target, reason)
         note = f"{m.name} kicked {target.name}" + (f" ({reason})" if reason else "")
-        for viewer in self.ch.viewers():
-            if viewer.rank >= 2:
-                await self.ch.send(
-                    viewer,
-                    "chatMsg",
-                    {
-                        "username": "[server]",
-                        "msg": note,
-                        "meta": {"addClass": "server-whisper", "addClassToNameAndTimestamp": True},
-                        "time": int(time.time() * 1000),
-                    },
-                )
+        await self.moderation.mod_message(note, 2)
 
     async def handle_pm(self, m: Member, data: Any) -> Any:
         if not await self.ch.typecheck(m, "pm", data, PM_SPEC):

@@ -70,9 +70,9 @@ class ModerationCommands:
                 meta["smuted"] = shadow
             await self.ch.send(viewer, "setUserMeta", {"name": target.name, "meta": meta})
         verb = {"mute": "muted", "smute": "shadowmuted"}.get(cmd, "unmuted")
-        await self._mod_message(f"{m.name} {verb} {target.name}", mute_rank)
+        await self.mod_message(f"{m.name} {verb} {target.name}", mute_rank)
 
-    async def _mod_message(self, msg: str, min_rank: float) -> None:
+    async def mod_message(self, msg: str, min_rank: float) -> None:
         """``sendModMessage``: a ``[server]`` whisper to every user of rank ``min_rank`` or more."""
         for viewer in self.ch.viewers():
             if viewer.rank >= min_rank:
