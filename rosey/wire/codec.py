@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rosey.errors import CodecError
+from rosey.frozen import maker
 
 # Engine.IO packet types (text form)
 EIO_OPEN, EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE, EIO_UPGRADE, EIO_NOOP = "0123456"
@@ -113,9 +114,7 @@ class Ack:
     namespace: str = "/"
 
 
-Packet = (
-    Open | Close | Ping | Pong | Noop | Connect | Disconnect | ConnectError | EventPacket | Ack
-)
+Packet = Open | Close | Ping | Pong | Noop | Connect | Disconnect | ConnectError | EventPacket | Ack
 
 
 def decode(text: str) -> Packet:
@@ -230,10 +229,13 @@ def _decode_socketio(body: str, frame: str) -> Packet:
     return ConnectError("" if payload is None else str(payload), namespace)
 
 
+_event_packet = maker(EventPacket)  # every event frame: built by its slots (rosey.frozen)
+
+
 def _event(args: Any, ack_id: int | None, namespace: str, frame: str) -> EventPacket:
     if not isinstance(args, list) or not args or not isinstance(args[0], str):
         raise CodecError(f"event payload is not [name, …]: {_excerpt(frame)}")
-    return EventPacket(args[0], tuple(args[1:]), ack_id, namespace)
+    return _event_packet(args[0], tuple(args[1:]), ack_id, namespace)
 
 
 def _excerpt(frame: str, limit: int = 80) -> str:

@@ -91,6 +91,10 @@ def _is_rank(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+# The events the flow looks at (see JoinFlow.handle); every other one costs one set look-up.
+_FLOW_EVENTS = frozenset({"rank", "login", "needPassword", "userlist", "kick", "errorMsg"})
+
+
 class JoinFlow:
     """The login/join conversation of one socket.io session."""
 
@@ -130,7 +134,7 @@ class JoinFlow:
 
     def handle(self, name: str, data: Any) -> list[Step]:
         """One server event (already delivered to subscribers)."""
-        if self._phase is _Phase.DONE:
+        if self._phase is _Phase.DONE or name not in _FLOW_EVENTS:
             return []
         match name:
             case "rank" if _is_rank(data):

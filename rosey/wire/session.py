@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rosey.errors import CodecError
+from rosey.frozen import maker
 from rosey.wire import codec
 
 
@@ -56,6 +57,9 @@ class Deliver:
     """A server event for the application."""
 
     packet: codec.EventPacket
+
+
+_deliver = maker(Deliver)  # one per event frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +116,7 @@ class Session:
             return [Violation(e, text)]
         match packet:
             case codec.EventPacket() if self.state is State.CONNECTED:
-                return [Deliver(packet)]
+                return [_deliver(packet)]
             case codec.Ping():
                 if self.eio == 3:
                     return [Violation(CodecError("server ping in Engine.IO v3"), text)]
