@@ -78,8 +78,19 @@ def say(text: str) -> None:
 
 
 def start_peer(args: argparse.Namespace, events: int) -> tuple[procs.Child, dict[str, Any]]:
-    argv = [procs.PYTHON, "-m", "bench.e2e.peer", "--port", "0", "--events", str(events),
-            "--users", str(args.users), "--playlist", str(args.playlist)]
+    argv = [
+        procs.PYTHON,
+        "-m",
+        "bench.e2e.peer",
+        "--port",
+        "0",
+        "--events",
+        str(events),
+        "--users",
+        str(args.users),
+        "--playlist",
+        str(args.playlist),
+    ]
     peer = procs.Child("peer", argv, lines=True)
     return peer, peer.expect("listening", 60)
 
@@ -88,8 +99,9 @@ def ws_url(port: int) -> str:
     return f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
 
 
-def run_client(peer: procs.Child, port: int, argv: list[str], name: str,
-               timeout: float) -> tuple[float, float]:
+def run_client(
+    peer: procs.Child, port: int, argv: list[str], name: str, timeout: float
+) -> tuple[float, float]:
     """One client process through burst and stream; (events/s, its peak RSS in MB)."""
     client = procs.Child(name, argv)
     ready = peer.expect("ready", 60)
@@ -246,38 +258,59 @@ def verdicts(res: Results) -> list[tuple[str, bool]]:
     s = res.stream
     rows = res.rows
     complete = (
-        rows is not None and rows == Rows(s["chat"], s["joins"], s["leaves"])
-        and res.exit_status == 0 and not res.dropped
+        rows is not None
+        and rows == Rows(s["chat"], s["joins"], s["leaves"])
+        and res.exit_status == 0
+        and not res.dropped
     )
     out = [
-        (f"received >= {TARGET_SHARE:.0%} of baseline: {share:.0%}"
-         f" (stretch {STRETCH_SHARE:.0%}: {'met' if share >= STRETCH_SHARE else 'not met'})",
-         share >= TARGET_SHARE),
-        ("every event persisted, SIGTERM exit 0: "
-         + ("yes" if complete else f"no (rows {rows}, exit {res.exit_status})"), complete),
-        (f"idle RSS, 1,000 users + 5,000 items < {TARGET_RSS_MB:g} MB: {res.idle_rss_1:.1f} MB",
-         res.idle_rss_1 < TARGET_RSS_MB),
+        (
+            f"received >= {TARGET_SHARE:.0%} of baseline: {share:.0%}"
+            f" (stretch {STRETCH_SHARE:.0%}: {'met' if share >= STRETCH_SHARE else 'not met'})",
+            share >= TARGET_SHARE,
+        ),
+        (
+            "every event persisted, SIGTERM exit 0: "
+            + ("yes" if complete else f"no (rows {rows}, exit {res.exit_status})"),
+            complete,
+        ),
+        (
+            f"idle RSS, 1,000 users + 5,000 items < {TARGET_RSS_MB:g} MB: {res.idle_rss_1:.1f} MB",
+            res.idle_rss_1 < TARGET_RSS_MB,
+        ),
     ]
     if res.idle_rss_2 is not None:
         extra = res.idle_rss_2 - res.idle_rss_1
-        out.append((f"per extra channel < {TARGET_PER_CHANNEL_MB:g} MB: {extra:+.1f} MB",
-                    extra < TARGET_PER_CHANNEL_MB))
+        out.append(
+            (
+                f"per extra channel < {TARGET_PER_CHANNEL_MB:g} MB: {extra:+.1f} MB",
+                extra < TARGET_PER_CHANNEL_MB,
+            )
+        )
     return out
 
 
 def report(res: Results, args: argparse.Namespace) -> bool:
     s, base = res.stream, res.baseline
-    print(f"stream: {s['events']:,} events ({s['chat']:,} chat incl. the marker, "
-          f"{s['joins']:,} joins, {s['leaves']:,} leaves; {s['bytes'] / 1e6:.1f} MB) after a "
-          f"burst of {args.users:,} users and {args.playlist:,} playlist items")
+    print(
+        f"stream: {s['events']:,} events ({s['chat']:,} chat incl. the marker, "
+        f"{s['joins']:,} joins, {s['leaves']:,} leaves; {s['bytes'] / 1e6:.1f} MB) after a "
+        f"burst of {args.users:,} users and {args.playlist:,} playlist items"
+    )
     print(f"python {sys.version.split()[0]}; every figure from the same run\n")
     print(f"{'':34}{'events/s':>12}  {'x baseline':>10}")
     lines: list[tuple[str, float | None, str]] = [
         ("peer ceiling (raw sink)", res.ceiling, ""),
-        ("bare Autobahn client (baseline)", base,
-         "best of " + " / ".join(f"{b:,.0f}" for b in res.baselines)),
-        ("rosey received", res.received,
-         "best of " + " / ".join(f"{r:,.0f}" for r in res.receiveds)),
+        (
+            "bare Autobahn client (baseline)",
+            base,
+            "best of " + " / ".join(f"{b:,.0f}" for b in res.baselines),
+        ),
+        (
+            "rosey received",
+            res.received,
+            "best of " + " / ".join(f"{r:,.0f}" for r in res.receiveds),
+        ),
         ("rosey received (/metrics, 0.5 s)", res.received_metrics, ""),
         ("rosey persisted (SQLite)", res.persisted, ""),
     ]
@@ -288,18 +321,24 @@ def report(res: Results, args: argparse.Namespace) -> bool:
         print(f"{label:34}{rate:12,.0f}  {rate / base:10.2f}  {note}")
     rows = res.rows
     if rows is not None:
-        print(f"\nSQLite after SIGTERM (exit {res.exit_status} in {res.stop_seconds:.1f} s): "
-              f"{rows.chat:,}/{s['chat']:,} chat lines, {rows.joins:,}/{s['joins']:,} joins, "
-              f"{rows.leaves:,}/{s['leaves']:,} leaves; recorder dropped {res.dropped}")
-    print(f"RSS: rosey idle after the burst, 1 channel {res.idle_rss_1:.1f} MB"
-          + (f", 2 channels {res.idle_rss_2:.1f} MB" if res.idle_rss_2 is not None else "")
-          + f"; rosey peak under load (VmHWM) {res.peak_rss:.1f} MB; "
-          f"bare client peak {res.bare_rss:.1f} MB")
+        print(
+            f"\nSQLite after SIGTERM (exit {res.exit_status} in {res.stop_seconds:.1f} s): "
+            f"{rows.chat:,}/{s['chat']:,} chat lines, {rows.joins:,}/{s['joins']:,} joins, "
+            f"{rows.leaves:,}/{s['leaves']:,} leaves; recorder dropped {res.dropped}"
+        )
+    print(
+        f"RSS: rosey idle after the burst, 1 channel {res.idle_rss_1:.1f} MB"
+        + (f", 2 channels {res.idle_rss_2:.1f} MB" if res.idle_rss_2 is not None else "")
+        + f"; rosey peak under load (VmHWM) {res.peak_rss:.1f} MB; "
+        f"bare client peak {res.bare_rss:.1f} MB"
+    )
     for note in res.notes:
         print(f"note: {note}")
     if res.profile:
-        print("\nwhere twistd's time went under load"
-              " (py-spy: samples of each thread holding the GIL):")
+        print(
+            "\nwhere twistd's time went under load"
+            " (py-spy: samples of each thread holding the GIL):"
+        )
         print("\n".join(res.profile))
     print()
     ok = True
@@ -310,24 +349,50 @@ def report(res: Results, args: argparse.Namespace) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.e2e_bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.e2e_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--events", type=int, default=100_000, help="events in the stream")
     parser.add_argument("--users", type=int, default=1000, help="users in the join burst")
     parser.add_argument("--playlist", type=int, default=5000, help="playlist items in the burst")
-    parser.add_argument("--timeout", type=float, default=150.0,
-                        help="bound, in seconds, on each wait (a stream, persistence)")
-    parser.add_argument("--runs", type=int, default=2,
-                        help="runs of the baseline and of rosey, alternated; each keeps its best")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=150.0,
+        help="bound, in seconds, on each wait (a stream, persistence)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=2,
+        help="runs of the baseline and of rosey, alternated; each keeps its best",
+    )
     parser.add_argument("--skip-memory", action="store_true", help="no 2-channel daemon")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="cProfile the loaded twistd (reactor thread) into this file")
-    parser.add_argument("--py-spy", type=Path, default=None, metavar="FILE",
-                        help="sample the loaded twistd with py-spy (if installed) into FILE "
-                        "(raw collapsed stacks) and print where its time goes")
-    parser.add_argument("--daemon-path", type=Path, action="append", default=[], metavar="DIR",
-                        help="put DIR before the repository on twistd's PYTHONPATH (A/B runs "
-                        "of a change: DIR holds a modified copy of rosey/); repeatable")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="cProfile the loaded twistd (reactor thread) into this file",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="sample the loaded twistd with py-spy (if installed) into FILE "
+        "(raw collapsed stacks) and print where its time goes",
+    )
+    parser.add_argument(
+        "--daemon-path",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="put DIR before the repository on twistd's PYTHONPATH (A/B runs "
+        "of a change: DIR holds a modified copy of rosey/); repeatable",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     args.daemon_path = [p.resolve() for p in args.daemon_path]

@@ -99,8 +99,9 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while not any("READY=1" in n for n in self._drain_notify()):
             if not self.child.alive():
-                raise procs.BenchError(f"twistd exited ({self.child.proc.returncode}):\n"
-                                       + self.log_tail())
+                raise procs.BenchError(
+                    f"twistd exited ({self.child.proc.returncode}):\n" + self.log_tail()
+                )
             if time.monotonic() > deadline:
                 raise procs.BenchError(f"no READY=1 within {timeout:g} s\n{self.log_tail()}")
             time.sleep(0.05)

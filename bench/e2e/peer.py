@@ -163,7 +163,8 @@ class Connection(asyncio.Protocol):
         data = body.encode()
         self.transport.write(
             f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+            + data
         )
         self.transport.close()
 
@@ -216,8 +217,14 @@ class Connection(asyncio.Protocol):
             self.state = "done"
             stream = self.peer.stream
             report(
-                "done", conn=self.id, start=self._started, end=end, events=stream.events,
-                chat=stream.chat, joins=stream.joins, leaves=stream.leaves,
+                "done",
+                conn=self.id,
+                start=self._started,
+                end=end,
+                events=stream.events,
+                chat=stream.chat,
+                joins=stream.joins,
+                leaves=stream.leaves,
                 rate=stream.events / (end - self._started),
             )
 
@@ -267,8 +274,14 @@ async def serve(args: argparse.Namespace) -> None:
     if not args.auto:
         loop.add_reader(sys.stdin.fileno(), on_stdin)
     report(
-        "listening", port=peer.port, events=stream.events, chat=stream.chat, joins=stream.joins,
-        leaves=stream.leaves, bytes=len(stream.data), build_s=round(time.monotonic() - started, 2),
+        "listening",
+        port=peer.port,
+        events=stream.events,
+        chat=stream.chat,
+        joins=stream.joins,
+        leaves=stream.leaves,
+        bytes=len(stream.data),
+        build_s=round(time.monotonic() - started, 2),
     )
     async with server:
         await peer.stopped.wait()

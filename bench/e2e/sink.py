@@ -16,7 +16,7 @@ import sys
 from bench.e2e.frames import CLOSE, TEXT, FrameReader, client_frame
 
 HANDSHAKE = {
-    "0": '40',
+    "0": "40",
     "40": '42["login",{"name":"labbot","pw":"bench"}]',
     '42["login"': '42["joinChannel",{"name":"labchan"}]',
 }

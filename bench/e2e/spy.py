@@ -30,8 +30,22 @@ def start(pid: int, out: Path, rate: int = 250) -> procs.Child:
     exe = available()
     if exe is None:
         raise procs.BenchError("--py-spy: py-spy is not installed (pip install py-spy)")
-    argv = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-            "--output", str(out), "--threads", "--function", "--nonblocking", "--gil"]
+    argv = [
+        exe,
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        "--threads",
+        "--function",
+        "--nonblocking",
+        "--gil",
+    ]
     out.unlink(missing_ok=True)
     return procs.Child("py-spy", argv, lines=True)  # lines: keeps its messages for errors
 

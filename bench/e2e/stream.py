@@ -113,8 +113,11 @@ def join_burst(channel: str, users: int, items: int, seed: int = 1) -> list[str]
     userlist = [user_entry(n, 1 if i % 10 else 0) for i, n in enumerate(names)]
     userlist.append(user_entry(BOT, BOT_RANK))
     emotes = [
-        {"name": f":e{i}:", "image": f"https://media.example.invalid/e{i}.png",
-         "source": f"(^|\\s):e{i}:(?!\\S)"}
+        {
+            "name": f":e{i}:",
+            "image": f"https://media.example.invalid/e{i}.png",
+            "source": f"(^|\\s):e{i}:(?!\\S)",
+        }
         for i in range(50)
     ]
     return [
@@ -155,8 +158,12 @@ def build_stream(events: int, users: int, mix: Mix | None = None, seed: int = 1)
             leaves += 1
         else:
             msg, meta = shapes[rng.randrange(len(shapes))]
-            data = {"username": rng.choice(present), "msg": f"{msg} ({i})", "meta": meta,
-                    "time": START_MS + i}
+            data = {
+                "username": rng.choice(present),
+                "msg": f"{msg} ({i})",
+                "meta": meta,
+                "time": START_MS + i,
+            }
             append(server_text(event("chatMsg", data)))
             chat += 1
     marker = {"username": present[0], "msg": MARKER, "meta": {}, "time": START_MS + events}

@@ -89,8 +89,10 @@ async def room(tmp_path: Path) -> AsyncIterator[Room]:
     channel.connect()
     channel.server("login", {"success": True, "name": ME, "guest": False})
     channel.server("rank", 2)
-    channel.server("userlist", [{"name": n, "rank": 1, "profile": {}, "meta": {}}
-                                for n in (ME, "alice", "bob")])
+    channel.server(
+        "userlist",
+        [{"name": n, "rank": 1, "profile": {}, "meta": {}} for n in (ME, "alice", "bob")],
+    )
     channel.make_ready()
     yield Room(channel, bot, plugin, clock)
     plugin.stop()

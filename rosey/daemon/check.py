@@ -28,9 +28,10 @@ def add_config_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     config = subparsers.add_parser("config", help="check or migrate a configuration file")
     commands = config.add_subparsers(dest="config_command", required=True)
     check = commands.add_parser(
-        "check", help="validate a config file and print it with secrets masked",
+        "check",
+        help="validate a config file and print it with secrets masked",
         description="Load FILE as the daemon would and print the effective configuration "
-                    "(defaults included) with secrets masked. Exit status 1 if it is invalid.",
+        "(defaults included) with secrets masked. Exit status 1 if it is invalid.",
     )
     check.add_argument("file", metavar="FILE", help="rosey TOML configuration")
     check.set_defaults(func=run_check)

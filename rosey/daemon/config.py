@@ -195,9 +195,18 @@ def parse(
 
 def _channel(r: _Reader) -> ChannelConfig:
     r.only(
-        "site", "name", "username", "eio", "password", "channel_password",
-        "password_env", "password_file", "channel_password_env", "channel_password_file",
-        "enable_plugins", "disable_plugins",
+        "site",
+        "name",
+        "username",
+        "eio",
+        "password",
+        "channel_password",
+        "password_env",
+        "password_file",
+        "channel_password_env",
+        "channel_password_file",
+        "enable_plugins",
+        "disable_plugins",
     )
     site = r.string("site", None).rstrip("/")
     parts = urlsplit(site)
@@ -216,7 +225,12 @@ def _channel(r: _Reader) -> ChannelConfig:
     if eio not in (3, 4):
         raise ConfigError(f"{r.path}.eio: {eio} is not 3 or 4")
     return ChannelConfig(
-        site, name, username, password, r.secret("channel_password"), eio,
+        site,
+        name,
+        username,
+        password,
+        r.secret("channel_password"),
+        eio,
         enable_plugins=r.strings("enable_plugins"),
         disable_plugins=r.strings("disable_plugins"),
     )
@@ -311,8 +325,10 @@ class _Reader:
         ref = self.string(key, None)
         if key == name:
             if name != "url":
-                raise ConfigError(f"{self.key(name)}: secrets are not written in the config; "
-                                  f"use {name}_env or {name}_file")
+                raise ConfigError(
+                    f"{self.key(name)}: secrets are not written in the config; "
+                    f"use {name}_env or {name}_file"
+                )
             return Secret(ref, "config")
         if key.endswith("_env"):
             if ref not in self.environ:

@@ -131,9 +131,7 @@ def _create_host_key(where: Path) -> Key:
             key.public().toString("OPENSSH", comment="rosey manhole") + b"\n"
         )
     except OSError as e:
-        raise ConfigError(
-            f"manhole.host_key: cannot create {str(where)!r}: {e.strerror}"
-        ) from None
+        raise ConfigError(f"manhole.host_key: cannot create {str(where)!r}: {e.strerror}") from None
     log.info(
         "manhole: created host key {path} ({fingerprint})",
         path=str(where),

@@ -34,8 +34,22 @@ MAX_LABEL_LENGTH = 64
 
 SEND_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
-BATCH_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                         2.5, 5.0, 10.0)
+BATCH_SECONDS_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 log = Logger(namespace="rosey.daemon.metrics")
 
@@ -87,7 +101,9 @@ class Health:
                 label: {"joined": ch.joined, "last_event_age_s": _round(ch.last_event_age)}
                 for label, ch in self.channels.items()
             },
-            "storage": None if self.storage is None else {
+            "storage": None
+            if self.storage is None
+            else {
                 "ok": self.storage.ok,
                 "last_write_age_s": _round(self.storage.last_write_age),
                 "pending": self.storage.pending,
@@ -111,25 +127,36 @@ class Metrics:
         self._failing: set[str] = set()
         reg = self.registry
         self._reconnects = Counter(
-            "rosey_reconnects", "Connection attempts after the first, per channel.",
-            ["channel"], registry=reg,
+            "rosey_reconnects",
+            "Connection attempts after the first, per channel.",
+            ["channel"],
+            registry=reg,
         )
         self._kicks = Counter(
-            "rosey_kicks", "Times the bot was kicked from a channel.",
-            ["channel", "reason"], registry=reg,
+            "rosey_kicks",
+            "Times the bot was kicked from a channel.",
+            ["channel", "reason"],
+            registry=reg,
         )
         self._kick_reasons: dict[str, set[str]] = {}
         self._send_wait = Histogram(
-            "rosey_send_wait_seconds", "Time a message waited in the send queue.",
-            ["channel"], buckets=SEND_WAIT_BUCKETS, registry=reg,
+            "rosey_send_wait_seconds",
+            "Time a message waited in the send queue.",
+            ["channel"],
+            buckets=SEND_WAIT_BUCKETS,
+            registry=reg,
         )
         self._batch_size = Histogram(
-            "rosey_storage_batch_size", "Rows written per storage batch.",
-            buckets=BATCH_SIZE_BUCKETS, registry=reg,
+            "rosey_storage_batch_size",
+            "Rows written per storage batch.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=reg,
         )
         self._batch_seconds = Histogram(
-            "rosey_storage_batch_seconds", "Time to write one storage batch.",
-            buckets=BATCH_SECONDS_BUCKETS, registry=reg,
+            "rosey_storage_batch_seconds",
+            "Time to write one storage batch.",
+            buckets=BATCH_SECONDS_BUCKETS,
+            registry=reg,
         )
         reg.register(_SampledCollector(self))
 
@@ -149,8 +176,9 @@ class Metrics:
         except KeyError:
             self._first(self._events_out, "out", channel, name)
 
-    def _first(self, counts: dict[tuple[str, str], int], kind: str, channel: str,
-               name: str) -> None:
+    def _first(
+        self, counts: dict[tuple[str, str], int], kind: str, channel: str, name: str
+    ) -> None:
         label = name[:MAX_LABEL_LENGTH]
         if (channel, label) not in counts:
             label = self._admit(kind, channel, label)
@@ -299,10 +327,12 @@ class _SampledCollector(Collector):
         for (channel, name), n in list(m._events_out.items()):
             events_out.add_metric([channel, name], n)
         for label, probe in list(m._channels.items()):
-            for family, what, fn in ((users, "users", probe.users),
-                                     (depth, "queue_depth", probe.queue_depth),
-                                     (joined, "joined", probe.joined),
-                                     (age, "last_event_age", probe.last_event_age)):
+            for family, what, fn in (
+                (users, "users", probe.users),
+                (depth, "queue_depth", probe.queue_depth),
+                (joined, "joined", probe.joined),
+                (age, "last_event_age", probe.last_event_age),
+            ):
                 value = m._sample(f"{label} {what}", fn)
                 number = _float_or_none(int(value) if isinstance(value, bool) else value)
                 if number is not None:
@@ -316,19 +346,31 @@ class _SampledCollector(Collector):
     @staticmethod
     def _families() -> tuple[Any, ...]:
         return (
-            CounterMetricFamily("rosey_events_in", "Events received, by channel and event name.",
-                                labels=["channel", "event"]),
-            CounterMetricFamily("rosey_events_out", "Events sent, by channel and event name.",
-                                labels=["channel", "event"]),
-            GaugeMetricFamily("rosey_channel_users", "Users in the channel's user list.",
-                              labels=["channel"]),
-            GaugeMetricFamily("rosey_send_queue_depth", "Messages waiting in the send queue.",
-                              labels=["channel"]),
-            GaugeMetricFamily("rosey_channel_joined", "1 while the bot is in the channel.",
-                              labels=["channel"]),
-            GaugeMetricFamily("rosey_channel_last_event_age_seconds",
-                              "Seconds since the last event from the channel.",
-                              labels=["channel"]),
-            GaugeMetricFamily("rosey_storage_last_write_age_seconds",
-                              "Seconds since storage last wrote a batch."),
+            CounterMetricFamily(
+                "rosey_events_in",
+                "Events received, by channel and event name.",
+                labels=["channel", "event"],
+            ),
+            CounterMetricFamily(
+                "rosey_events_out",
+                "Events sent, by channel and event name.",
+                labels=["channel", "event"],
+            ),
+            GaugeMetricFamily(
+                "rosey_channel_users", "Users in the channel's user list.", labels=["channel"]
+            ),
+            GaugeMetricFamily(
+                "rosey_send_queue_depth", "Messages waiting in the send queue.", labels=["channel"]
+            ),
+            GaugeMetricFamily(
+                "rosey_channel_joined", "1 while the bot is in the channel.", labels=["channel"]
+            ),
+            GaugeMetricFamily(
+                "rosey_channel_last_event_age_seconds",
+                "Seconds since the last event from the channel.",
+                labels=["channel"],
+            ),
+            GaugeMetricFamily(
+                "rosey_storage_last_write_age_seconds", "Seconds since storage last wrote a batch."
+            ),
         )

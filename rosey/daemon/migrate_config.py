@@ -32,8 +32,15 @@ PASSWORD_VAR = "ROSEY_PASSWORD"
 CHANNEL_PASSWORD_VAR = "ROSEY_CHANNEL_PASSWORD"
 DATABASE_FILE = "rosey.sqlite"
 
-LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn",
-              "error": "error", "critical": "error", "fatal": "error"}
+LOG_LEVELS = {
+    "debug": "debug",
+    "info": "info",
+    "warn": "warn",
+    "warning": "warn",
+    "error": "error",
+    "critical": "error",
+    "fatal": "error",
+}
 
 # Why a key has no equivalent. Keys listed in _SHOWN may have their value quoted in the note.
 _REASONS = {
@@ -50,8 +57,19 @@ _REASONS = {
     "run_as_service": "storage always runs inside the rosey daemon",
     "name": "rosey names each channel host/channel in logs and metrics",
 }
-_SHOWN = {"response_timeout", "restart_delay", "retry", "retry_delay", "shell", "run_as_service",
-          "name", "type", "enabled", "log_level", "level"}
+_SHOWN = {
+    "response_timeout",
+    "restart_delay",
+    "retry",
+    "retry_delay",
+    "shell",
+    "run_as_service",
+    "name",
+    "type",
+    "enabled",
+    "log_level",
+    "level",
+}
 
 
 class MigrationError(ValueError):
@@ -98,7 +116,7 @@ def _is_v2(old: Mapping[str, Any]) -> bool:
         try:
             return float(str(version).split(".")[0]) >= 2
         except ValueError:
-            raise MigrationError("version: expected a number such as \"2.0\"") from None
+            raise MigrationError('version: expected a number such as "2.0"') from None
     return "platforms" in old
 
 
@@ -112,8 +130,18 @@ def _from_v1(old: Mapping[str, Any], plan: _Plan) -> None:
     plan.media_log = _optional_str(old, "media_log_file", "")
     if old.get("shell"):
         plan.manhole_notes.append(_note("shell", old["shell"]))
-    handled = {"domain", "channel", "user", "db", "log_level", "chat_log_file", "media_log_file",
-               "shell", "response_timeout", "restart_delay"}
+    handled = {
+        "domain",
+        "channel",
+        "user",
+        "db",
+        "log_level",
+        "chat_log_file",
+        "media_log_file",
+        "shell",
+        "response_timeout",
+        "restart_delay",
+    }
     plan.top_notes += [_note(k, v) for k, v in old.items() if k not in handled and _is_key(k)]
 
 
@@ -130,8 +158,11 @@ def _from_v2(old: Mapping[str, Any], plan: _Plan) -> None:
         if kind != "cytube":
             plan.top_notes.append(_note(where, kind, "rosey speaks only to CyTube", show=False))
             continue
-        noted = [k for k in platform
-                 if k not in {"domain", "channel", "user", "type", "enabled"} and _is_key(k)]
+        noted = [
+            k
+            for k in platform
+            if k not in {"domain", "channel", "user", "type", "enabled"} and _is_key(k)
+        ]
         channel = _channel(platform, where, plan.secrets, noted)
         channel.disabled = platform.get("enabled", True) is False
         plan.channels.append(channel)
@@ -141,8 +172,9 @@ def _from_v2(old: Mapping[str, Any], plan: _Plan) -> None:
     database = old.get("database")
     if isinstance(database, Mapping):
         plan.database(database.get("path"), "database.path")
-        plan.database_notes += [_note(f"database.{k}", v) for k, v in database.items()
-                                if k != "path" and _is_key(k)]
+        plan.database_notes += [
+            _note(f"database.{k}", v) for k, v in database.items() if k != "path" and _is_key(k)
+        ]
     elif database is not None:
         plan.database_notes.append(_note("database", database, "expected an object"))
 
@@ -152,7 +184,8 @@ def _from_v2(old: Mapping[str, Any], plan: _Plan) -> None:
         plan.chat_log = _optional_str(logging, "chat_log_file", "logging.")
         plan.media_log = _optional_str(logging, "media_log_file", "logging.")
         plan.logging_notes += [
-            _note(f"logging.{k}", v) for k, v in logging.items()
+            _note(f"logging.{k}", v)
+            for k, v in logging.items()
             if k not in {"level", "chat_log_file", "media_log_file"} and _is_key(k)
         ]
 
@@ -178,13 +211,12 @@ class _Channel:
     disabled: bool = False
 
 
-def _channel(raw: Mapping[str, Any], where: str, secrets: _Secrets,
-             noted: list[str]) -> _Channel:
+def _channel(raw: Mapping[str, Any], where: str, secrets: _Secrets, noted: list[str]) -> _Channel:
     """One ``[[channel]]`` from a v1 config or a v2 platform; ``noted`` keys are not carried."""
     prefix = f"{where}." if where else ""
     domain = raw.get("domain")
     if not isinstance(domain, str) or not domain.strip():
-        raise MigrationError(f"{prefix}domain: expected the CyTube site, e.g. \"https://cytu.be\"")
+        raise MigrationError(f'{prefix}domain: expected the CyTube site, e.g. "https://cytu.be"')
     site = domain.strip().rstrip("/")
     if "://" not in site:
         site = f"https://{site}"
@@ -197,13 +229,17 @@ def _channel(raw: Mapping[str, Any], where: str, secrets: _Secrets,
         if username is None:
             raise MigrationError(f"{prefix}user: a password without a user name")
         password_env = secrets.variable(
-            PASSWORD_VAR, password, f"the password of the CyTube account {username!r}")
+            PASSWORD_VAR, password, f"the password of the CyTube account {username!r}"
+        )
     channel_password_env = None
     if channel_password is not None:
         channel_password_env = secrets.variable(
-            CHANNEL_PASSWORD_VAR, channel_password, f"the password of the channel {name!r}")
-    notes = [_note(f"{prefix}{k}", raw[k], _NO_RECONNECT if _never_reconnects(k, raw[k]) else None)
-             for k in noted]
+            CHANNEL_PASSWORD_VAR, channel_password, f"the password of the channel {name!r}"
+        )
+    notes = [
+        _note(f"{prefix}{k}", raw[k], _NO_RECONNECT if _never_reconnects(k, raw[k]) else None)
+        for k in noted
+    ]
     return _Channel(site, name, username, password_env, channel_password_env, notes)
 
 
@@ -214,8 +250,9 @@ def _name_and_password(value: Any, key: str) -> tuple[str | None, str | None]:
     if isinstance(value, list) and 1 <= len(value) <= 2:
         name = value[0]
         password = value[1] if len(value) == 2 else None
-        if (name is None or isinstance(name, str)) and (password is None
-                                                       or isinstance(password, str)):
+        if (name is None or isinstance(name, str)) and (
+            password is None or isinstance(password, str)
+        ):
             return name or None, password or None
     raise MigrationError(f"{key}: expected a name or [name, password]")
 
@@ -234,8 +271,10 @@ _NO_RECONNECT = "the old bot did not reconnect; rosey always does, with exponent
 
 def _never_reconnects(key: str, value: Any) -> bool:
     """Rosey-Robot's ``restart_delay`` of null or below zero meant "do not reconnect"."""
-    return key == "restart_delay" and (value is None or (
-        isinstance(value, int | float) and not isinstance(value, bool) and value < 0))
+    return key == "restart_delay" and (
+        value is None
+        or (isinstance(value, int | float) and not isinstance(value, bool) and value < 0)
+    )
 
 
 def _is_key(key: str) -> bool:
@@ -248,8 +287,9 @@ def _note(key: str, value: Any, reason: str | None = None, show: bool | None = N
     leaf = key.rsplit(".", 1)[-1].split("[", 1)[0]
     reason = reason or _REASONS.get(leaf, "no equivalent in rosey")
     if show is None:
-        show = leaf in _SHOWN and (isinstance(value, int | float | bool) or (
-            isinstance(value, str) and len(value) <= 80))
+        show = leaf in _SHOWN and (
+            isinstance(value, int | float | bool) or (isinstance(value, str) and len(value) <= 80)
+        )
     text = f"{key} = {_value(value)}" if show else key
     return _comment(f"not carried over: {text} ({reason})")
 
@@ -309,11 +349,14 @@ class _Plan:
             (f"{urlsplit(ch.site).netloc}/{ch.name}" for ch in self.channels if not ch.disabled),
             "HOST/CHANNEL",
         )
-        self.database_notes.append(_comment(
-            f"not carried over: {key} = {_string(path)} (Rosey-Robot's tables differ from "
-            "rosey's, so rosey keeps its own database beside it and leaves the old file alone. "
-            f"To bring the old data over: rosey db upgrade --url {quote(url)} && rosey db "
-            f"import-legacy {quote(path)} --channel {quote(channel)} --url {quote(url)})"))
+        self.database_notes.append(
+            _comment(
+                f"not carried over: {key} = {_string(path)} (Rosey-Robot's tables differ from "
+                "rosey's, so rosey keeps its own database beside it and leaves the old file alone. "
+                f"To bring the old data over: rosey db upgrade --url {quote(url)} && rosey db "
+                f"import-legacy {quote(path)} --channel {quote(channel)} --url {quote(url)})"
+            )
+        )
 
     def log_level(self, value: Any, key: str) -> None:
         if value is None:
@@ -326,8 +369,10 @@ class _Plan:
 
     def render(self) -> str:
         out = [
-            _comment(f"rosey configuration, migrated by `rosey config migrate` from {self.origin}."
-                     " Review it, then validate it with: rosey config check THIS_FILE"),
+            _comment(
+                f"rosey configuration, migrated by `rosey config migrate` from {self.origin}."
+                " Review it, then validate it with: rosey config check THIS_FILE"
+            ),
         ]
         if self.secrets.listed:
             out += [
@@ -345,15 +390,22 @@ class _Plan:
         out += ["", "[database]", *self.database_notes, f"url = {_string(self.database_url)}"]
         out += ["", "[bot]", 'command_prefix = "!"']
         out += [
-            "", "[manhole]", *self.manhole_notes,
+            "",
+            "[manhole]",
+            *self.manhole_notes,
             "enabled = false",
             'listen = "tcp:2222:interface=127.0.0.1"',
             '# authorized_keys = "/etc/rosey/authorized_keys"',
             '# host_key = "/var/lib/rosey/ssh_host_ed25519_key"',
         ]
         out += ["", "[metrics]", "enabled = false", 'listen = "tcp:9100:interface=127.0.0.1"']
-        out += ["", "[logging]", *self.logging_notes, f"level = {_string(self.level)}",
-                'format = "text"']
+        out += [
+            "",
+            "[logging]",
+            *self.logging_notes,
+            f"level = {_string(self.level)}",
+            'format = "text"',
+        ]
         if self.chat_log:
             out.append(f"chat_log = {_string(self.chat_log)}")
         if self.media_log:
@@ -370,9 +422,11 @@ class _Plan:
                 settings.append(f"password_env = {_string(ch.password_env)}")
             if ch.channel_password_env is not None:
                 settings.append(f"channel_password_env = {_string(ch.channel_password_env)}")
-            return [*ch.notes,
-                    "# This platform was disabled (enabled = false); uncomment to use it:",
-                    *(f"# {line}" for line in settings)]
+            return [
+                *ch.notes,
+                "# This platform was disabled (enabled = false); uncomment to use it:",
+                *(f"# {line}" for line in settings),
+            ]
         lines = settings
         if ch.password_env is not None:
             lines += [
@@ -408,9 +462,10 @@ def _comment(text: str) -> str:
 def add_migrate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``migrate OLD.json [-o FILE] [--force]`` under ``rosey config``."""
     p = subparsers.add_parser(
-        "migrate", help="turn a Rosey-Robot JSON config (v1 or v2) into rosey TOML",
+        "migrate",
+        help="turn a Rosey-Robot JSON config (v1 or v2) into rosey TOML",
         description="Print rosey TOML equivalent to a Rosey-Robot config.json. Passwords are "
-                    "not copied: the output names environment variables for them.",
+        "not copied: the output names environment variables for them.",
     )
     p.add_argument("old", metavar="OLD.json", help="Rosey-Robot configuration file")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")

@@ -130,8 +130,9 @@ def resolve_plugins(
     enabled = (default | set(enable)) - set(disable)
     # Settings are parsed where the plugin may run, and wherever the operator wrote a table.
     wanted = enabled.union(*per_channel, tables)
-    settings = {name: parse_plugin_config(known[name], tables.get(name, {}))
-                for name in sorted(wanted)}
+    settings = {
+        name: parse_plugin_config(known[name], tables.get(name, {})) for name in sorted(wanted)
+    }
     return PluginsConfig(
         dirs=dirs,
         enable=start_order(enabled),

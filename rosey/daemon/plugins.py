@@ -206,9 +206,7 @@ def discover(dirs: Sequence[str] = ()) -> Discovery:
         factories[name] = factory
         modules[name] = module
     names = sorted(factories)
-    return Discovery(
-        {n: factories[n] for n in names}, {n: modules[n] for n in names}, dict(failed)
-    )
+    return Discovery({n: factories[n] for n in names}, {n: modules[n] for n in names}, dict(failed))
 
 
 def _module_files() -> dict[str, str]:

@@ -136,8 +136,10 @@ class PluginManager:
             running = [h.label for h in self.hosts if name in h.instances]
             failed = [f"{h.label} ({h.failed[name]})" for h in self.hosts if name in h.failed]
             where = ", ".join(running) or "nowhere"
-            lines.append(f"{name}: running in {where}" + (f"; failed in {', '.join(failed)}"
-                                                            if failed else ""))
+            lines.append(
+                f"{name}: running in {where}"
+                + (f"; failed in {', '.join(failed)}" if failed else "")
+            )
         for module, why in self.config.found.discovery.failed.items():
             lines.append(f"({module} did not import: {why})")
         return Text("\n".join(lines))
@@ -154,8 +156,9 @@ class PluginManager:
 
         def finished(result: ReloadResult) -> ReloadResult:
             self._reloading = False
-            (log.info if result.ok else log.error)("reload_plugin: {message}",
-                                                   message=result.message)
+            (log.info if result.ok else log.error)(
+                "reload_plugin: {message}", message=result.message
+            )
             return result
 
         return d.addCallback(finished)
@@ -178,9 +181,7 @@ class PluginManager:
             if isinstance(factory, str):
                 return ReloadResult(False, f"{keep}: {factory}")
             try:
-                settings = parse_plugin_config(
-                    factory, self.config.found.tables.get(name, {})
-                )
+                settings = parse_plugin_config(factory, self.config.found.tables.get(name, {}))
             except ValueError as e:
                 return ReloadResult(False, f"{keep}: {e}")
             hosts = [h for h in self.hosts if name in h.plugins]
@@ -194,8 +195,11 @@ class PluginManager:
         self.factories[name] = factory
         self.settings[name] = settings
         live = sum(1 for h in hosts if name in h.instances)
-        return ReloadResult(True, f"reloaded plugin {name} from {module_name}: running in "
-                                  f"{live} channel{'' if live == 1 else 's'}")
+        return ReloadResult(
+            True,
+            f"reloaded plugin {name} from {module_name}: running in "
+            f"{live} channel{'' if live == 1 else 's'}",
+        )
 
     async def _swap(
         self,
@@ -248,4 +252,3 @@ def _why(e: BaseException) -> str:
 
 async def _done(ok: bool, message: str) -> ReloadResult:
     return ReloadResult(ok, message)
-

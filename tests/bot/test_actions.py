@@ -139,6 +139,7 @@ class Lab:
     def _feed(self, record: Record) -> None:
         self._replay.feed(record)
 
+
 def outcome(d: Deferred[Any]) -> Any:
     """What ``d`` already fired with (a Failure when it failed)."""
     seen: list[Any] = []

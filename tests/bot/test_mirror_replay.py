@@ -65,6 +65,7 @@ class Replay:
     def _feed(self, record: Record) -> None:
         self._replay.feed(record)
 
+
 @pytest.fixture
 def logged(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Everything the mirror logs."""

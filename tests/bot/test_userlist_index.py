@@ -5,8 +5,12 @@ from rosey.events import Event
 
 
 def user(name: str, rank: float = 1) -> dict:
-    return {"name": name, "rank": rank, "profile": {"image": "", "text": ""},
-            "meta": {"afk": False, "muted": False}}
+    return {
+        "name": name,
+        "rank": rank,
+        "profile": {"image": "", "text": ""},
+        "meta": {"afk": False, "muted": False},
+    }
 
 
 def test_lookup_ignores_case_and_follows_joins_leaves_and_reloads() -> None:

@@ -28,8 +28,10 @@ def cli(*argv: str) -> int:
 @pytest.fixture
 def secret_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ROSEY_PASSWORD", ACCOUNT_PW)
-    monkeypatch.setenv("ROSEY_DB", f"postgresql://rosey:{DB_PW}@db.internal/rosey"
-                                   f"?sslpassword={SSL_PW}&application_name=rosey")
+    monkeypatch.setenv(
+        "ROSEY_DB",
+        f"postgresql://rosey:{DB_PW}@db.internal/rosey?sslpassword={SSL_PW}&application_name=rosey",
+    )
     (tmp_path / "chanpw").write_text(CHANNEL_PW + "\n")
     return tmp_path
 
@@ -41,22 +43,26 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_check_prints_effective_config_with_secrets_masked(
-    secret_env: Path, capsys: pytest.CaptureFixture[str],
+    secret_env: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path = write(secret_env, f"""
+    path = write(
+        secret_env,
+        f"""
 [[channel]]
 site = "https://cytu.be"
 name = "mychannel"
 username = "rosey"
 password_env = "ROSEY_PASSWORD"
-channel_password_file = "{secret_env / 'chanpw'}"
+channel_password_file = "{secret_env / "chanpw"}"
 
 [database]
 url_env = "ROSEY_DB"
 
 [metrics]
 enabled = true
-""")
+""",
+    )
     assert cli("check", str(path)) == 0
     out, err = capsys.readouterr()
     assert err == ""
@@ -65,8 +71,10 @@ enabled = true
     assert 'password = "<hidden, from $ROSEY_PASSWORD>"' in out
     assert f'channel_password = "<hidden, from {secret_env / "chanpw"}>"' in out
     # The database URL stays useful: only its password and password-like parameters go.
-    assert ('url = "postgresql://rosey:***@db.internal/rosey'
-            '?application_name=rosey&sslpassword=***"  # from $ROSEY_DB') in out
+    assert (
+        'url = "postgresql://rosey:***@db.internal/rosey'
+        '?application_name=rosey&sslpassword=***"  # from $ROSEY_DB'
+    ) in out
     # Defaults are filled in: this is the configuration the daemon will run with.
     assert 'listen = "tcp:9100:interface=127.0.0.1"' in out
     assert 'listen = "tcp:2222:interface=127.0.0.1"' in out
@@ -75,21 +83,35 @@ enabled = true
 
 
 def test_rendered_config_without_secrets_reads_back_as_toml() -> None:
-    config = parse({"channel": [{"site": "https://cytu.be", "name": "a"},
-                                {"site": "https://x.example", "name": "b", "eio": 3}],
-                    "logging": {"chat_log": "/var/log/rosey/chat.log"}}, {})
+    config = parse(
+        {
+            "channel": [
+                {"site": "https://cytu.be", "name": "a"},
+                {"site": "https://x.example", "name": "b", "eio": 3},
+            ],
+            "logging": {"chat_log": "/var/log/rosey/chat.log"},
+        },
+        {},
+    )
     doc = tomllib.loads(render(config))
     assert [(c["site"], c["name"], c["eio"]) for c in doc["channel"]] == [
-        ("https://cytu.be", "a", 4), ("https://x.example", "b", 3)]
+        ("https://cytu.be", "a", 4),
+        ("https://x.example", "b", 3),
+    ]
     assert doc["database"]["url"] == "sqlite:///rosey.sqlite"
-    assert doc["logging"] == {"level": "info", "format": "text",
-                              "chat_log": "/var/log/rosey/chat.log"}
+    assert doc["logging"] == {
+        "level": "info",
+        "format": "text",
+        "chat_log": "/var/log/rosey/chat.log",
+    }
     assert doc["manhole"]["enabled"] is False
 
 
 def test_unparseable_database_url_is_hidden_whole() -> None:
-    config = parse({"channel": [{"site": "https://cytu.be", "name": "a"}],
-                    "database": {"url_env": "U"}}, {"U": "not a url but a s3cret"})
+    config = parse(
+        {"channel": [{"site": "https://cytu.be", "name": "a"}], "database": {"url_env": "U"}},
+        {"U": "not a url but a s3cret"},
+    )
     out = render(config)
     assert "s3cret" not in out
     assert 'url = "<hidden, from $U>"' in out
@@ -98,17 +120,24 @@ def test_unparseable_database_url_is_hidden_whole() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[[channel]]\nsite = "https://cytu.be"\nname = "x"\nnmae = "y"\n',
-         "channel[0].nmae: unknown key"),
-        ('[[channel]]\nsite = "https://cytu.be"\nname = "x"\nusername = "r"\n'
-         'password_env = "ROSEY_UNSET_PW"\n',
-         "channel[0].password_env: environment variable 'ROSEY_UNSET_PW' is not set"),
+        (
+            '[[channel]]\nsite = "https://cytu.be"\nname = "x"\nnmae = "y"\n',
+            "channel[0].nmae: unknown key",
+        ),
+        (
+            '[[channel]]\nsite = "https://cytu.be"\nname = "x"\nusername = "r"\n'
+            'password_env = "ROSEY_UNSET_PW"\n',
+            "channel[0].password_env: environment variable 'ROSEY_UNSET_PW' is not set",
+        ),
         ("[[channel]\nsite = 1\n", "not valid TOML"),
         (None, "cannot read config file"),
     ],
 )
 def test_broken_file_exits_1_with_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None, message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str | None,
+    message: str,
 ) -> None:
     path = tmp_path / "rosey.toml"
     if text is not None:

@@ -15,7 +15,11 @@ def test_minimal_config_gets_sensible_defaults() -> None:
     config = parse(MINIMAL, {})
     (ch,) = config.channels
     assert (ch.site, ch.name, ch.username, ch.password, ch.eio) == (
-        "https://cytu.be", "mychannel", None, None, 4,
+        "https://cytu.be",
+        "mychannel",
+        None,
+        None,
+        4,
     )
     assert ch.label == "cytu.be/mychannel"
     assert config.database.url.value == "sqlite:///rosey.sqlite"
@@ -47,13 +51,22 @@ def test_password_from_file_and_systemd_credentials(tmp_path: Path) -> None:
         ({}, "channel: expected at least one"),
         ({"channel": [{"site": "cytu.be", "name": "x"}]}, "channel[0].site: 'cytu.be' is not"),
         ({"channel": [{"site": "https://a", "name": "bad name"}]}, "channel[0].name: 'bad name'"),
-        ({"channel": [{"site": "https://a", "name": "x", "pasword_env": "P"}]},
-         "channel[0].pasword_env: unknown key"),
-        ({"channel": [{"site": "https://a", "name": "x", "username": "u", "password": "pw"}]},
-         "channel[0].password: secrets are not written"),
-        ({"channel": [{"site": "https://a", "name": "x", "username": "u",
-                       "password_env": "NOPE"}]},
-         "channel[0].password_env: environment variable 'NOPE' is not set"),
+        (
+            {"channel": [{"site": "https://a", "name": "x", "pasword_env": "P"}]},
+            "channel[0].pasword_env: unknown key",
+        ),
+        (
+            {"channel": [{"site": "https://a", "name": "x", "username": "u", "password": "pw"}]},
+            "channel[0].password: secrets are not written",
+        ),
+        (
+            {
+                "channel": [
+                    {"site": "https://a", "name": "x", "username": "u", "password_env": "NOPE"}
+                ]
+            },
+            "channel[0].password_env: environment variable 'NOPE' is not set",
+        ),
         ({**MINIMAL, "logging": {"level": "loud"}}, "logging.level: 'loud' is not one of"),
         ({**MINIMAL, "manhole": {"enabled": "yes"}}, "manhole.enabled: 'yes' is not true or false"),
         ({"channel": [MINIMAL["channel"][0], MINIMAL["channel"][0]]}, "configured twice"),

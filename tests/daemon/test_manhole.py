@@ -97,9 +97,9 @@ class Lab:
     pending: Deferred[Any] = field(default_factory=Deferred)
 
 
-async def start(config: ManholeConfig, namespace: Callable[[], dict[str, Any]]) -> tuple[
-    ManholeService, int
-]:
+async def start(
+    config: ManholeConfig, namespace: Callable[[], dict[str, Any]]
+) -> tuple[ManholeService, int]:
     from twisted.internet import reactor
 
     service = make_manhole_service(config, namespace, reactor)
@@ -209,11 +209,28 @@ def ssh(
     client = SSHClient()
     # ssh keeps the first value it is given for an option: the test's own options go first.
     argv = [
-        SSH, "-tt" if tty else "-T", "-F", "/dev/null", *options,
-        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-        "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
-        "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
-        "-i", str(key), "-p", str(port), "operator@127.0.0.1",
+        SSH,
+        "-tt" if tty else "-T",
+        "-F",
+        "/dev/null",
+        *options,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=10",
+        "-i",
+        str(key),
+        "-p",
+        str(port),
+        "operator@127.0.0.1",
     ]
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(key.parent)}
     reactor.spawnProcess(client, SSH, argv, env={**base, **(env or {})})
@@ -267,10 +284,14 @@ async def test_password_is_refused(lab: Lab, keys: Keys, tmp_path: Path) -> None
     askpass.chmod(0o700)
     env = {"SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
     options = (
-        "-o", "BatchMode=no",
-        "-o", "PreferredAuthentications=password,keyboard-interactive",
-        "-o", "PubkeyAuthentication=no",
-        "-o", "NumberOfPasswordPrompts=1",
+        "-o",
+        "BatchMode=no",
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "NumberOfPasswordPrompts=1",
     )
     output = await refused(lab.port, keys.good, *options, env=env)
     assert not asked.exists()  # ssh was never asked for the password
@@ -413,8 +434,9 @@ class Printed:
         self.stored: list[Any] = []
 
     def show(self, clock: Clock) -> Show:
-        return Show(lambda text, is_async: self.lines.append((text, is_async)), clock,
-                    self.stored.append)
+        return Show(
+            lambda text, is_async: self.lines.append((text, is_async)), clock, self.stored.append
+        )
 
 
 def test_show_plain_value_and_fired_deferred() -> None:

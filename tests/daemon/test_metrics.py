@@ -63,8 +63,13 @@ def test_reconnects_kicks_waits_and_storage_batches() -> None:
 def test_sampled_gauges_follow_their_callbacks() -> None:
     m = Metrics()
     state: dict[str, Any] = {"users": 7, "depth": 0, "joined": True, "age": None}
-    m.observe_channel(CH, lambda: state["users"], lambda: state["depth"],
-                      lambda: state["joined"], lambda: state["age"])
+    m.observe_channel(
+        CH,
+        lambda: state["users"],
+        lambda: state["depth"],
+        lambda: state["joined"],
+        lambda: state["age"],
+    )
     m.observe_storage(lambda: 2.5)
     got = samples(m)
     assert got["rosey_channel_users", (("channel", CH),)] == 7
@@ -87,13 +92,18 @@ def test_network_supplied_labels_are_capped_per_channel() -> None:
     m.event_in(CH, "hostile0")  # admitted earlier: keeps its own series
     m.event_in("cytu.be/second", "message")  # another channel has its own budget
     in_series = {k: v for k, v in samples(m).items() if k[0] == "rosey_events_in_total"}
-    ours = {dict(labels)["event"]: v for (_, labels), v in in_series.items()
-            if dict(labels)["channel"] == CH}
+    ours = {
+        dict(labels)["event"]: v
+        for (_, labels), v in in_series.items()
+        if dict(labels)["channel"] == CH
+    }
     assert len(ours) == MAX_LABEL_VALUES + 1
     assert ours[OTHER] == 50 and ours["hostile0"] == 2
     assert sum(ours.values()) == MAX_LABEL_VALUES + 51
-    assert in_series["rosey_events_in_total", (("channel", "cytu.be/second"),
-                                               ("event", "message"))] == 1
+    assert (
+        in_series["rosey_events_in_total", (("channel", "cytu.be/second"), ("event", "message"))]
+        == 1
+    )
 
 
 def test_each_daemon_has_its_own_registry() -> None:
@@ -114,8 +124,10 @@ def test_health_needs_every_channel_joined_and_storage_keeping_up() -> None:
     assert health.ok
     assert health.as_json() == {
         "status": "ok",
-        "channels": {"s/a": {"joined": True, "last_event_age_s": 3.0},
-                     "s/b": {"joined": True, "last_event_age_s": None}},
+        "channels": {
+            "s/a": {"joined": True, "last_event_age_s": 3.0},
+            "s/b": {"joined": True, "last_event_age_s": None},
+        },
         "storage": {"ok": True, "last_write_age_s": 5.0, "pending": 10},
     }
     joined["b"] = False
@@ -177,8 +189,10 @@ class Client:
         d.addTimeout(5, reactor)
         response = await d
         body = await response.content()
-        headers = {k.decode().lower(): [v.decode() for v in vs]
-                   for k, vs in response.headers.getAllRawHeaders()}
+        headers = {
+            k.decode().lower(): [v.decode() for v in vs]
+            for k, vs in response.headers.getAllRawHeaders()
+        }
         return response.code, headers, body
 
 
@@ -186,8 +200,13 @@ class Client:
 async def served() -> AsyncIterator[tuple[Metrics, Client]]:
     from twisted.internet import reactor
 
-    config = parse({"channel": [{"site": "https://cytu.be", "name": "mychannel"}],
-                    "metrics": {"enabled": True, "listen": "tcp:0:interface=127.0.0.1"}}, {})
+    config = parse(
+        {
+            "channel": [{"site": "https://cytu.be", "name": "mychannel"}],
+            "metrics": {"enabled": True, "listen": "tcp:0:interface=127.0.0.1"},
+        },
+        {},
+    )
     metrics = Metrics()
     service = make_metrics_service(config, metrics, reactor, storage_stale_after=60)
     service.startService()
@@ -215,7 +234,8 @@ async def test_metrics_endpoint_serves_prometheus_text(served: tuple[Metrics, Cl
     assert 'rosey_send_queue_depth{channel="cytu.be/mychannel"} 3.0' in text
     # A scraper asking for OpenMetrics gets it, with its own content type and terminator.
     code, headers, body = await client.get(
-        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
     assert code == 200
     assert headers["content-type"][0].startswith("application/openmetrics-text; version=1.0.0")
     assert body.endswith(b"# EOF\n")
@@ -225,8 +245,7 @@ async def test_metrics_endpoint_serves_prometheus_text(served: tuple[Metrics, Cl
 async def test_health_turns_503_and_back(served: tuple[Metrics, Client]) -> None:
     metrics, client = served
     state: dict[str, Any] = {"joined": False, "age": None, "write_age": 1.0, "pending": 5}
-    metrics.observe_channel(CH, lambda: 3, lambda: 0, lambda: state["joined"],
-                            lambda: state["age"])
+    metrics.observe_channel(CH, lambda: 3, lambda: 0, lambda: state["joined"], lambda: state["age"])
     metrics.observe_storage(lambda: state["write_age"], lambda: state["pending"])
 
     code, headers, body = await client.get("/health")
@@ -240,9 +259,11 @@ async def test_health_turns_503_and_back(served: tuple[Metrics, Client]) -> None
     code, _, body = await client.get("/health")
     assert code == 200
     doc = json.loads(body)
-    assert doc == {"status": "ok",
-                   "channels": {CH: {"joined": True, "last_event_age_s": 2.5}},
-                   "storage": {"ok": True, "last_write_age_s": 1.0, "pending": 5}}
+    assert doc == {
+        "status": "ok",
+        "channels": {CH: {"joined": True, "last_event_age_s": 2.5}},
+        "storage": {"ok": True, "last_write_age_s": 1.0, "pending": 5},
+    }
 
     state["write_age"] = 300.0  # storage stuck with rows pending
     code, _, body = await client.get("/health")
@@ -261,15 +282,24 @@ async def test_a_busy_port_fails_at_startup() -> None:
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 
-    config = parse({"channel": [{"site": "https://cytu.be", "name": "mychannel"}],
-                    "metrics": {"listen": "tcp:0:interface=127.0.0.1"}}, {})
+    config = parse(
+        {
+            "channel": [{"site": "https://cytu.be", "name": "mychannel"}],
+            "metrics": {"listen": "tcp:0:interface=127.0.0.1"},
+        },
+        {},
+    )
     first = make_metrics_service(config, Metrics(), reactor)
     first.startService()
     port: Any = await when_listening(first)
     try:
-        busy = parse({"channel": [{"site": "https://cytu.be", "name": "mychannel"}],
-                      "metrics": {"listen": f"tcp:{port.getHost().port}:interface=127.0.0.1"}},
-                     {})
+        busy = parse(
+            {
+                "channel": [{"site": "https://cytu.be", "name": "mychannel"}],
+                "metrics": {"listen": f"tcp:{port.getHost().port}:interface=127.0.0.1"},
+            },
+            {},
+        )
         second = make_metrics_service(busy, Metrics(), reactor)
         with pytest.raises(CannotListenError):
             second.privilegedStartService()

@@ -58,27 +58,47 @@ V2: dict[str, Any] = {
         "max_reconnect_attempts": -1,
         "reconnect_delay": 2,
     },
-    "database": {"_comment": "Database service", "path": "/var/lib/rosey/bot_data.db",
-                 "run_as_service": True},
-    "platforms": [{
-        "_comment": "Platform configuration - supports multi-platform (future)",
-        "type": "cytube",
-        "name": "primary",
+    "database": {
+        "_comment": "Database service",
+        "path": "/var/lib/rosey/bot_data.db",
+        "run_as_service": True,
+    },
+    "platforms": [
+        {
+            "_comment": "Platform configuration - supports multi-platform (future)",
+            "type": "cytube",
+            "name": "primary",
+            "enabled": True,
+            "domain": "https://cytu.be",
+            "channel": "YourChannelName",
+            "user": ["YourUsername", ACCOUNT_PW],
+            "response_timeout": 1,
+            "restart_delay": 5,
+        }
+    ],
+    "shell": {
+        "_comment": "PM command interface",
         "enabled": True,
-        "domain": "https://cytu.be",
-        "channel": "YourChannelName",
-        "user": ["YourUsername", ACCOUNT_PW],
-        "response_timeout": 1,
-        "restart_delay": 5,
-    }],
-    "shell": {"_comment": "PM command interface", "enabled": True, "host": "localhost",
-              "port": 5555},
-    "logging": {"_comment": "Logging configuration", "level": "WARNING",
-                "chat_log_file": "chat.log", "media_log_file": "media.log"},
-    "llm": {"enabled": False, "provider": "ollama",
-            "openai": {"api_key": API_KEY, "model": "gpt-4o-mini"}},
-    "plugins": {"_comment": "Plugin system (future)", "enabled": True, "directory": "plugins/",
-                "auto_reload": False},
+        "host": "localhost",
+        "port": 5555,
+    },
+    "logging": {
+        "_comment": "Logging configuration",
+        "level": "WARNING",
+        "chat_log_file": "chat.log",
+        "media_log_file": "media.log",
+    },
+    "llm": {
+        "enabled": False,
+        "provider": "ollama",
+        "openai": {"api_key": API_KEY, "model": "gpt-4o-mini"},
+    },
+    "plugins": {
+        "_comment": "Plugin system (future)",
+        "enabled": True,
+        "directory": "plugins/",
+        "auto_reload": False,
+    },
 }
 
 ENV = {"ROSEY_PASSWORD": ACCOUNT_PW, "ROSEY_CHANNEL_PASSWORD": CHANNEL_PW}
@@ -108,8 +128,7 @@ def test_v1_round_trips_through_config_parse() -> None:
     text = migrate(V1)
     config = load_text(text)
     (ch,) = config.channels
-    assert (ch.site, ch.name, ch.username) == ("https://cytu.be", "420Grindhouse",
-                                               "CynthiaRothbot")
+    assert (ch.site, ch.name, ch.username) == ("https://cytu.be", "420Grindhouse", "CynthiaRothbot")
     assert ch.password is not None and ch.password.value == ACCOUNT_PW
     assert ch.password.source == "$ROSEY_PASSWORD"
     assert ch.channel_password is not None and ch.channel_password.value == CHANNEL_PW
@@ -123,13 +142,20 @@ def test_v1_round_trips_through_config_parse() -> None:
 
 def test_v1_keys_without_equivalent_are_commented() -> None:
     notes = "\n".join(not_carried(migrate(V1)))
-    for key in ("response_timeout = 1", "restart_delay = 5", 'shell = "localhost:5555"',
-                'db = "bot_data.db"', "llm ("):
+    for key in (
+        "response_timeout = 1",
+        "restart_delay = 5",
+        'shell = "localhost:5555"',
+        'db = "bot_data.db"',
+        "llm (",
+    ):
         assert key in notes
     assert "manhole" in notes  # the shell note points at the replacement
     # ... and the db note at the importer of the old data.
-    assert ("rosey db upgrade --url sqlite:///rosey.sqlite && rosey db import-legacy "
-            "bot_data.db --channel cytu.be/420Grindhouse --url sqlite:///rosey.sqlite") in notes
+    assert (
+        "rosey db upgrade --url sqlite:///rosey.sqlite && rosey db import-legacy "
+        "bot_data.db --channel cytu.be/420Grindhouse --url sqlite:///rosey.sqlite"
+    ) in notes
     assert API_KEY not in notes
 
 
@@ -146,8 +172,7 @@ def test_v2_round_trips_through_config_parse() -> None:
     text = migrate(V2)
     config = load_text(text, {"ROSEY_PASSWORD": ACCOUNT_PW})
     (ch,) = config.channels
-    assert (ch.site, ch.name, ch.username) == ("https://cytu.be", "YourChannelName",
-                                               "YourUsername")
+    assert (ch.site, ch.name, ch.username) == ("https://cytu.be", "YourChannelName", "YourUsername")
     assert ch.password is not None and ch.password.value == ACCOUNT_PW
     assert ch.channel_password is None
     assert config.database.url.value == "sqlite:////var/lib/rosey/rosey.sqlite"
@@ -159,10 +184,17 @@ def test_v2_round_trips_through_config_parse() -> None:
 def test_v2_keys_without_equivalent_are_commented_but_comments_are_not() -> None:
     text = migrate(V2)
     notes = "\n".join(not_carried(text))
-    for key in ("nats (", "plugins (", "llm (", 'platforms[0].name = "primary"',
-                "platforms[0].response_timeout = 1", "platforms[0].restart_delay = 5",
-                "database.run_as_service = true", 'shell = "localhost:5555"',
-                'database.path = "/var/lib/rosey/bot_data.db"'):
+    for key in (
+        "nats (",
+        "plugins (",
+        "llm (",
+        'platforms[0].name = "primary"',
+        "platforms[0].response_timeout = 1",
+        "platforms[0].restart_delay = 5",
+        "database.run_as_service = true",
+        'shell = "localhost:5555"',
+        'database.path = "/var/lib/rosey/bot_data.db"',
+    ):
         assert key in notes, key
     assert "_comment" not in text and "_note" not in text
     assert "nats://" not in text  # a URL may hold credentials: never quoted
@@ -173,22 +205,40 @@ def test_v2_several_platforms_become_several_channels() -> None:
     first = old["platforms"][0]
     old["platforms"] = [
         first,
-        {**first, "domain": "cytube.example.org/", "channel": ["second", CHANNEL_PW],
-         "user": ["OtherBot", "another-pw"]},
+        {
+            **first,
+            "domain": "cytube.example.org/",
+            "channel": ["second", CHANNEL_PW],
+            "user": ["OtherBot", "another-pw"],
+        },
         {**first, "channel": "third"},  # same account and password: same variable
         {**first, "channel": "parked", "enabled": False, "restart_delay": -1},
         {"type": "discord", "name": "chat", "token": "discord-token"},
     ]
     result = migration(old)
     assert [var for var, _ in result.secrets] == [
-        "ROSEY_PASSWORD", "ROSEY_PASSWORD_2", "ROSEY_CHANNEL_PASSWORD"]
-    config = load_text(result.text, {"ROSEY_PASSWORD": ACCOUNT_PW,
-                                     "ROSEY_PASSWORD_2": "another-pw",
-                                     "ROSEY_CHANNEL_PASSWORD": CHANNEL_PW})
+        "ROSEY_PASSWORD",
+        "ROSEY_PASSWORD_2",
+        "ROSEY_CHANNEL_PASSWORD",
+    ]
+    config = load_text(
+        result.text,
+        {
+            "ROSEY_PASSWORD": ACCOUNT_PW,
+            "ROSEY_PASSWORD_2": "another-pw",
+            "ROSEY_CHANNEL_PASSWORD": CHANNEL_PW,
+        },
+    )
     assert [c.label for c in config.channels] == [
-        "cytu.be/YourChannelName", "cytube.example.org/second", "cytu.be/third"]
+        "cytu.be/YourChannelName",
+        "cytube.example.org/second",
+        "cytu.be/third",
+    ]
     assert [c.password.value for c in config.channels if c.password] == [
-        ACCOUNT_PW, "another-pw", ACCOUNT_PW]
+        ACCOUNT_PW,
+        "another-pw",
+        ACCOUNT_PW,
+    ]
     assert '# name = "parked"' in result.text  # disabled: kept, commented out
     assert "did not reconnect" in result.text
     assert "platforms[4] (rosey speaks only to CyTube)" in result.text
@@ -222,15 +272,23 @@ def test_v1_user_shapes(user: Any, username: str | None, has_password: bool) -> 
         ([], "expected a JSON object"),
         ({"channel": "x"}, "domain: expected the CyTube site"),
         ({"domain": "https://cytu.be"}, "channel: missing"),
-        ({"domain": "https://cytu.be", "channel": "x", "user": ["a", ACCOUNT_PW, "extra"]},
-         "user: expected a name or [name, password]"),
-        ({"domain": "https://cytu.be", "channel": ["x", 42]},
-         "channel: expected a name or [name, password]"),
-        ({"domain": "https://cytu.be", "channel": "not a name!"},
-         "channel[0].name: 'not a name!' is not a CyTube channel name"),
+        (
+            {"domain": "https://cytu.be", "channel": "x", "user": ["a", ACCOUNT_PW, "extra"]},
+            "user: expected a name or [name, password]",
+        ),
+        (
+            {"domain": "https://cytu.be", "channel": ["x", 42]},
+            "channel: expected a name or [name, password]",
+        ),
+        (
+            {"domain": "https://cytu.be", "channel": "not a name!"},
+            "channel[0].name: 'not a name!' is not a CyTube channel name",
+        ),
         ({"version": "2.0", "platforms": []}, "platforms: expected a list"),
-        ({"version": "2.0", "platforms": [{**V2["platforms"][0], "enabled": False}]},
-         "no enabled CyTube platform"),
+        (
+            {"version": "2.0", "platforms": [{**V2["platforms"][0], "enabled": False}]},
+            "no enabled CyTube platform",
+        ),
         ({"version": "two", "platforms": []}, "version: expected a number"),
     ],
 )
@@ -243,8 +301,11 @@ def test_unmigratable_configs_say_why_without_secrets(old: Any, message: str) ->
 
 
 def test_hostile_keys_and_values_cannot_inject_toml() -> None:
-    old = {**V1, 'evil\n[bot]\ncommand_prefix = "?"': 1,
-           "chat_log_file": 'chat"\n[metrics]\nenabled = true\n#'}
+    old = {
+        **V1,
+        'evil\n[bot]\ncommand_prefix = "?"': 1,
+        "chat_log_file": 'chat"\n[metrics]\nenabled = true\n#',
+    }
     config = load_text(migrate(old))
     assert config.bot.command_prefix == "!"
     assert not config.metrics.enabled
@@ -276,7 +337,9 @@ def v1_file(tmp_path: Path) -> Path:
 
 
 def test_cli_prints_toml_on_stdout_and_hints_on_stderr(
-    v1_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    v1_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert cli("migrate", str(v1_file)) == 0
@@ -291,7 +354,9 @@ def test_cli_prints_toml_on_stdout_and_hints_on_stderr(
 
 
 def test_cli_refuses_to_overwrite_without_force(
-    v1_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    v1_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     target = tmp_path / "rosey.toml"
     target.write_text("# mine\n")
@@ -313,7 +378,10 @@ def test_cli_refuses_to_overwrite_without_force(
     ],
 )
 def test_cli_errors_are_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    message: str,
 ) -> None:
     path = tmp_path / "old.json"
     if content is not None:

@@ -35,9 +35,7 @@ async def peer() -> AsyncIterator[CyTubePeer]:
 
 
 @pytest_twisted.ensureDeferred
-async def test_readme_run_command_joins_and_stops_cleanly(
-    tmp_path: Path, peer: CyTubePeer
-) -> None:
+async def test_readme_run_command_joins_and_stops_cleanly(tmp_path: Path, peer: CyTubePeer) -> None:
     import sys
 
     from twisted.internet import reactor
@@ -48,10 +46,11 @@ async def test_readme_run_command_joins_and_stops_cleanly(
         pytest.skip("rosey is not installed in this virtualenv (run .ci/run)")
     (tmp_path / ".venv").symlink_to(venv)
     example = (REPO / "rosey.example.toml").read_text()
-    config = example.replace('"https://cytu.be"', f'"{peer.site}"').replace(
-        'name = "mychannel"', 'name = "labchan"'
-    ).replace('# username = "rosey"', 'username = "labbot"').replace(
-        '# password_env = "ROSEY_PASSWORD"', 'password_env = "ROSEY_PASSWORD"'
+    config = (
+        example.replace('"https://cytu.be"', f'"{peer.site}"')
+        .replace('name = "mychannel"', 'name = "labchan"')
+        .replace('# username = "rosey"', 'username = "labbot"')
+        .replace('# password_env = "ROSEY_PASSWORD"', 'password_env = "ROSEY_PASSWORD"')
     )
     (tmp_path / "rosey.toml").write_text(config)
     out = Output()

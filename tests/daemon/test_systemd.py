@@ -228,8 +228,14 @@ def test_unit_file_verifies(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze is not installed")
     text = UNIT.read_text()
     assert "ExecStart=/opt/rosey/.venv/bin/twistd --nodaemon --pidfile= rosey --config " in text
-    for line in ("Type=notify", "NotifyAccess=main", "Restart=on-failure", "StateDirectory=rosey",
-                 "LoadCredential=rosey-password:/etc/rosey/password", "#WatchdogSec=60"):
+    for line in (
+        "Type=notify",
+        "NotifyAccess=main",
+        "Restart=on-failure",
+        "StateDirectory=rosey",
+        "LoadCredential=rosey-password:/etc/rosey/password",
+        "#WatchdogSec=60",
+    ):
         assert f"\n{line}\n" in text, line
     unit = tmp_path / "rosey.service"
     unit.write_text(text.replace("/opt/rosey/.venv/bin/twistd", str(TWISTD)))

@@ -29,7 +29,6 @@ CHANNEL = "labchan"
 __all__ = ["CHANNEL", "EXAMPLES", "PASSWORD", "ExampleRun", "readme_command"]
 
 
-
 def readme_command(name: str) -> list[str]:
     """The ``sh`` command of ``examples/NAME/README.md``, as argv (it must be ``rosey run``)."""
     readme = (EXAMPLES / name / "README.md").read_text(encoding="utf-8")

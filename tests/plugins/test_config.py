@@ -73,8 +73,9 @@ def test_defaults_follow_each_plugins_default_enabled() -> None:
     assert c.plugins.for_channel(c.channels[0]) == ("core", "fun")
     assert c.plugins.found.settings["fun"] == FunSettings()
     assert "markov" not in c.plugins.found.settings  # disabled everywhere: not even parsed
-    assert c.plugins.failed == ("rosey.plugins.broken: SyntaxError: invalid syntax "
-                                "(broken.py, line 1)",)
+    assert c.plugins.failed == (
+        "rosey.plugins.broken: SyntaxError: invalid syntax (broken.py, line 1)",
+    )
 
 
 def test_enable_disable_and_per_channel_overrides() -> None:
@@ -116,35 +117,53 @@ def test_a_plugin_table_is_validated_by_the_plugin() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[plugins.fun]\neightball_cooldown = "x"\n',
-         "plugins.fun.eightball_cooldown: 'x' is not a number"),
-        ("[plugins.fun]\neightball_cooldown = -1\n",
-         "plugins.fun.eightball_cooldown: -1 is less than 0"),
+        (
+            '[plugins.fun]\neightball_cooldown = "x"\n',
+            "plugins.fun.eightball_cooldown: 'x' is not a number",
+        ),
+        (
+            "[plugins.fun]\neightball_cooldown = -1\n",
+            "plugins.fun.eightball_cooldown: -1 is less than 0",
+        ),
         ("[plugins.fun]\nanswers = [1]\n", "plugins.fun.answers: [1] is not a list of strings"),
-        ("[plugins.fun]\ncooldown = 1\n",
-         "plugins.fun.cooldown: unknown key (expected eightball_cooldown, answers)"),
+        (
+            "[plugins.fun]\ncooldown = 1\n",
+            "plugins.fun.cooldown: unknown key (expected eightball_cooldown, answers)",
+        ),
         ('[plugins.short]\nsize = "big"\n', "plugins.short.size: 'big' is not an integer"),
         ("[plugins.short]\nsize = 13\n", "plugins.short: unlucky"),
-        ("[plugins.buggy]\nx = 1\n",
-         "plugins.buggy: the plugin could not read its settings (KeyError: 'oops')"),
+        (
+            "[plugins.buggy]\nx = 1\n",
+            "plugins.buggy: the plugin could not read its settings (KeyError: 'oops')",
+        ),
         ("[plugins.core]\nx = 1\n", "plugins.core: this plugin takes no settings"),
-        ('[plugins]\nenable = ["nope", "fun"]\n',
-         "plugins.enable: unknown plugin 'nope' (known: core, fun, markov, short, buggy)"),
+        (
+            '[plugins]\nenable = ["nope", "fun"]\n',
+            "plugins.enable: unknown plugin 'nope' (known: core, fun, markov, short, buggy)",
+        ),
         ('[plugins]\ndisable = ["Core"]\n', "plugins.disable: unknown plugin 'Core'"),
         ("[plugins.nope]\nx = 1\n", "plugins.nope: unknown plugin 'nope'"),
-        ("[plugins]\nenabled = []\n",
-         "plugins.enabled: unknown key (expected dirs, enable, disable or a [plugins.NAME] "
-         "table)"),
-        ('[plugins]\nenable = ["fun"]\ndisable = ["fun"]\n',
-         "plugins: 'fun' is in both enable and disable"),
+        (
+            "[plugins]\nenabled = []\n",
+            "plugins.enabled: unknown key (expected dirs, enable, disable or a [plugins.NAME] "
+            "table)",
+        ),
+        (
+            '[plugins]\nenable = ["fun"]\ndisable = ["fun"]\n',
+            "plugins: 'fun' is in both enable and disable",
+        ),
         ('[plugins]\nenable = ["fun", "fun"]\n', "plugins.enable: 'fun' is listed twice"),
         ('[plugins]\nenable = "fun"\n', "plugins.enable: 'fun' is not a list of strings"),
         ("[plugins]\nenable = [1]\n", "plugins.enable[0]: 1 is not a string"),
-        ('[plugins]\ndirs = ["/nonexistent/rosey-plugins"]\n',
-         "plugins.dirs[0]: '/nonexistent/rosey-plugins' is not a directory"),
+        (
+            '[plugins]\ndirs = ["/nonexistent/rosey-plugins"]\n',
+            "plugins.dirs[0]: '/nonexistent/rosey-plugins' is not a directory",
+        ),
         ('enable_plugins = ["nope"]\n', "channel[0].enable_plugins: unknown plugin 'nope'"),
-        ('disable_plugins = ["fun"]\nenable_plugins = ["fun"]\n',
-         "channel[0]: 'fun' is in both enable_plugins and disable_plugins"),
+        (
+            'disable_plugins = ["fun"]\nenable_plugins = ["fun"]\n',
+            "channel[0]: 'fun' is in both enable_plugins and disable_plugins",
+        ),
         ('plugins = ["fun"]\n', "channel[0].plugins: unknown key"),
     ],
 )
@@ -182,14 +201,17 @@ def test_config_check_shows_the_plugins_and_reads_back_as_toml() -> None:
 
 
 def test_drop_in_dirs_from_the_file(tmp_path: Path, dropin: DropIn) -> None:
-    dropin.write("cfgdrop", '''
+    dropin.write(
+        "cfgdrop",
+        """
         from rosey.plugin import Plugin, PluginFactory, Settings
 
         def parse(raw):
             return Settings(raw, "cfgdrop").integer("level", 1, min=1)
 
         cfgdrop = PluginFactory("cfgdrop", Plugin, parse=parse)
-    ''')
+    """,
+    )
     path = tmp_path / "rosey.toml"
     path.write_text(
         '[[channel]]\nsite = "https://cytu.be"\nname = "a"\n'

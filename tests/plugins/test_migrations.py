@@ -19,7 +19,7 @@ from rosey.storage.errors import SchemaError
 from rosey.storage.service import open_storage
 from tests.plugins.conftest import DropIn
 
-PLUGIN = '''
+PLUGIN = """
     from pathlib import Path
 
     from rosey.plugin import Plugin, PluginFactory
@@ -27,7 +27,7 @@ PLUGIN = '''
     migplug = PluginFactory(
         "migplug", Plugin, migrations=str(Path(__file__).with_name("migplug_versions"))
     )
-'''
+"""
 
 FIRST = '''
     """Notes table."""

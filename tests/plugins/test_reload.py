@@ -23,7 +23,7 @@ from tests.plugins.lab import Lab
 
 MODULE = "rosey.plugins.reloadme"
 
-TEMPLATE = '''
+TEMPLATE = """
     from rosey.bot.commands import command
     from rosey.plugin import Plugin, PluginFactory, Settings
 
@@ -50,7 +50,7 @@ TEMPLATE = '''
 
 
     reloadme = PluginFactory("reloadme", Greeter, parse=parse)
-'''
+"""
 
 
 def version(
@@ -180,13 +180,15 @@ async def test_unknown_plugin_and_a_second_reload_at_once(dropin: DropIn) -> Non
     result = await bounded(rig.manager.reload("nope"))
     assert not result.ok and result.message.startswith("no plugin named 'nope' (known: ")
     # A start that waits: the first reload is still running when the second is asked for.
-    waiting = "\n".join([
-        "import twisted.internet.defer",
-        "self.gate = twisted.internet.defer.Deferred()",
-        "GATES.append(self.gate)",
-        "self.add_command(command('greet', help='Greets.')(self.greet))",
-        "return self.gate",
-    ])
+    waiting = "\n".join(
+        [
+            "import twisted.internet.defer",
+            "self.gate = twisted.internet.defer.Deferred()",
+            "GATES.append(self.gate)",
+            "self.add_command(command('greet', help='Greets.')(self.greet))",
+            "return self.gate",
+        ]
+    )
     rig.dropin.write("reloadme", version("v2", start=waiting, tail="GATES = []\n"))
     first = rig.manager.reload("reloadme")
     second = await bounded(rig.manager.reload("reloadme"))
@@ -200,9 +202,7 @@ async def test_unknown_plugin_and_a_second_reload_at_once(dropin: DropIn) -> Non
     assert result.ok, result.message
 
 
-def test_the_manhole_namespace_has_plugins_and_reload_plugin(
-    dropin: DropIn, tmp_path: Any
-) -> None:
+def test_the_manhole_namespace_has_plugins_and_reload_plugin(dropin: DropIn, tmp_path: Any) -> None:
     from twisted.internet import reactor
 
     dropin.write("reloadme", version("v1"))

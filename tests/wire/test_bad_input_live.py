@@ -95,7 +95,6 @@ class RawCyTube(WebSocketServerFactory):
         pass
 
 
-
 class _SocketConfig(Resource):
     isLeaf = True
 
