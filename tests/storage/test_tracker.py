@@ -25,7 +25,7 @@ def test_both_peaks_in_one_batch_keep_their_own_times() -> None:
 
 
 def test_who_queued_a_play_comes_from_the_given_lookup_and_no_playlist_copy_is_kept() -> None:
-    clock, ops = Clock(), []
+    clock, ops = Clock(), list[o.WriteOp]()
     current: list[tuple[str, str, str | None] | None] = [("yt", "abc", "alice")]
     tracker = ChannelTracker(clock, lambda: "rosey", ops.append, queued_item=lambda: current[0])
     item = {"media": {"id": "zzz", "type": "yt"}, "uid": 7, "queueby": "mallory"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest_twisted
 from sqlalchemy import insert, select
 from twisted.internet.defer import Deferred
@@ -134,7 +136,7 @@ async def test_a_message_queued_by_another_process_is_seen_after_the_refresh(
         await s.close()
 
 
-def _reactor():  # type: ignore[no-untyped-def]
+def _reactor() -> Any:
     from twisted.internet import reactor
 
     return reactor
