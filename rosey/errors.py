@@ -33,6 +33,11 @@ class NotConnected(SocketIOError):
     """An emit was attempted while no session is open."""
 
 
+class JoinTimeout(SocketIOError):
+    """The server stopped answering the login and join of a channel (the session is left and
+    opened again)."""
+
+
 class ChannelError(CytubeError):
     """The channel cannot be joined or used."""
 

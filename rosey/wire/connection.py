@@ -12,31 +12,36 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any, cast
-from urllib.parse import urlsplit
+from typing import Any
 
 from twisted.application.internet import ClientService
 from twisted.application.service import MultiService
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import (
     IDelayedCall,
     IProtocol,
     IProtocolFactory,
     IStreamClientEndpoint,
 )
-from twisted.internet.ssl import optionsForClientTLS
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from rosey import events
-from rosey.errors import ChannelError, ConnectRefused, CytubeError, Kicked, NotConnected
+from rosey.errors import (
+    ChannelError,
+    ConnectRefused,
+    CytubeError,
+    JoinTimeout,
+    Kicked,
+    NotConnected,
+)
 from rosey.events import Event
 from rosey.interfaces import EventListener, IConnection
 from rosey.wire import codec
 from rosey.wire.driver import SessionDriver
+from rosey.wire.endpoints import default_http, websocket_endpoint
 from rosey.wire.join import BeginJoin, Fail, JoinFlow, Note, Ready, Send, SendLater, stop_advice
 from rosey.wire.known import SERVER_EVENTS
 from rosey.wire.normalize import Normalizer
@@ -44,35 +49,10 @@ from rosey.wire.protocol import DEFAULT_MAX_MESSAGE, CyTubeClientFactory
 from rosey.wire.retry import KickPolicy, Reconnector, ReconnectPolicy
 from rosey.wire.socketconfig import HTTPGetter, fetch_socket_url
 
-__all__ = ["CyTubeConnection", "websocket_endpoint"]
+__all__ = ["CyTubeConnection"]
 
 _log = Logger()
 _RATE_LIMITED = "Rate limit exceeded"
-
-
-def websocket_endpoint(reactor: Any, url: str, *, trust_root: Any = None) -> Any:
-    """The client endpoint for a ``ws://`` or ``wss://`` URL.
-
-    ``wss`` wraps a ``HostnameEndpoint`` in TLS with ``optionsForClientTLS``: the certificate is
-    verified against the system roots (or ``trust_root``) and the host name.
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    secure = parts.scheme == "wss"
-    port = parts.port or (443 if secure else 80)
-    endpoint = HostnameEndpoint(reactor, host, port)
-    if not secure:
-        return endpoint
-    return wrapClientTLS(optionsForClientTLS(host, trustRoot=trust_root), endpoint)
-
-
-def _default_http(reactor: Any) -> tuple[HTTPGetter, Any]:
-    from treq.client import HTTPClient
-    from twisted.web.client import Agent, HTTPConnectionPool
-
-    pool = HTTPConnectionPool(reactor, persistent=False)
-    client = HTTPClient(Agent(reactor, connectTimeout=30, pool=pool))
-    return cast(HTTPGetter, client), pool
 
 
 @implementer(IConnection)
@@ -98,6 +78,7 @@ class CyTubeConnection(MultiService):
         reconnect: ReconnectPolicy | None = None,
         kicks: KickPolicy | None = None,
         ack_timeout: float = 10.0,
+        join_timeout: float = 60.0,
         guest_retry_limit: int = 3,
         max_message: int = DEFAULT_MAX_MESSAGE,
         trust_root: Any = None,
@@ -111,6 +92,10 @@ class CyTubeConnection(MultiService):
         self.ready = False
         self.rank: float | None = None
         self.ack_timeout = ack_timeout
+        #: Seconds the server may stay silent while the bot logs in and joins (after each
+        #: step of the join, plus any wait the server asked for) before the session is left.
+        self.join_timeout = join_timeout
+        self._join_timer: IDelayedCall | None = None
         self.stopped_for: CytubeError | None = None  # the failure that stopped reconnecting
         self._password = password
         self._channel_password = channel_password
@@ -121,7 +106,7 @@ class CyTubeConnection(MultiService):
         self._trust_root = trust_root
         self._pool: Any = None
         if http is None:
-            http, self._pool = _default_http(reactor)
+            http, self._pool = default_http(reactor)
         self._http = http
         self.reconnector = Reconnector(reactor, reconnect, random_source)
         self._factory = CyTubeClientFactory(
@@ -236,6 +221,7 @@ class CyTubeConnection(MultiService):
             guest_retry_limit=self._guest_retry_limit,
         )
         self._publish(Event(events.CONNECTED, {"sid": sid, "url": self._factory.url}))
+        self._arm_join_timer(driver)
         self._perform(driver, self._flow.start())
 
     def session_event(self, driver: SessionDriver, packet: codec.EventPacket) -> None:
@@ -252,6 +238,8 @@ class CyTubeConnection(MultiService):
         self._publish(event)
         steps = flow.handle(name, data)
         if steps:
+            if not self.ready:
+                self._arm_join_timer(driver)  # the server answered: the join moves on
             self._perform(driver, steps)
         if flow.rank is not None:
             self.rank = flow.rank
@@ -263,6 +251,7 @@ class CyTubeConnection(MultiService):
         self.connected = self.ready = False
         self._flow = None
         self._cancel_later()
+        self._cancel_join_timer()
         self.reconnector.session_ended()
         if refusal is not None:
             self._refused(refusal)
@@ -289,6 +278,7 @@ class CyTubeConnection(MultiService):
                     self._later.append(
                         self._reactor.callLater(delay, self._send_later, driver, event, data)
                     )
+                    self._arm_join_timer(driver, delay)
                 case Ready():
                     self._became_ready(step)
                 case Note(text=text):
@@ -300,7 +290,29 @@ class CyTubeConnection(MultiService):
         if driver is self._driver and driver.connected:
             driver.emit(event, data)
 
+    def _arm_join_timer(self, driver: SessionDriver, wait: float = 0.0) -> None:
+        self._cancel_join_timer()
+        self._join_timer = self._reactor.callLater(
+            self.join_timeout + wait, self._join_timed_out, driver
+        )
+
+    def _cancel_join_timer(self) -> None:
+        timer, self._join_timer = self._join_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _join_timed_out(self, driver: SessionDriver) -> None:
+        self._join_timer = None
+        if driver is not self._driver or self.ready or not driver.connected:
+            return
+        error = JoinTimeout(
+            f"the server did not answer the login/join of #{self.channel} "
+            f"in {self.join_timeout:g} s"
+        )
+        self._failed(driver, error, fatal=False, hold=0.0)
+
     def _became_ready(self, step: Ready) -> None:
+        self._cancel_join_timer()
         self.ready = True
         self.rank = step.rank
         self.reconnector.session_ready()

@@ -20,6 +20,7 @@ from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublish
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from rosey.errors import JoinTimeout
 from rosey.events import Event
 from rosey.wire.connection import CyTubeConnection
 from rosey.wire.retry import ReconnectPolicy
@@ -251,3 +252,33 @@ async def test_a_flood_of_bad_frames_is_logged_with_a_cap(rosey_log: list[str]) 
         await conn.stopService()
         await site.stop()
     assert any("100 bad frames on this session (80 not logged)" in line for line in rosey_log)
+
+
+class HangsOnFirstJoin(RawCyTube):
+    """Logs the bot in but never answers the first connection's ``joinChannel``."""
+
+    def respond(self, conn: RawCyTubeProtocol, text: str) -> None:
+        if text.startswith('42["joinChannel"') and len(self.conns) == 1:
+            return
+        super().respond(conn, text)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_join_the_server_never_answers_times_out_and_the_bot_reconnects(
+    rosey_log: list[str],
+) -> None:
+    site = await RawSite(HangsOnFirstJoin()).start()
+    conn: CyTubeConnection | None = None
+    try:
+        conn, events = await joined_connection(site, join_timeout=0.5)
+        assert len(site.server.conns) == 2 and conn.ready
+        errors = [e for e in events if e.name == "error"]
+        assert [type(e.platform_data) for e in errors] == [JoinTimeout]
+        assert errors[0].content == (
+            "the server did not answer the login/join of #labchan in 0.5 s"
+        )
+        assert [line for line in rosey_log if "did not answer the login/join" in line]
+    finally:
+        if conn is not None:
+            await conn.stopService()
+        await site.stop()

@@ -27,6 +27,7 @@ from rosey.errors import (
     ConnectRefused,
     GuestLoginLimited,
     InvalidUsername,
+    JoinTimeout,
     Kicked,
     LoginError,
     NameInUse,
@@ -37,8 +38,9 @@ from rosey.errors import (
 from rosey.events import Event
 from rosey.interfaces import IConnection
 from rosey.wire import codec
-from rosey.wire.connection import CyTubeConnection, websocket_endpoint
+from rosey.wire.connection import CyTubeConnection
 from rosey.wire.driver import SessionDriver
+from rosey.wire.endpoints import websocket_endpoint
 from rosey.wire.login import is_fatal, login_error
 from rosey.wire.retry import KickPolicy, ReconnectPolicy
 from rosey.wire.session import Session
@@ -303,6 +305,27 @@ def test_guest_login_limit_waits_the_named_seconds_then_gives_up_after_the_limit
         assert h.out()[-1] == ["login", {"name": "guest1"}]
     h.server("login", limited)
     assert isinstance(h.conn.stopped_for, GuestLoginLimited)
+
+
+def test_join_timeout_counts_from_the_last_answer_and_the_wait_the_server_asked_for() -> None:
+    h = Harness(username="guest1", password=None, join_timeout=10)
+    h.connect()
+    h.idle(9)  # silent for 9 s after the namespace opened: still waiting
+    h.server("login", {"success": False, "error": "Guest logins are restricted to one per "
+                       "IP address per 30 seconds."})  # fmt: skip
+    h.idle(39.9)  # the 30 s the server asked for, then 9.9 s of silence
+    assert h.closes == [] and events.ERROR not in h.names()
+    h.idle(0.2)
+    (error,) = [e for e in h.events if e.name == events.ERROR]
+    assert isinstance(error.platform_data, JoinTimeout)
+    assert h.closes == [False] and h.sent[-1] == "41"  # left politely: the socket is alive
+    assert h.conn.stopped_for is None  # and reconnects
+
+
+def test_a_joined_bot_has_no_join_timeout(h: Harness) -> None:
+    h.join()
+    h.idle(3600)
+    assert h.conn.ready and events.ERROR not in h.names()
 
 
 def test_guest_retry_is_not_sent_on_a_dead_session() -> None:
