@@ -1,7 +1,8 @@
 """The ``rosey`` command: operator subcommands.
 
 - ``rosey run --config FILE``: the same as ``twistd --nodaemon --pidfile= rosey --config FILE``.
-- ``rosey db upgrade|downgrade REV|current|history|import-legacy …``: the database.
+- ``rosey db upgrade|downgrade REV|current|history|import-legacy … [--url URL | --config FILE]``:
+  the database (with ``--config``, ``upgrade`` also migrates the enabled plugins).
 - ``rosey config check FILE`` / ``rosey config migrate OLD.json``: the configuration.
 """
 
@@ -12,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon in the foreground (twistd -n rosey)")
     run.add_argument("--config", "-c", default="rosey.toml", help="the TOML configuration")
     run.set_defaults(func=_run)
-    add_db_parser(sub)
+    add_db_parser(sub).set_defaults(func=_db)
     try:
         from rosey.daemon.check import add_config_parser
     except ImportError:  # pragma: no cover - while the config commands are not installed
@@ -38,6 +40,46 @@ def _run(args: argparse.Namespace) -> int:
     argv = [str(twistd), "--nodaemon", "--pidfile=", "rosey", "--config", args.config]
     os.execv(argv[0], argv)  # replaces this process: signals reach twistd directly
     return 1  # pragma: no cover
+
+
+def _db(args: argparse.Namespace) -> int:
+    """``rosey db …``; with ``--config``, the database (and, for ``upgrade`` to the head, the
+    enabled plugins' migrations) come from the daemon's configuration."""
+    from rosey.storage.cli import run_db_command
+
+    if not getattr(args, "config", None):
+        return run_db_command(args)
+    from rosey.daemon.config import ConfigError, load
+
+    try:
+        config = load(args.config)
+    except ConfigError as e:
+        sys.stderr.write(f"rosey db {args.db_command}: config error: {e}\n")
+        return 1
+    args.url = config.database.url.value
+    status = run_db_command(args)
+    if status != 0 or args.db_command != "upgrade" or args.revision != "head":
+        return status
+    return _upgrade_plugins(config)
+
+
+def _upgrade_plugins(config: Any) -> int:
+    from rosey.daemon.assemble import plugin_migration_folders
+    from rosey.daemon.plugin_migrations import upgrade_plugins
+    from rosey.storage import StorageError
+
+    folders = plugin_migration_folders(config)
+    if not folders:
+        return 0
+    try:
+        done = upgrade_plugins(config.database.url.value, folders)
+    except StorageError as e:
+        sys.stderr.write(f"rosey db upgrade: error: {e}\n")
+        return 1
+    for name, (before, after) in done.items():
+        moved = f"{before or '<base>'} -> {after}" if before != after else f"already at {after}"
+        sys.stdout.write(f"plugin {name}: {moved}\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

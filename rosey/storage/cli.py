@@ -20,12 +20,25 @@ from rosey.storage.engine import safe_url
 from rosey.storage.errors import StorageError
 
 
-def add_db_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``db upgrade|downgrade REV|current|history|import-legacy PATH --channel NAME``."""
+def add_db_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add ``db upgrade|downgrade REV|current|history|import-legacy PATH --channel NAME``; return
+    the ``db`` parser. ``--config`` is parsed here but resolved by the caller (rosey.cli): the
+    storage layer does not read the daemon's configuration."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    where = common.add_mutually_exclusive_group()
+    where.add_argument(
         "--url",
         help="database URL (default: $ROSEY_DATABASE_URL, else sqlite:///rosey.sqlite)",
+    )
+    where.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="take the database from rosey's TOML configuration (its secrets from the "
+        "environment, a file or systemd credentials); `upgrade` also migrates the plugins "
+        "enabled there",
     )
     db = subparsers.add_parser("db", help="manage rosey's database")
     db.set_defaults(func=run_db_command)
@@ -41,6 +54,7 @@ def add_db_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     )
     imp.add_argument("path", metavar="PATH", help="the old bot's SQLite database file")
     imp.add_argument("--channel", required=True, help="the channel its data belongs to")
+    return db
 
 
 def run_db_command(

@@ -186,3 +186,29 @@ async def test_the_daemon_runs_the_migrations_of_enabled_plugins(
     with pytest.raises(ConfigError) as e:
         build(daemon_config(tmp_path, dropin, enable=True), reactor)
     assert str(e.value) == "database: plugin migplug: migration failed: RuntimeError: script bug"
+
+
+def test_rosey_db_upgrade_with_config_migrates_rosey_and_the_enabled_plugins(
+    tmp_path: Path, dropin: DropIn, versions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rosey.cli import main
+
+    db = tmp_path / "rosey.sqlite"
+    config = tmp_path / "rosey.toml"
+    config.write_text(
+        '[database]\nurl_env = "LAB_DB_URL"\n'  # the URL is a secret: from the environment
+        f'[plugins]\ndirs = ["{dropin.path}"]\nenable = ["migplug"]\n'
+        '[[channel]]\nsite = "https://cytu.be"\nname = "one"\n'
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LAB_DB_URL", f"sqlite:///{db}")
+        assert main(["db", "upgrade", "--config", str(config)]) == 0
+        out = capsys.readouterr().out
+        assert "-> " in out and "plugin migplug: <base> -> m1" in out
+        assert {"chat_messages", "migplug_notes"} <= tables(db)
+        assert revision(db, "alembic_version_migplug") == ["m1"]
+        assert main(["db", "upgrade", "--config", str(config)]) == 0
+        assert "plugin migplug: already at m1" in capsys.readouterr().out
+        assert main(["db", "current", "--config", str(config)]) == 0
+    assert main(["db", "upgrade", "--config", str(tmp_path / "missing.toml")]) == 1
+    assert "config error" in capsys.readouterr().err
