@@ -94,7 +94,8 @@ class TellDelivery:
         user = event.user
         # First the check that nearly always ends it: storage knows, without I/O, that nothing
         # waits for this user.
-        if not user or not self._bot.storage.may_have_outbound(self._channel(), user):
+        bot = self._bot
+        if not user or not bot.storage.may_have_outbound(bot.storage_key, user):
             return
         if event.replayed or event.extra.get("malformed") or event.extra.get("server_whisper"):
             return

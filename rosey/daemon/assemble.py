@@ -262,7 +262,6 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
     daemon.recorders.append(recorder)
 
     watch = ChannelWatch(label, reactor)
-    connection.subscribe(watch)
     daemon.watches.append(watch)
     daemon.bots[label] = bot
     _observe_channel(daemon.metrics, label, connection, bot, watch)
@@ -284,18 +283,22 @@ def _observe_channel(
     metrics: Metrics, label: str, connection: CyTubeConnection, bot: Bot, watch: ChannelWatch
 ) -> None:
     sessions = 0
+    event_in = metrics.event_in
 
-    def counted(event: Event) -> None:
+    # The watch and the counters as one listener: one call less per event on the hot path.
+    def observed(event: Event) -> None:
         nonlocal sessions
-        metrics.event_in(label, event.name)
-        if event.name == events.CONNECTED:
+        watch(event)
+        name = event.name
+        event_in(label, name)
+        if name == events.CONNECTED:
             sessions += 1
             if sessions > 1:
                 metrics.reconnect(label)
-        elif event.name == events.KICKED:
+        elif name == events.KICKED:
             metrics.kick(label, "kicked")
 
-    connection.subscribe(counted)
+    connection.subscribe(observed)
     connection.on_emit = lambda name: metrics.event_out(label, name)
     metrics.observe_channel(
         label,

@@ -178,6 +178,8 @@ class _LineFile(Service):
         self._pending: IDelayedCall | None = None
         self._minute: int | None = None  # the minute _hh_mm is for (local time)
         self._hh_mm = ""
+        self._second: int | None = None  # the second _stamp is for
+        self._stamp = ""
         self._file = self._open()
 
     def _open(self) -> IO[str]:
@@ -194,11 +196,14 @@ class _LineFile(Service):
             return
         # strftime(localtime()) once a minute: zones differ from UTC by whole minutes.
         second = int(when // 1)
-        minute, sec = divmod(second, 60)
-        if minute != self._minute:
-            self._minute = minute
-            self._hh_mm = time.strftime("%H:%M", time.localtime(minute * 60))
-        self._file.write(f"[{self._hh_mm}:{sec:02d}] {text}\n")
+        if second != self._second:  # "[HH:MM:SS] " once a second
+            self._second = second
+            minute, sec = divmod(second, 60)
+            if minute != self._minute:
+                self._minute = minute
+                self._hh_mm = time.strftime("%H:%M", time.localtime(minute * 60))
+            self._stamp = f"[{self._hh_mm}:{sec:02d}] "
+        self._file.write(f"{self._stamp}{text}\n")
         if self._pending is None:
             self._pending = self.clock.callLater(self.flush_delay, self.flush)
 
@@ -239,7 +244,13 @@ class ChatLog(_LineFile):
             log.warn("chat log: skipping a message without user or text")
             return
         when = event.timestamp if event.timestamp is not None else self.clock.seconds()
-        self.write_line(when, f"<{_clean(event.user)}> {_clean(event.content)}")
+        user, text = event.user, event.content
+        # _clean's test inline: nearly every name and line is a printable str already.
+        if type(user) is not str or not user.isprintable():
+            user = _clean(user)
+        if type(text) is not str or not text.isprintable():
+            text = _clean(text)
+        self.write_line(when, f"<{user}> {text}")
 
 
 class MediaLog(_LineFile):

@@ -17,6 +17,10 @@ from rosey.daemon.systemd import SystemdNotifier
 from rosey.events import Event
 
 CONNECTING = "connecting"
+# The only events that can change a watch's state.
+_STATE_EVENTS = frozenset(
+    {events.READY, events.DISCONNECTED, events.KICKED, events.CONNECT_FAILED, events.ERROR}
+)
 
 
 class ChannelWatch:
@@ -33,6 +37,8 @@ class ChannelWatch:
     def __call__(self, event: Event) -> None:
         self.last_event_at = self.clock.seconds()
         name = event.name
+        if name not in _STATE_EVENTS:  # nearly every event: chat, joins, leaves, ...
+            return
         if name == events.READY:
             self._set(True, "joined")
         elif name in (events.DISCONNECTED, events.KICKED, events.CONNECT_FAILED):

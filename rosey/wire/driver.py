@@ -131,7 +131,17 @@ class SessionDriver:
         if self._closed_reason is not None:
             return
         self.frames_in += 1
-        self._perform(self.session.receive(text, self._clock.seconds()))
+        got = self.session.receive_event(text, self._clock.seconds())
+        if isinstance(got, codec.EventPacket):
+            # Nearly every frame: an event to hand over. The session did not change, so neither
+            # did the heartbeat deadline (and a handler that closed the session has cancelled
+            # the timer itself): no list to walk, no timer to check.
+            try:
+                self._handler.session_event(self, got)
+            except Exception:
+                _log.failure("session handler {fn} failed", fn="session_event")
+            return
+        self._perform(got)
         self._schedule()
 
     def refuse(self, what: str) -> None:

@@ -114,6 +114,23 @@ class Session:
             packet = codec.decode(text)
         except CodecError as e:
             return [Violation(e, text)]
+        return self._handle(packet, text, now)
+
+    def receive_event(self, text: str, now: float) -> codec.EventPacket | list[Action]:
+        """:meth:`receive`, but an event frame while connected (nearly every frame) comes back
+        as its bare packet, where :meth:`receive` returns ``[Deliver(packet)]``; it changes
+        nothing in the session (not even the heartbeat deadline)."""
+        if self.state is not State.CONNECTED:
+            return self.receive(text, now)
+        try:
+            packet = codec.decode(text)
+        except CodecError as e:
+            return [Violation(e, text)]
+        if type(packet) is codec.EventPacket:
+            return packet
+        return self._handle(packet, text, now)
+
+    def _handle(self, packet: codec.Packet, text: str, now: float) -> list[Action]:
         match packet:
             case codec.EventPacket() if self.state is State.CONNECTED:
                 return [_deliver(packet)]

@@ -177,6 +177,23 @@ def test_chat_log_uses_the_event_timestamp_in_local_time(tmp_path: Path, timezon
     assert clock.getDelayedCalls() == []
 
 
+def test_chat_log_stamps_each_second_and_minute(tmp_path: Path, timezone: None) -> None:
+    path = tmp_path / "chat.log"
+    chat_log = ChatLog(str(path), Clock())
+    for ts in (NOON, NOON + 0.9, NOON + 1, NOON + 3.5, NOON + 4, NOON + 0.2, NOON + 60):
+        chat_log(chat("a", f"at {ts - NOON:g}", ts))
+    chat_log.stopService()
+    assert path.read_text().splitlines() == [
+        "[18:04:56] <a> at 0",
+        "[18:04:56] <a> at 0.9",
+        "[18:04:57] <a> at 1",
+        "[18:04:59] <a> at 3.5",
+        "[18:05:00] <a> at 4",
+        "[18:04:56] <a> at 0.2",
+        "[18:05:56] <a> at 60",
+    ]
+
+
 def test_chat_log_appends(tmp_path: Path, timezone: None) -> None:
     path = tmp_path / "chat.log"
     path.write_text("[00:00:00] <x> from the last run\n")

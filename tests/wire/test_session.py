@@ -354,3 +354,51 @@ def test_any_sequence_of_frames_never_raises(eio: int, steps) -> None:
             assert session.state is State.CONNECTED
         deadline = session.deadline()
         assert deadline is None or deadline == deadline  # never NaN
+
+
+# -- receive_event: the driver's fast path ----------------------------------------------------
+
+_FRAMES = [
+    '42["rank",-1]',  # before the handshake: a violation
+    OPEN4,
+    '42["rank",-1]',  # before the namespace connect: a violation
+    CONNECT4,
+    '42["chatMsg",{"msg":"hi"}]',
+    '427["x",1]',
+    "2",
+    "430[{}]",
+    "6",
+    "not a frame",
+    '42["rank",3]',
+    "41",
+    '42["rank",3]',  # after close: nothing
+]
+
+
+def _comparable(actions: list[Any]) -> list[Any]:
+    # Exceptions compare by identity: a violation by its message and frame.
+    return [(str(a.error), a.frame) if isinstance(a, Violation) else a for a in actions]
+
+
+def test_receive_event_is_receive_with_events_bare() -> None:
+    slow, fast = Session(), Session()
+    for i, frame in enumerate(_FRAMES):
+        expected = slow.receive(frame, float(i))
+        got = fast.receive_event(frame, float(i))
+        if isinstance(got, EventPacket):
+            assert expected == [Deliver(got)]
+        else:
+            assert _comparable(got) == _comparable(expected)
+        assert (fast.state, fast.deadline(), fast.close_reason) == (
+            slow.state,
+            slow.deadline(),
+            slow.close_reason,
+        )
+    assert fast.state is State.CLOSED
+
+
+def test_receive_event_returns_the_packet_of_an_event_while_connected() -> None:
+    session = connected()
+    deadline = session.deadline()
+    assert session.receive_event('42["rank",-1]', 30.0) == EventPacket("rank", (-1,))
+    assert session.deadline() == deadline
