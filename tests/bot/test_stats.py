@@ -12,7 +12,6 @@ import html
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_twisted
 from twisted.internet import task
 from twisted.internet.defer import Deferred
@@ -26,7 +25,6 @@ from rosey.bot.service import Bot
 from rosey.bot.stats import install_stats, stats_commands
 from rosey.bot.tell import TellDelivery
 from rosey.events import Event
-from rosey.storage import migrate
 from rosey.storage.errors import StorageError
 from rosey.storage.interface import IStorage
 from rosey.storage.recorder import Recorder
@@ -192,13 +190,6 @@ class Lab:
 
     def said(self) -> list[str]:
         return [d["msg"] for e, d in self.conn.sent if e == "chatMsg"]
-
-
-@pytest.fixture
-def db_url(tmp_path: Any) -> str:
-    url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)
-    return url
 
 
 @pytest_twisted.async_yield_fixture()

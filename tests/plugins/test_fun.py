@@ -26,7 +26,6 @@ from rosey.plugin import PluginConfigError
 from rosey.plugins.fun import EIGHTBALL_ANSWERS, Fun, fun
 from rosey.plugins.fun_quotes import PAGE_SIZE
 from rosey.plugins.fun_timedata import parse_duration, parse_when
-from rosey.storage import migrate
 from tests.bot.test_stats import CH, T0, Lab, bounded
 
 ALICE_RANK, MOD_RANK = 1, 2
@@ -70,13 +69,6 @@ class FunLab:
 
     def pms(self, to: str) -> list[str]:
         return self.lab.pms(to)
-
-
-@pytest.fixture
-def db_url(tmp_path: Any) -> str:
-    url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)
-    return url
 
 
 @pytest_twisted.async_yield_fixture()

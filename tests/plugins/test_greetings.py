@@ -18,7 +18,6 @@ from twisted.internet.defer import maybeDeferred
 from rosey.bot.service import Bot
 from rosey.plugin import PluginConfigError
 from rosey.plugins.greetings import Greetings, greetings, render
-from rosey.storage import migrate
 from rosey.storage import ops as o
 from rosey.wire.fake import FakeConnection
 from tests.bot.test_stats import CH, ME, Lab, bounded, user
@@ -58,13 +57,6 @@ class GreetLab:
         self.clock.advance(stay)
         self.lab.leave(name)
         await self.lab.flush()
-
-
-@pytest.fixture
-def db_url(tmp_path: Any) -> str:
-    url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)
-    return url
 
 
 @pytest_twisted.async_yield_fixture()

@@ -32,7 +32,6 @@ from rosey.plugins.markov_model import (
     MarkovModel,
     tokenize,
 )
-from rosey.storage import migrate
 from tests.bot.test_stats import ME, Lab, bounded, user
 
 CORPUS = [
@@ -121,13 +120,6 @@ class MarkovLab:
             found.update(state)
             found.update(followers)
         return found - {markovify.chain.BEGIN, markovify.chain.END}
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)
-    return url
 
 
 @pytest_twisted.async_yield_fixture()

@@ -23,7 +23,6 @@ from rosey.plugin import PluginConfigError
 from rosey.plugins.moderation import Moderation, moderation
 from rosey.plugins.moderation_config import SpamRules
 from rosey.plugins.moderation_spam import SpamDetector, Strikes
-from rosey.storage import migrate
 from rosey.storage.recorder import Recorder
 from rosey.storage.service import open_storage
 from rosey.wire.fake import FakeConnection
@@ -145,13 +144,6 @@ class ModLab(Lab):
             for r in rows
             if r.action_type.startswith("mod_")
         ][::-1]
-
-
-@pytest.fixture
-def db_url(tmp_path: Any) -> str:
-    url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)
-    return url
 
 
 LADDER = {"ladder": ["warn", "mute", "kick"], "max_messages": 4, "mute_seconds": 60}

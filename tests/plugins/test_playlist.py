@@ -24,7 +24,6 @@ from rosey.bot.tell import TellDelivery
 from rosey.plugin import PluginConfigError
 from rosey.plugins.playlist import PlaylistPlugin, playlist
 from rosey.plugins.playlist_rules import refill_candidates, skip_threshold
-from rosey.storage import migrate
 from rosey.storage.recorder import Recorder
 from rosey.storage.rows import MediaPlay
 from rosey.storage.service import open_storage
@@ -144,13 +143,6 @@ class PlaylistLab(Lab):
                 return
         if until is not None:
             raise AssertionError("the condition never became true")
-
-
-@pytest.fixture
-def db_url(tmp_path: Any) -> str:
-    url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)
-    return url
 
 
 async def make(db_url: str, config: dict[str, Any] | None = None, rank: float = 3) -> PlaylistLab:
