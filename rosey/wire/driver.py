@@ -232,13 +232,7 @@ class SessionDriver:
         self._send(text)
 
     def _perform(self, actions: list[Action], *, from_timer: bool = False) -> None:
-        for action in actions:
-            if type(action) is Deliver:  # nearly every action: skip the match and _call
-                try:
-                    self._handler.session_event(self, action.packet)
-                except Exception:
-                    _log.failure("session handler {fn} failed", fn="session_event")
-                continue
+        for action in actions:  # events while connected skip this: see receive()
             match action:
                 case SendText(text=text):
                     self._write(text)
