@@ -84,7 +84,6 @@ class SessionDriver:
         self._close = close
         self._handler = handler
         self._timer: IDelayedCall | None = None
-        self._timer_deadline: float | None = None  # what self._timer was scheduled for
         self._acks: dict[int, tuple[Deferred[Any], IDelayedCall, str]] = {}
         self._connect_waiters: list[Deferred[str | None]] = []
         self._close_waiters: list[Deferred[str]] = []
@@ -283,8 +282,6 @@ class SessionDriver:
     def _schedule(self) -> None:
         deadline = self.session.deadline()
         timer = self._timer
-        if timer is not None and deadline == self._timer_deadline and timer.active():
-            return  # every frame but a ping: nothing changed
         if timer is not None and timer.active():
             if deadline is not None and abs(timer.getTime() - deadline) < 1e-6:
                 return
@@ -293,7 +290,6 @@ class SessionDriver:
         if deadline is not None and self._closed_reason is None:
             delay = max(0.0, deadline - self._clock.seconds())
             self._timer = self._clock.callLater(delay, self._on_timer)
-            self._timer_deadline = deadline
 
     def _on_timer(self) -> None:
         self._timer = None
