@@ -199,8 +199,7 @@ class Recorder(Service):
             return
         self._buffer.append(op)
         if len(self._buffer) >= self.batch_size:
-            if self._in_flight is None and not self._retrying:  # else _flush would do nothing
-                self._flush()
+            self._flush()
         elif self._timer is None:
             self._timer = self._clock.callLater(self.flush_interval, self._on_timer)
 
