@@ -94,13 +94,8 @@ class ServerAnswers:
             return
         if not self._in_flight and not self._late and "echo" in self._stray_logged:
             return  # the common case: nothing to confirm, and an own line would only be logged
-        # _is_me inline (every chat line comes here until the first stray echo is logged): an
-        # exact match needs no casefold.
-        user, name = event.user, self._own_name()
-        if user is None or name is None or (user != name and user.casefold() != name.casefold()):
-            return
         # A shadow-muted moderator gets its line twice; the copy marked shadow is extra.
-        if not event.extra.get("shadow"):
+        if self._is_me(event.user) and not event.extra.get("shadow"):
             self._confirm(event, "chat")
 
     def _on_pm(self, event: Event) -> None:

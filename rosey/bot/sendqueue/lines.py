@@ -70,7 +70,7 @@ def norm(text: str) -> str:
 
 def same_name(a: str | None, b: str) -> bool:
     """Whether two user names are the same (CyTube names are case-insensitive)."""
-    return a is not None and a.casefold() == b.casefold()
+    return a is not None and (a == b or a.casefold() == b.casefold())  # equal: no casefold
 
 
 @dataclass(eq=False, slots=True)
