@@ -244,13 +244,7 @@ class ChatLog(_LineFile):
             log.warn("chat log: skipping a message without user or text")
             return
         when = event.timestamp if event.timestamp is not None else self.clock.seconds()
-        user, text = event.user, event.content
-        # _clean's test inline: nearly every name and line is a printable str already.
-        if type(user) is not str or not user.isprintable():
-            user = _clean(user)
-        if type(text) is not str or not text.isprintable():
-            text = _clean(text)
-        self.write_line(when, f"<{user}> {text}")
+        self.write_line(when, f"<{_clean(event.user)}> {_clean(event.content)}")
 
 
 class MediaLog(_LineFile):
