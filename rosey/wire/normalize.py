@@ -93,17 +93,10 @@ class Normalizer:
         user: Any = data.get("username")
         msg: Any = data.get("msg")
         time: Any = data.get("time")
-        # _chat_error's checks inline for the well-formed line (the hot path), then its answer.
-        if (
-            type(user) is not str
-            or type(msg) is not str
-            or (type(time) is not int and type(time) is not float)
-            or not -_MAX_MS < time < _MAX_MS
-        ):
-            return _malformed("chatMsg", data, _chat_error(user, msg, time) or "malformed")
-        meta = data.get("meta")
-        if type(meta) is not dict:
-            meta = {}
+        why = _chat_error(user, msg, time)
+        if why is not None:
+            return _malformed("chatMsg", data, why)
+        meta = _meta(data)
         add_class = meta.get("addClass")
         return _event(
             MESSAGE,
