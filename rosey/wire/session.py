@@ -108,32 +108,27 @@ class Session:
 
     def receive(self, text: str, now: float) -> list[Action]:
         """Handle one text frame received at ``now`` (seconds, any monotonic origin)."""
+        got = self.receive_event(text, now)
+        if isinstance(got, codec.EventPacket):
+            return [_deliver(got)]
+        return got
+
+    def receive_event(self, text: str, now: float) -> codec.EventPacket | list[Action]:
+        """:meth:`receive`, but an event frame while connected (nearly every frame) comes back
+        as its bare packet, where :meth:`receive` returns ``[Deliver(packet)]``; it changes
+        nothing in the session (not even the heartbeat deadline)."""
         if self.state is State.CLOSED:
             return []
         try:
             packet = codec.decode(text)
         except CodecError as e:
             return [Violation(e, text)]
-        return self._handle(packet, text, now)
-
-    def receive_event(self, text: str, now: float) -> codec.EventPacket | list[Action]:
-        """:meth:`receive`, but an event frame while connected (nearly every frame) comes back
-        as its bare packet, where :meth:`receive` returns ``[Deliver(packet)]``; it changes
-        nothing in the session (not even the heartbeat deadline)."""
-        if self.state is not State.CONNECTED:
-            return self.receive(text, now)
-        try:
-            packet = codec.decode(text)
-        except CodecError as e:
-            return [Violation(e, text)]
-        if type(packet) is codec.EventPacket:
+        if type(packet) is codec.EventPacket and self.state is State.CONNECTED:
             return packet
         return self._handle(packet, text, now)
 
     def _handle(self, packet: codec.Packet, text: str, now: float) -> list[Action]:
         match packet:
-            case codec.EventPacket() if self.state is State.CONNECTED:
-                return [_deliver(packet)]
             case codec.Ping():
                 if self.eio == 3:
                     return [Violation(CodecError("server ping in Engine.IO v3"), text)]
