@@ -122,15 +122,15 @@ def split(bot: Bot, made: list[Event], repeat: int) -> dict[str, float]:
         "confirmations": bot.confirmations.feed,
         "dispatcher": bot.dispatcher.run,
     }
-    best = dict.fromkeys(parts, float("inf"))
-    for _ in range(repeat):
-        for label, part in parts.items():
 
-            def run(part: Callable[[Event], Any] = part) -> None:
-                for event in made:
-                    part(event)
+    def over_made(part: Callable[[Event], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for event in made:
+                part(event)
 
-            best[label] = min(best[label], best_time(run))
+        return run
+
+    best = best_of({label: over_made(part) for label, part in parts.items()}, repeat)
     return {label: seconds / len(made) for label, seconds in best.items()}
 
 
@@ -153,6 +153,16 @@ def best_time(fn: Callable[[], None]) -> float:
     return time.process_time() - start
 
 
+def best_of(loops: dict[str, Callable[[], None]], repeat: int) -> dict[str, float]:
+    """Each loop's best CPU time over ``repeat`` rounds, run interleaved so that a noisy moment
+    hurts every loop alike."""
+    best = dict.fromkeys(loops, float("inf"))
+    for _ in range(repeat):
+        for label, fn in loops.items():
+            best[label] = min(best[label], best_time(fn))
+    return best
+
+
 def dispatch(frames: int, repeat: int, show_profile: bool = False) -> bool:
     """Part (a); True when the target is met."""
     corpus = build_corpus(frames)
@@ -167,10 +177,7 @@ def dispatch(frames: int, repeat: int, show_profile: bool = False) -> bool:
         bot_label: lambda: run_bot(corpus, bot),
         "bot: handlers never called": lambda: run_bot(corpus, quiet),
     }
-    best = dict.fromkeys(loops, float("inf"))
-    for _ in range(repeat):  # interleaved, so a noisy moment hurts every loop alike
-        for label, fn in loops.items():
-            best[label] = min(best[label], best_time(fn))
+    best = best_of(loops, repeat)
 
     print(f"(a) dispatch: {corpus.size:,} server frames ({len(SCENARIOS)} captures, repeated),")
     print(f"    {n_events:,} events to the bot; best of {repeat}")
@@ -215,10 +222,7 @@ def live_channel(frames: int, repeat: int) -> None:
         "wire: decode+normalize": lambda: run_rosey(corpus),
         f"bot: {HANDLERS} handlers on '*'": lambda: run_bot(corpus, bot),
     }
-    best = dict.fromkeys(loops, float("inf"))
-    for _ in range(repeat):
-        for label, fn in loops.items():
-            best[label] = min(best[label], best_time(fn))
+    best = best_of(loops, repeat)
     wire = best["wire: decode+normalize"]
     print(f"    on a live channel's stream instead ({corpus.size:,} frames: one join burst, then")
     print("    80 % chat, 10 % joins, 10 % leaves; for information):")
