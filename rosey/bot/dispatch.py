@@ -121,21 +121,7 @@ class Dispatcher:
         handlers = self._table.get(event.name)
         if handlers is None:
             handlers = self.handlers(event.name)
-        # The loop of _run, repeated here: one call less per event on the hot path.
-        remaining = iter(handlers)
-        for handler in remaining:
-            try:
-                result = handler(event)
-            except Exception:
-                self._failed(event, handler, Failure())
-                continue
-            if result is None:
-                continue
-            if result is True:
-                return True
-            if isinstance(result, Deferred) or iscoroutine(result):
-                return self._wait(result, event, tuple(remaining), handler)
-        return False
+        return self._run(event, handlers)
 
     def _run(self, event: Event, handlers: tuple[Handler, ...]) -> bool | Deferred[bool]:
         """Run ``handlers``; returns a bool when all of them were synchronous."""
