@@ -205,19 +205,24 @@ async def treq_get_json(url: str) -> tuple[int, object]:
     return response.code, body
 
 
-def test_broken_config_exits_1_with_one_line(tmp_path: Path) -> None:
-    config = tmp_path / "rosey.toml"
-    config.write_text('[[channel]]\nsite = "nope"\nname = "labchan"\n')
+def failed_start(config: Path, cwd: Path) -> list[str]:
+    """Run ``twistd rosey --config`` expecting exit 1 before the reactor; its stderr lines."""
     result = subprocess.run(
         [str(TWISTD), "--nodaemon", "--pidfile=", "rosey", "--config", str(config)],
         env=environment(),
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, result.stderr
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def test_broken_config_exits_1_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "rosey.toml"
+    config.write_text('[[channel]]\nsite = "nope"\nname = "labchan"\n')
+    lines = failed_start(config, tmp_path)
     assert lines == ["rosey: config error: channel[0].site: 'nope' is not an http(s):// URL"]
 
 
@@ -233,17 +238,8 @@ def test_unusable_database_exits_1_before_the_reactor_starts(tmp_path: Path) -> 
     config.write_text(
         config.read_text() + '\n[database]\nurl = "sqlite:////nonexistent-dir/rosey.sqlite"\n'
     )
-    result = subprocess.run(
-        [str(TWISTD), "--nodaemon", "--pidfile=", "rosey", "--config", str(config)],
-        env=environment(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 1
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("rosey: database: "), result.stderr
+    lines = failed_start(config, tmp_path)
+    assert len(lines) == 1 and lines[0].startswith("rosey: database: "), lines
 
 
 def said_by_bot(peer: CyTubePeer, predicate: Callable[[str], bool]) -> bool:
