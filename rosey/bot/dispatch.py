@@ -53,6 +53,17 @@ class Dispatcher:
         self._registered: dict[str, list[tuple[int, Handler]]] = {}
         # name -> handlers for that name merged with the wildcard's, in registration order
         self._table: dict[str, tuple[Handler, ...]] = {}
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Call ``changed()`` after every :meth:`on` and :meth:`off` (for callers that keep
+        :meth:`handlers` tuples of their own)."""
+        self._watchers.append(changed)
+
+    def _changed(self) -> None:
+        self._table.clear()
+        for changed in self._watchers:
+            changed()
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -74,7 +85,7 @@ class Dispatcher:
             return lambda h: self.on(event, h)
         self._seq += 1
         self._registered.setdefault(event, []).append((self._seq, handler))
-        self._table.clear()
+        self._changed()
         return handler
 
     def off(self, event: str, handler: Handler) -> None:
@@ -87,7 +98,7 @@ class Dispatcher:
             self._registered[event] = kept
         else:
             del self._registered[event]
-        self._table.clear()
+        self._changed()
 
     def handlers(self, event: str) -> tuple[Handler, ...]:
         """The handlers that :meth:`dispatch` would run for an event named ``event``, in order."""
@@ -121,10 +132,10 @@ class Dispatcher:
         handlers = self._table.get(event.name)
         if handlers is None:
             handlers = self.handlers(event.name)
-        return self._run(event, handlers)
+        return self.run_handlers(event, handlers)
 
-    def _run(self, event: Event, handlers: tuple[Handler, ...]) -> bool | Deferred[bool]:
-        """Run ``handlers``; returns a bool when all of them were synchronous."""
+    def run_handlers(self, event: Event, handlers: tuple[Handler, ...]) -> bool | Deferred[bool]:
+        """:meth:`run` with the handlers given (a tuple from :meth:`handlers`)."""
         remaining = iter(handlers)
         for handler in remaining:
             try:
@@ -159,13 +170,13 @@ class Dispatcher:
     ) -> bool | Deferred[bool]:
         if result is True:
             return True
-        return self._run(event, rest)
+        return self.run_handlers(event, rest)
 
     def _resume_after_failure(
         self, failure: Failure, event: Event, rest: tuple[Handler, ...], handler: Handler
     ) -> bool | Deferred[bool]:
         self._failed(event, handler, failure)
-        return self._run(event, rest)
+        return self.run_handlers(event, rest)
 
     def _failed(self, event: Event, handler: Handler, failure: Failure) -> None:
         self._log.failure(

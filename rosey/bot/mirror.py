@@ -108,6 +108,10 @@ class ChannelMirror:
         self._reset_self()
         self._complained.clear()
 
+    def follows(self, name: str) -> bool:
+        """Whether :meth:`apply` does anything with events named ``name``."""
+        return name in self._handlers
+
     def apply(self, event: Event) -> None:
         """Update the mirror from one event. Unknown events are ignored; never raises.
 

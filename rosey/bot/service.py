@@ -28,6 +28,9 @@ from rosey.interfaces import IConnection
 from rosey.storage.interface import IStorage
 from rosey.storage.noop import NoopStorage
 
+# (mirror step, send-queue step, handlers): what Bot.handle_event runs for one event name
+_Route = tuple[Callable[[Event], None] | None, Callable[[Event], None] | None, tuple[Handler, ...]]
+
 
 class Bot(MultiService):
     """One channel's bot: mirror, dispatch, commands, actions and the flood-safe send queue.
@@ -100,11 +103,12 @@ class Bot(MultiService):
             clock,
             queue_add=self.queue.queue_add,
         )
-        # The event path's steps, bound once (handle_event runs for every event).
-        self._apply = self.mirror.apply
-        self._queue_event = self.queue.handle_event
+        # The event path, per event name: handle_event runs for every event, and most events
+        # are none of the mirror's or the queue's business.
+        self._routes: dict[str, _Route] = {}
+        self.dispatcher.watch(self._routes.clear)
         self._confirm = self.confirmations.feed
-        self._run_handlers = self.dispatcher.run
+        self._run_handlers = self.dispatcher.run_handlers
         if builtins:
             from rosey.plugins.core import core
 
@@ -141,10 +145,27 @@ class Bot(MultiService):
         when every handler was synchronous (no Deferred is made per event), else a Deferred that
         fires once the handlers are done. Either way it never fails.
         """
-        self._apply(event)
-        self._queue_event(event)
+        route = self._routes.get(event.name)
+        if route is None:
+            route = self._route(event.name)
+        apply, answer, handlers = route
+        if apply is not None:
+            apply(event)
+        if answer is not None:
+            answer(event)
         self._confirm(event)
-        return self._run_handlers(event)
+        return self._run_handlers(event, handlers)
+
+    def _route(self, name: str) -> _Route:
+        """The steps of :meth:`handle_event` for events named ``name``, kept until the
+        dispatcher's handlers change."""
+        mirror = self.mirror
+        route = self._routes[name] = (
+            mirror.apply if mirror.follows(name) else None,
+            self.queue.answer_for(name),
+            self.dispatcher.handlers(name),
+        )
+        return route
 
     def _rank_of(self, name: str) -> float | None:
         user = self.mirror.users.get(name)

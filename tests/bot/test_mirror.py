@@ -311,6 +311,13 @@ def test_options_and_permissions_are_replaced_whole_and_read_only() -> None:
         m.channel.permissions["chat"] = 5  # type: ignore[index]
 
 
+def test_permissions_take_any_finite_number_even_one_too_big_for_a_float() -> None:
+    m = joined()
+    table = {"chat": 0, "kick": 1.5, "oplaylistadd": -1, "huge": 10**400}
+    m.apply(ev("setPermissions", table))
+    assert dict(m.channel.permissions) == table
+
+
 # -- lifecycle and bad input -------------------------------------------------------------------
 
 

@@ -225,6 +225,27 @@ def test_handle_event_answers_a_plain_bool_when_every_handler_is_synchronous() -
     assert lab.bot.mirror.channel.drink_count == 3
 
 
+def test_handlers_added_or_removed_after_events_flowed_take_effect_at_once() -> None:
+    """handle_event keeps each event name's steps; every on/off (also on the dispatcher itself,
+    as the command router does) must reach the next event."""
+    lab = Lab().join()
+    seen: list[object] = []
+    lab.server("drinkCount", 1)  # the steps for drinkCount are made and kept now
+
+    def handler(event: Event) -> None:
+        seen.append(event.platform_data)
+
+    lab.bot.on("drinkCount", handler)
+    lab.server("drinkCount", 2)
+    lab.bot.dispatcher.on("*", handler)
+    lab.server("drinkCount", 3)
+    lab.bot.off("drinkCount", handler)
+    lab.bot.dispatcher.off("*", handler)
+    lab.server("drinkCount", 4)
+    assert seen == [2, 3, 3]
+    assert lab.bot.mirror.channel.drink_count == 4
+
+
 def test_handle_event_never_fails_and_waits_for_async_handlers() -> None:
     lab = Lab().join()
     gate: Deferred[None] = Deferred()

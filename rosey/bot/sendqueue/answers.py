@@ -78,6 +78,10 @@ class ServerAnswers:
 
     # -- events from the connection ------------------------------------------------------------
 
+    def answer_for(self, name: str) -> Callable[[Event], None] | None:
+        """What :meth:`handle_event` runs for an event named ``name``; None: nothing."""
+        return self._answers.get(name)
+
     def handle_event(self, event: Event) -> None:
         """Feed one event from the connection (done by :meth:`startService`)."""
         handler = self._answers.get(event.name)  # most events are none of the queue's business
