@@ -357,6 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(args.top)
+        if os.environ.get("ROSEY_PROFILE_DUMP"):
+            stats.dump_stats(os.environ["ROSEY_PROFILE_DUMP"])
         print(out.getvalue())
     return 0
 
