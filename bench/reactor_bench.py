@@ -311,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-repeat", type=int, default=5, help="baseline runs (best)")
     parser.add_argument("--profile", action="store_true", help="cProfile the rosey passes")
     parser.add_argument("--top", type=int, default=40, help="profile lines to print")
+    parser.add_argument("--dump", help="with --profile: also write the pstats data to this file")
     parser.add_argument("--keep", action="store_true", help="keep the databases, logs and files")
     args = parser.parse_args(argv)
     os.environ.pop("NOTIFY_SOCKET", None)
@@ -357,8 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(args.top)
-        if os.environ.get("ROSEY_PROFILE_DUMP"):
-            stats.dump_stats(os.environ["ROSEY_PROFILE_DUMP"])
+        if args.dump:
+            stats.dump_stats(args.dump)
         print(out.getvalue())
     return 0
 
