@@ -15,6 +15,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 
 from rosey.bot.actions_base import ActionBase, deferred_errors, error_message, payload_of
+from rosey.bot.chattext import js_substring
 from rosey.bot.errors import (
     ActionFailed,
     ActionRefused,
@@ -39,6 +40,9 @@ CHANNEL_OPTIONS = frozenset(
 )
 
 Check = Callable[[Event], "bool | None"]
+
+#: CyTube 3.86 keeps this much of a ``setChannelCSS`` / ``setChannelJS`` (``substring``).
+MAX_CSS_JS = 20000
 
 
 def _named(name: str, test: Callable[[Any], bool] = lambda data: True) -> Check:
@@ -146,22 +150,23 @@ class AdminActions(ActionBase):
 
     @deferred_errors
     def set_css(self, css: str) -> Deferred[None]:
-        """Set the channel CSS (rank 3); fires on ``channelCSSJS``. Unchanged CSS is not sent
-        (the server would answer nothing)."""
+        """Set the channel CSS (rank 3); fires on ``channelCSSJS``. The server keeps the first
+        20000 characters (UTF-16 units, as JavaScript counts); CSS that would come out unchanged
+        is not sent (the server would answer nothing)."""
         self._ready("set_css")
         require_event(self.mirror, "setChannelCSS")
-        if css == self.mirror.channel.css:
+        if js_substring(css, MAX_CSS_JS) == self.mirror.channel.css:
             return succeed(None)
         done = self._expect(_named("channelCSSJS"), "setChannelCSS")
         return self._emit("setChannelCSS", {"css": css}, done).addCallback(lambda _: None)
 
     @deferred_errors
     def set_js(self, js: str) -> Deferred[None]:
-        """Set the channel JavaScript (rank 3); fires on ``channelCSSJS``. Unchanged JS is not
-        sent."""
+        """Set the channel JavaScript (rank 3); fires on ``channelCSSJS``. Cut and compared
+        like :meth:`set_css`."""
         self._ready("set_js")
         require_event(self.mirror, "setChannelJS")
-        if js == self.mirror.channel.js:
+        if js_substring(js, MAX_CSS_JS) == self.mirror.channel.js:
             return succeed(None)
         done = self._expect(_named("channelCSSJS"), "setChannelJS")
         return self._emit("setChannelJS", {"js": js}, done).addCallback(lambda _: None)

@@ -1,4 +1,5 @@
-"""Text the bot says: durations in words, and user text made safe to repeat in chat.
+"""Text the bot says: durations in words, user text made safe to repeat in chat, and text cut
+as the server's JavaScript cuts it.
 
 Whatever users typed is put on one line (:func:`clean_text`), and no line the bot sends may start
 with ``/`` (a CyTube chat command, run with the bot's rank) or the command prefix
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ago", "clean_text", "count_of", "human_duration", "safe_line"]
+__all__ = ["ago", "clean_text", "count_of", "human_duration", "js_substring", "safe_line"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _UNITS = (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
@@ -56,3 +57,13 @@ def safe_line(text: str, prefix: str) -> str:
 def count_of(n: int, what: str) -> str:
     """``1 chat line``, ``3 chat lines``."""
     return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
+def js_substring(text: str, length: int) -> str:
+    """``text.substring(0, length)`` as JavaScript computes it: ``length`` UTF-16 code units,
+    so a character outside the BMP counts twice and one cut in half leaves its lone first
+    surrogate (which the server then sends as such)."""
+    if len(text) <= length // 2:
+        return text  # even all-astral text fits
+    units = text.encode("utf-16-le", "surrogatepass")
+    return units[: 2 * length].decode("utf-16-le", "surrogatepass")

@@ -450,6 +450,14 @@ async def test_admin_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
         "setChannelCSS": 1,
         "setChannelJS": 1,
     }
+    # Longer than the server keeps: it cuts at 20000 UTF-16 units, here through an emoji (two
+    # units), leaving its first half; the same text again would change nothing: not sent.
+    long_css = "/*" + "x" * 19_997 + "\N{CLAPPER BOARD}*/"
+    await live.bound(actions.set_css(long_css))
+    assert channel.css == long_css[:19_999] + "\ud83c"
+    assert peer_state(peer, lambda chan: chan.custom.css) == channel.css
+    await live.bound(actions.set_css(long_css))
+    assert sent_counts(peer, "setChannelCSS") == {"setChannelCSS": 2}
 
     # Options: channelOpts; a bad external CSS URL draws the server's validationError.
     opts = await live.bound(actions.set_options(afk_timeout=300, allow_dupes=True))

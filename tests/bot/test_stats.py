@@ -19,7 +19,7 @@ from twisted.logger import capturedLogs, formatEvent
 
 from rosey import events
 from rosey.bot import stats as stats_mod
-from rosey.bot.chattext import ago, clean_text, human_duration, safe_line
+from rosey.bot.chattext import ago, clean_text, human_duration, js_substring, safe_line
 from rosey.bot.sendqueue.split import split_message
 from rosey.bot.service import Bot
 from rosey.bot.stats import install_stats, stats_commands
@@ -571,3 +571,11 @@ def test_tell_without_a_database_says_so() -> None:
         ("chatMsg", {"msg": "I have no database here, so I can't keep messages.", "meta": {}})
     ]
     bot.stopService()
+
+
+def test_js_substring_counts_utf16_units_like_the_server() -> None:
+    assert js_substring("abc", 2) == "ab"
+    assert js_substring("a\N{CLAPPER BOARD}b", 3) == "a\N{CLAPPER BOARD}"  # the emoji is two
+    assert js_substring("a\N{CLAPPER BOARD}b", 2) == "a\ud83c"  # cut in half: its first half
+    assert js_substring("\N{CLAPPER BOARD}" * 3, 6) == "\N{CLAPPER BOARD}" * 3
+    assert js_substring("x" * 10, 20) == "x" * 10

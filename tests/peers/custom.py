@@ -138,7 +138,9 @@ class CustomModule:
             await self.ch.kick(m, f"Attempted {event} as non-admin")
             return
         old = getattr(self, which)
-        setattr(self, which, text[:MAX_CSS_JS])
+        # JavaScript's substring counts UTF-16 code units (an astral character is two).
+        units = text.encode("utf-16-le", "surrogatepass")[: 2 * MAX_CSS_JS]
+        setattr(self, which, units.decode("utf-16-le", "surrogatepass"))
         if getattr(self, which) != old:  # the server compares the md5 hashes
             await self.ch.broadcast("channelCSSJS", self.css_js())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -40,12 +41,18 @@ class ServerConfig:
     ping_timeout: float = 120.0
 
 
+# In a str every astral character is one code point, so any surrogate left is a lone one.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class _Json:
-    """JSON as socket.io's JavaScript parser writes it: compact and raw UTF-8."""
+    """JSON as socket.io's JavaScript parser writes it: compact and raw UTF-8, except a lone
+    surrogate, which JSON.stringify escapes (Node 12+)."""
 
     @staticmethod
     def dumps(data: Any, **kwargs: Any) -> str:
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
     @staticmethod
     def loads(text: str | bytes, **kwargs: Any) -> Any:

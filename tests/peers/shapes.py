@@ -147,7 +147,9 @@ def format_time(seconds: float) -> str:
 
 def md5_b64(text: str) -> str:
     """The ``cssHash``/``jsHash`` of ``channelCSSJS``."""
-    return base64.b64encode(hashlib.md5(text.encode("utf-8")).digest()).decode("ascii")
+    # Node hashes a string as UTF-8 with each lone surrogate as U+FFFD.
+    wellformed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return base64.b64encode(hashlib.md5(wellformed.encode("utf-8")).digest()).decode("ascii")
 
 
 def cloak_ip(ip: str) -> str:
