@@ -98,12 +98,8 @@ class ServerAnswers:
             return
         if not self._in_flight and not self._late and "echo" in self._stray_logged:
             return  # the common case: nothing to confirm, and an own line would only be logged
-        # Inline _is_me: this runs for every chat line, nearly all of them someone else's.
-        user, own = event.user, self._own_name()
-        if user is None or own is None or (user != own and user.casefold() != own.casefold()):
-            return
         # A shadow-muted moderator gets its line twice; the copy marked shadow is extra.
-        if not event.extra.get("shadow"):
+        if self._is_me(event.user) and not event.extra.get("shadow"):
             self._confirm(event, "chat")
 
     def _on_pm(self, event: Event) -> None:
