@@ -304,7 +304,9 @@ class PlaylistActions(ActionBase):
         """Vote to skip the current item (permission ``voteskip``).
 
         Fires with the server's ``voteskip`` count when the bot may see it (``viewvoteskip``);
-        otherwise the server answers nothing and it fires with None once sent. Votes count per IP
+        otherwise the server answers nothing and it fires with None once sent. A vote that makes
+        the skip pass fires with ``Voteskip(0, 0)``: the server plays the next item first
+        (``changeMedia``, already in the mirror by then) and sends the count reset with it. Votes count per IP
         and media: a second vote before the media changes would draw no answer, so it is refused
         here with nothing sent.
         """
