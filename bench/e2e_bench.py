@@ -18,7 +18,9 @@ In one run, on the same machine at the same time:
    one run of either moves by half from one minute to the next on a shared machine, so a lone
    run compared with the best of several would be biased;
 3. memory: RSS once idle after the join burst, with 1 channel (the run above, before the
-   stream) and with 2 channels (a second daemon, two channels on one peer).
+   stream) and with 2 channels (a second daemon, two channels on one peer); and the same daemon
+   whose one channel's site refuses connections (every module and service, no channel data:
+   what the first channel costs is the difference).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Results:
     stop_seconds: float = 0.0
     idle_rss_1: float = 0.0
     idle_rss_2: float | None = None
+    idle_rss_0: float | None = None  # the channel's site refuses connections: no channel data
     peak_rss: float = 0.0
     notes: list[str] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
@@ -227,6 +230,21 @@ def run_two_channels(args: argparse.Namespace, tmp: Path, res: Results) -> None:
         peer.stop(timeout=10)
 
 
+def run_no_channel(args: argparse.Namespace, tmp: Path, res: Results) -> None:
+    """The daemon with every service on and one channel whose site refuses connections (it
+    retries): all of rosey's modules and services, no channel data."""
+    site = f"http://127.0.0.1:{procs.free_port()}"  # nothing listens there
+    daemon = Daemon(tmp / "none", [(site, "labchan")], path=args.daemon_path)
+    try:
+        daemon.wait_ready(30)
+        res.idle_rss_0 = procs.settled_rss(daemon.pid)
+        status, _ = daemon.stop(60)
+        if status != 0:
+            res.notes.append(f"the daemon without a channel exited {status} on SIGTERM")
+    finally:
+        daemon.close()
+
+
 def measure(args: argparse.Namespace, tmp: Path) -> Results:
     res = Results()
     peer, info = start_peer(args, args.events)
@@ -249,6 +267,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> Results:
     if not args.skip_memory:
         say("memory: twistd with 2 channels")
         run_two_channels(args, tmp, res)
+        say("memory: twistd whose channel's site refuses connections (no channel data)")
+        run_no_channel(args, tmp, res)
     return res
 
 
@@ -332,6 +352,11 @@ def report(res: Results, args: argparse.Namespace) -> bool:
         + f"; rosey peak under load (VmHWM) {res.peak_rss:.1f} MB; "
         f"bare client peak {res.bare_rss:.1f} MB"
     )
+    if res.idle_rss_0 is not None:
+        print(
+            f"RSS without channel data (the site refuses connections) {res.idle_rss_0:.1f} MB:"
+            f" the first channel costs {res.idle_rss_1 - res.idle_rss_0:+.1f} MB"
+        )
     for note in res.notes:
         print(f"note: {note}")
     if res.profile:
@@ -369,7 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=2,
         help="runs of the baseline and of rosey, alternated; each keeps its best",
     )
-    parser.add_argument("--skip-memory", action="store_true", help="no 2-channel daemon")
+    parser.add_argument(
+        "--skip-memory", action="store_true", help="no 2-channel and no channel-less daemon"
+    )
     parser.add_argument(
         "--profile",
         type=Path,
