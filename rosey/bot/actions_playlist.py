@@ -306,9 +306,9 @@ class PlaylistActions(ActionBase):
         Fires with the server's ``voteskip`` count when the bot may see it (``viewvoteskip``);
         otherwise the server answers nothing and it fires with None once sent. A vote that makes
         the skip pass fires with ``Voteskip(0, 0)``: the server plays the next item first
-        (``changeMedia``, already in the mirror by then) and sends the count reset with it. Votes count per IP
-        and media: a second vote before the media changes would draw no answer, so it is refused
-        here with nothing sent.
+        (``changeMedia``, already in the mirror by then) and sends the count reset with it.
+        Votes count per IP and media: a second vote before the media changes would draw no
+        answer, so it is refused here with nothing sent.
         """
         self._ready("voteskip", login=False)
         require(self.mirror, "voteskip", "voteskip")

@@ -14,10 +14,8 @@ returned, so what this module emits always loads once the variables are set.
 
 from __future__ import annotations
 
-import argparse
 import json
 import posixpath
-import sys
 import textwrap
 import tomllib
 from collections.abc import Mapping
@@ -454,55 +452,3 @@ def _comment(text: str) -> str:
     safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     lines = textwrap.wrap(safe, width=98, subsequent_indent="  ", break_on_hyphens=False)
     return "\n".join(f"# {line}" for line in lines or [""])
-
-
-# -- command line -----------------------------------------------------------------------------
-
-
-def add_migrate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``migrate OLD.json [-o FILE] [--force]`` under ``rosey config``."""
-    p = subparsers.add_parser(
-        "migrate",
-        help="turn a Rosey-Robot JSON config (v1 or v2) into rosey TOML",
-        description="Print rosey TOML equivalent to a Rosey-Robot config.json. Passwords are "
-        "not copied: the output names environment variables for them.",
-    )
-    p.add_argument("old", metavar="OLD.json", help="Rosey-Robot configuration file")
-    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    p.set_defaults(func=run_migrate)
-
-
-def run_migrate(args: argparse.Namespace) -> int:
-    """Handle ``rosey config migrate``: 0, or 1 with one line on stderr."""
-    try:
-        with open(args.old, encoding="utf-8") as f:
-            old = json.load(f)
-    except OSError as e:
-        return _fail(f"cannot read {args.old}: {e.strerror}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        # JSONDecodeError's message gives only the position, never the content.
-        return _fail(f"{args.old} is not JSON: {e}")
-    try:
-        result = migration(old)
-    except MigrationError as e:
-        return _fail(f"cannot migrate {args.old}: {e}")
-    if args.output is None:
-        sys.stdout.write(result.text)
-    else:
-        try:
-            with open(args.output, "w" if args.force else "x", encoding="utf-8") as f:
-                f.write(result.text)
-        except FileExistsError:
-            return _fail(f"{args.output} exists; add --force to overwrite it")
-        except OSError as e:
-            return _fail(f"cannot write {args.output}: {e.strerror}")
-        sys.stderr.write(f"rosey: wrote {args.output}\n")
-    for var, what in result.secrets:
-        sys.stderr.write(f"rosey: before starting, set {var} to {what}\n")
-    return 0
-
-
-def _fail(message: str) -> int:
-    sys.stderr.write(f"rosey: {' '.join(message.splitlines())}\n")
-    return 1
