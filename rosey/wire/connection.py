@@ -40,6 +40,7 @@ from rosey.errors import (
 from rosey.events import Event
 from rosey.interfaces import EventListener, IConnection
 from rosey.wire import codec
+from rosey.wire.chat_emit import ChatEmitter
 from rosey.wire.driver import SessionDriver
 from rosey.wire.endpoints import default_http, websocket_endpoint
 from rosey.wire.join import BeginJoin, Fail, JoinFlow, Note, Ready, Send, SendLater, stop_advice
@@ -56,7 +57,7 @@ _RATE_LIMITED = "Rate limit exceeded"
 
 
 @implementer(IConnection)
-class CyTubeConnection(MultiService):
+class CyTubeConnection(MultiService, ChatEmitter):
     """A connection to ``channel`` on ``site`` (e.g. ``https://cytu.be``) that stays joined.
 
     ``username`` with ``password`` logs in a registered account, ``username`` alone a guest,
@@ -153,12 +154,6 @@ class CyTubeConnection(MultiService):
         if self.on_emit is not None:
             self.on_emit(event)
         return d
-
-    def sendMessage(self, text: str, meta: dict[str, Any] | None = None) -> None:
-        self.emit("chatMsg", {"msg": text, "meta": meta or {}})
-
-    def sendPM(self, to: str, text: str, meta: dict[str, Any] | None = None) -> None:
-        self.emit("pm", {"to": to, "msg": text, "meta": meta or {}})
 
     def whenReady(self) -> Deferred[None]:
         if self.ready:

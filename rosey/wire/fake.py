@@ -16,10 +16,11 @@ from rosey import events
 from rosey.errors import ConnectionClosed, NotConnected
 from rosey.events import Event
 from rosey.interfaces import EventListener, IConnection
+from rosey.wire.chat_emit import ChatEmitter
 
 
 @implementer(IConnection)
-class FakeConnection(Service):
+class FakeConnection(Service, ChatEmitter):
     """An in-memory :class:`~rosey.interfaces.IConnection`.
 
     ``acks`` holds the Deferreds of :meth:`emitWithAck` calls as ``(event, data, deferred)``;
@@ -54,12 +55,6 @@ class FakeConnection(Service):
         d: Deferred[Any] = Deferred()
         self.acks.append((event, data, d))
         return d
-
-    def sendMessage(self, text: str, meta: dict[str, Any] | None = None) -> None:
-        self.emit("chatMsg", {"msg": text, "meta": meta or {}})
-
-    def sendPM(self, to: str, text: str, meta: dict[str, Any] | None = None) -> None:
-        self.emit("pm", {"to": to, "msg": text, "meta": meta or {}})
 
     def whenReady(self) -> Deferred[None]:
         if self.ready:
