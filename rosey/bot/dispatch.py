@@ -33,6 +33,10 @@ Handler = Callable[[Event], Any]
 #: Subscribing to this name delivers every event, ``error`` events included.
 WILDCARD = "*"
 
+#: Per-event-name tables are emptied when they reach this many names (the server decides the
+#: names; a broken or hostile one could send a new one with every event).
+MAX_CACHED_NAMES = 1024
+
 
 def _name(handler: Handler) -> str:
     return getattr(handler, "__qualname__", None) or repr(handler)
@@ -104,6 +108,8 @@ class Dispatcher:
         """The handlers that :meth:`dispatch` would run for an event named ``event``, in order."""
         table = self._table.get(event)
         if table is None:
+            if len(self._table) >= MAX_CACHED_NAMES:  # a server inventing names: stay bounded
+                self._table.clear()
             merged = self._registered.get(event, []) + (
                 self._registered.get(WILDCARD, []) if event != WILDCARD else []
             )

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from rosey.bot.actions import Actions
 from rosey.bot.commands import Command, CommandRegistry, CommandRouter, OutputMemory
 from rosey.bot.confirm import Confirmations
-from rosey.bot.dispatch import Dispatcher, Handler
+from rosey.bot.dispatch import MAX_CACHED_NAMES, Dispatcher, Handler
 from rosey.bot.mirror import ChannelMirror
 from rosey.bot.ratelimit import RateParams
 from rosey.bot.sendqueue import SendQueue
@@ -160,6 +160,8 @@ class Bot(MultiService):
         """The steps of :meth:`handle_event` for events named ``name``, kept until the
         dispatcher's handlers change."""
         mirror = self.mirror
+        if len(self._routes) >= MAX_CACHED_NAMES:
+            self._routes.clear()
         route = self._routes[name] = (
             mirror.apply if mirror.follows(name) else None,
             self.queue.answer_for(name),

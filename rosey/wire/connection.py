@@ -54,6 +54,7 @@ __all__ = ["CyTubeConnection"]
 
 _log = Logger()
 _RATE_LIMITED = "Rate limit exceeded"
+_MAX_LOGGED_NAMES = 256  # distinct unknown or malformed event names worth a warning each
 
 
 @implementer(IConnection)
@@ -369,9 +370,15 @@ class CyTubeConnection(MultiService, ChatEmitter):
 
     def _log_once(self, name: str, fmt: str, **kwargs: Any) -> None:
         key = f"{fmt}\0{name}"
-        if key not in self._logged_names:
-            self._logged_names.add(key)
-            _log.warn(fmt, name=name, **kwargs)
+        if key in self._logged_names:
+            return
+        if len(self._logged_names) >= _MAX_LOGGED_NAMES:  # a server inventing event names
+            if len(self._logged_names) == _MAX_LOGGED_NAMES:
+                self._logged_names.add("")  # the marker: this is said once
+                _log.warn("{n} odd event names logged: no more are", n=_MAX_LOGGED_NAMES)
+            return
+        self._logged_names.add(key)
+        _log.warn(fmt, name=name, **kwargs)
 
     def _publish(self, event: Event) -> None:
         # The hot path: every event, every listener.

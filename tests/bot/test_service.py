@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 from rosey import events
 from rosey.bot.commands import Arg, CommandContext, Rest, command
+from rosey.bot.dispatch import MAX_CACHED_NAMES
 from rosey.bot.service import Bot
 from rosey.errors import ConnectionClosed
 from rosey.events import Event
@@ -244,6 +245,20 @@ def test_handlers_added_or_removed_after_events_flowed_take_effect_at_once() -> 
     lab.server("drinkCount", 4)
     assert seen == [2, 3, 3]
     assert lab.bot.mirror.channel.drink_count == 4
+
+
+def test_event_names_the_server_invents_keep_the_bot_bounded() -> None:
+    lab = Lab().join()
+    seen: list[str] = []
+    lab.bot.on("*", lambda event: seen.append(event.name))
+    names = [f"invented{i}" for i in range(3 * MAX_CACHED_NAMES)]
+    for name in names:
+        lab.server(name, None)
+    assert seen[-len(names) :] == names
+    assert len(lab.bot._routes) <= MAX_CACHED_NAMES
+    assert len(lab.bot.dispatcher._table) <= MAX_CACHED_NAMES
+    lab.chat("alice", "!ping")  # and the bot still works
+    assert lab.said() == ["pong"]
 
 
 def test_handle_event_never_fails_and_waits_for_async_handlers() -> None:

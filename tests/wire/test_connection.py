@@ -509,6 +509,20 @@ def test_malformed_and_unknown_events_are_logged_once_per_name_and_delivered(
     assert h.names().count("chatMsg") == 3  # malformed chat passes through under its own name
 
 
+def test_a_server_inventing_event_names_cannot_grow_the_log_or_memory_without_bound(
+    h: Harness,
+    rosey_log: list[str],  # noqa: F811
+) -> None:
+    h.join()
+    rosey_log.clear()
+    for i in range(300):
+        h.server(f"invented{i}", None)
+    unknown = [line for line in rosey_log if "unknown event 'invented" in line]
+    assert len(unknown) == 256
+    assert len([line for line in rosey_log if "no more are" in line]) == 1
+    assert sum(name.startswith("invented") for name in h.names()) == 300  # all delivered
+
+
 def test_disconnect_closes_politely_and_reports(h: Harness) -> None:
     h.join()
     h.conn.disconnect("operator asked")
