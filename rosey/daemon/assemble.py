@@ -24,7 +24,6 @@ Plugins: the configuration found them and validated their settings; their own mi
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import MultiService, Service
@@ -43,6 +42,7 @@ from rosey.events import Event
 from rosey.storage.errors import StorageError
 from rosey.storage.recorder import Recorder
 from rosey.storage.service import StorageService, open_storage
+from rosey.storage.tracker import QueuedItem
 from rosey.wire.connection import CyTubeConnection
 
 log = Logger(namespace="rosey.daemon")
@@ -268,7 +268,7 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
     return bot
 
 
-def _current_item(bot: Bot) -> Callable[[], tuple[str, str, str | None] | None]:
+def _current_item(bot: Bot) -> QueuedItem:
     """The bot's current playlist item as the recorder wants it: (type, id, queued by)."""
     playlist = bot.mirror.playlist
 

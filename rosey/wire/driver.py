@@ -135,10 +135,7 @@ class SessionDriver:
             # Nearly every frame: an event to hand over. The session did not change, so neither
             # did the heartbeat deadline (and a handler that closed the session has cancelled
             # the timer itself): no list to walk, no timer to check.
-            try:
-                self._handler.session_event(self, got)
-            except Exception:
-                _log.failure("session handler {fn} failed", fn="session_event")
+            self._call(self._handler.session_event, self, got)
             return
         self._perform(got)
         self._schedule()

@@ -15,6 +15,7 @@ from rosey.bot.state.models import (
     as_int,
     as_list,
     as_number,
+    item_with_temp,
     parse_item,
     parse_media,
     parse_playlist_meta,
@@ -25,7 +26,6 @@ log = Logger()
 
 # Positional constructors (see maker): dataclasses.replace costs ~2 µs a call.
 _make_now_playing = maker(NowPlaying)
-_make_item = maker(PlaylistItem)
 
 
 class Playlist:
@@ -141,8 +141,7 @@ class Playlist:
         temp = as_bool(payload.get("temp"), "temp")
         index = self._index(uid)
         if index is not None:
-            old = self._items[index]
-            self._items[index] = _make_item(old.uid, old.media, temp, old.queueby)
+            self._items[index] = item_with_temp(self._items[index], temp)
 
     def on_set_current(self, data: Any) -> None:
         uid = as_int(data, "setCurrent")

@@ -7,6 +7,7 @@ from typing import Any
 
 from rosey.bot.state.models import (
     Malformed,
+    Profile,
     User,
     as_bool,
     as_dict,
@@ -104,9 +105,7 @@ class UserList:
         payload = as_dict(data, "setUserRank")
         name = as_str(payload.get("name"), "name")
         rank = float(as_number(payload.get("rank"), "rank"))
-        user = self.get(name)  # offline targets (setChannelRank) are not listed
-        if user is not None:
-            self._users[user.name] = user_with(user, rank=rank)
+        self._update(name, rank=rank)  # offline targets (setChannelRank) are not listed
         return name, rank
 
     def on_set_afk(self, data: Any) -> None:
@@ -130,10 +129,7 @@ class UserList:
     def on_set_user_profile(self, data: Any) -> None:
         payload = as_dict(data, "setUserProfile")
         name = as_str(payload.get("name"), "name")
-        profile = parse_profile(payload.get("profile"))
-        user = self.get(name)
-        if user is not None:
-            self._users[user.name] = user_with(user, profile=profile)
+        self._update(name, profile=parse_profile(payload.get("profile")))
 
     def on_set_leader(self, data: Any) -> None:
         name = as_str(data, "setLeader")
@@ -144,3 +140,10 @@ class UserList:
         if count < 0:
             raise Malformed("usercount is negative")
         self.usercount = count
+
+    def _update(
+        self, name: str, *, rank: float | None = None, profile: Profile | None = None
+    ) -> None:
+        user = self.get(name)
+        if user is not None:
+            self._users[user.name] = user_with(user, rank=rank, profile=profile)
