@@ -1,45 +1,35 @@
 """rosey's TOML configuration, validated into frozen dataclasses.
 
-Every error names the key path, the bad value and what is expected (``ConfigError``). Secrets
-(account and channel passwords, a database URL with a password) come from an environment
-variable (``*_env``), a file (``*_file``) or systemd credentials (``$CREDENTIALS_DIRECTORY``) and
-are held in :class:`Secret`, whose ``repr`` never shows the value.
+Every error names the key path, the bad value and what is expected; one run reports every error
+of a file in one :class:`ConfigError` (:mod:`rosey.daemon.config_reader`). Secrets (account and
+channel passwords, a database URL with a password) come from an environment variable
+(``*_env``), a file (``*_file``) or systemd credentials (``$CREDENTIALS_DIRECTORY``) and are held
+in :class:`Secret`, whose ``repr`` never shows the value.
+
+A new key is one read in :func:`parse` (``r.table("logging").string("key", default)``): a key
+no reader asked for is reported as unknown.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rosey.daemon.plugin_config import PluginsConfig, resolve_plugins
+from rosey.daemon.config_reader import ConfigError, Problems, Reader, Secret
+from rosey.daemon.plugin_config import PluginsConfig, PluginsError, resolve_plugins
 from rosey.daemon.plugins import Discovery
 
 CHANNEL_NAME = re.compile(r"^[\w-]{1,30}$")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("text", "json")
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message says where and what is expected."""
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A secret value that never shows itself in logs, reprs or ``config check`` output."""
-
-    value: str = field(repr=False)
-    source: str = ""
-
-    def __repr__(self) -> str:
-        return f"Secret(<hidden>, from {self.source})" if self.source else "Secret(<hidden>)"
-
-    __str__ = __repr__
+#: The database URL schemes rosey works with (``postgres``/``postgresql`` mean psycopg 3).
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
 @dataclass(frozen=True)
@@ -115,10 +105,13 @@ def load(
     environ: Mapping[str, str] | None = None,
     *,
     plugins: Discovery | None = None,
+    channel_secrets: bool = True,
 ) -> Config:
-    """Read and validate a TOML file. Raises :class:`ConfigError`.
+    """Read and validate a TOML file. Raises :class:`ConfigError` listing every problem.
 
-    The plugins are discovered (importing their modules) unless ``plugins`` is given."""
+    The plugins are discovered (importing their modules) unless ``plugins`` is given. With
+    ``channel_secrets=False`` the channels' password keys are checked but not read (their
+    passwords are None): the database commands need no chat password."""
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
@@ -126,223 +119,168 @@ def load(
         raise ConfigError(f"cannot read config file {os.fspath(path)!r}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{os.fspath(path)}: not valid TOML: {e}") from None
-    return parse(raw, os.environ if environ is None else environ, plugins=plugins)
+    environ = os.environ if environ is None else environ
+    return parse(raw, environ, plugins=plugins, channel_secrets=channel_secrets)
 
 
 def parse(
-    raw: Mapping[str, Any], environ: Mapping[str, str], *, plugins: Discovery | None = None
+    raw: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    plugins: Discovery | None = None,
+    channel_secrets: bool = True,
 ) -> Config:
     """Validate an already-parsed TOML document (discovering plugins unless given)."""
-    r = _Reader(raw, "", environ)
-    r.only("channel", "database", "bot", "manhole", "metrics", "logging", "plugins")
-    tables = raw.get("channel")
+    problems = Problems(environ)
+    r = Reader(raw, "", problems)
+    channels = _channels(r, channel_secrets)
+    config = Config(
+        channels=channels,
+        database=_database(r.table("database")),
+        bot=_bot(r.table("bot")),
+        manhole=_manhole(r.table("manhole")),
+        metrics=ListenerConfig(
+            enabled=r.table("metrics").boolean("enabled", False),
+            listen=_listen(r.table("metrics"), "tcp:9100:interface=127.0.0.1"),
+        ),
+        logging=_logging(r.table("logging")),
+        plugins=_plugins(r, channels, plugins),
+    )
+    problems.check_unknown_keys()
+    problems.raise_if_any()
+    return config
+
+
+def _channels(r: Reader, channel_secrets: bool) -> tuple[ChannelConfig, ...]:
+    r.known("channel")
+    tables = r.raw.get("channel")
     if not isinstance(tables, list) or not tables:
-        raise ConfigError("channel: expected at least one [[channel]] table")
-    channels = tuple(_channel(_Reader(t, f"channel[{i}]", environ)) for i, t in enumerate(tables))
+        r.error("channel", "expected at least one [[channel]] table")
+        return ()
+    channels = tuple(
+        _channel(Reader(t, f"channel[{i}]", r.problems), channel_secrets)
+        for i, t in enumerate(tables)
+    )
     seen: set[tuple[str, str]] = set()
     for i, ch in enumerate(channels):
         key = (ch.site, ch.name.lower())
         if key in seen:
-            raise ConfigError(f"channel[{i}]: {ch.site} {ch.name!r} is configured twice")
+            r.error(f"channel[{i}].name", f"{ch.site} {ch.name!r} is configured twice")
         seen.add(key)
-
-    db = r.table("database")
-    url = db.secret("url") or Secret("sqlite:///rosey.sqlite", "default")
-    bot = r.table("bot")
-    prefix = bot.string("command_prefix", "!")
-    if not prefix or len(prefix) > 3 or prefix.isspace():
-        raise ConfigError(f"bot.command_prefix: {prefix!r} is not 1-3 non-blank characters")
-    mh = r.table("manhole")
-    mh.only("enabled", "listen", "authorized_keys", "host_key")
-    r.table("metrics").only("enabled", "listen")
-    r.table("logging").only("level", "format", "chat_log", "media_log")
-    r.table("bot").only("command_prefix")
-    db.only("url", "url_env", "url_file")
-    mt = r.table("metrics")
-    lg = r.table("logging")
-    if mh.boolean("enabled", False):
-        for needed in ("authorized_keys", "host_key"):
-            if mh.optional_string(needed) is None:
-                raise ConfigError(f"manhole.{needed}: required when manhole.enabled = true")
-    for table in (mh, mt):
-        _check_listen(table)
-    level = lg.choice("level", "info", LOG_LEVELS)
-    fmt = lg.choice("format", "text", LOG_FORMATS)
-    plugins_config = _plugins(r.table("plugins"), channels, plugins)
-    return Config(
-        channels=channels,
-        database=DatabaseConfig(url=url),
-        bot=BotConfig(command_prefix=prefix),
-        manhole=ManholeConfig(
-            enabled=mh.boolean("enabled", False),
-            listen=mh.string("listen", "tcp:2222:interface=127.0.0.1"),
-            authorized_keys=mh.optional_string("authorized_keys"),
-            host_key=mh.optional_string("host_key"),
-        ),
-        metrics=ListenerConfig(
-            enabled=mt.boolean("enabled", False),
-            listen=mt.string("listen", "tcp:9100:interface=127.0.0.1"),
-        ),
-        logging=LoggingConfig(
-            level=level,
-            format=fmt,
-            chat_log=lg.optional_string("chat_log"),
-            media_log=lg.optional_string("media_log"),
-        ),
-        plugins=plugins_config,
-    )
+    return channels
 
 
-def _channel(r: _Reader) -> ChannelConfig:
-    r.only(
-        "site",
-        "name",
-        "username",
-        "eio",
-        "password",
-        "channel_password",
-        "password_env",
-        "password_file",
-        "channel_password_env",
-        "channel_password_file",
-        "enable_plugins",
-        "disable_plugins",
-    )
+def _channel(r: Reader, channel_secrets: bool) -> ChannelConfig:
     site = r.string("site", None).rstrip("/")
-    parts = urlsplit(site)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{r.path}.site: {site!r} is not an http(s):// URL")
+    if not r.failed("site") and not _is_http_url(site):
+        r.error("site", f"{site!r} is not an http(s):// URL")
     name = r.string("name", None)
-    if not CHANNEL_NAME.match(name):
-        raise ConfigError(
-            f"{r.path}.name: {name!r} is not a CyTube channel name ([A-Za-z0-9_-], 1-30)"
-        )
+    if not r.failed("name") and not CHANNEL_NAME.match(name):
+        r.error("name", f"{name!r} is not a CyTube channel name ([A-Za-z0-9_-], 1-30)")
     username = r.optional_string("username")
-    password = r.secret("password")
-    if password is not None and username is None:
-        raise ConfigError(f"{r.path}: a password is configured but no username")
+    password = r.secret("password", resolve=channel_secrets)
+    has_password = any(k in r.raw for k in ("password_env", "password_file"))
+    if has_password and username is None and not r.failed("username"):
+        r.error("username", "missing; a password is configured but no username")
     eio = r.integer("eio", 4)
     if eio not in (3, 4):
-        raise ConfigError(f"{r.path}.eio: {eio} is not 3 or 4")
+        r.error("eio", f"{eio} is not 3 or 4")
     return ChannelConfig(
         site,
         name,
         username,
         password,
-        r.secret("channel_password"),
+        r.secret("channel_password", resolve=channel_secrets),
         eio,
         enable_plugins=r.strings("enable_plugins"),
         disable_plugins=r.strings("disable_plugins"),
     )
 
 
-def _plugins(
-    r: _Reader, channels: tuple[ChannelConfig, ...], found: Discovery | None
-) -> PluginsConfig:
+def _is_http_url(site: str) -> bool:
     try:
-        return resolve_plugins(r.raw, channels, found)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+        parts = urlsplit(site)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _check_listen(r: _Reader) -> None:
+def _database(r: Reader) -> DatabaseConfig:
+    url = r.secret("url", inline=True)
+    if url is None:
+        return DatabaseConfig()
+    scheme, sep, _ = url.value.partition("://")
+    # The URL itself may hold a password: messages name its scheme at most.
+    if not sep or not re.fullmatch(r"[A-Za-z][\w+.-]*", scheme):
+        r.error("url", f"not a database URL such as sqlite:///rosey.sqlite (from {url.source})")
+    elif scheme.lower() not in DATABASE_SCHEMES:
+        r.error(
+            "url",
+            f"{scheme}:// is not supported (from {url.source}); rosey works with sqlite:// "
+            "and postgresql:// (postgresql+psycopg://)",
+        )
+    elif scheme.lower().startswith("postgres") and not _installed("psycopg"):
+        r.error(
+            "url",
+            "PostgreSQL needs the psycopg driver, which is not installed: "
+            "pip install 'rosey[postgresql]'",
+        )
+    return DatabaseConfig(url=url)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _bot(r: Reader) -> BotConfig:
+    prefix = r.string("command_prefix", "!")
+    if not prefix or len(prefix) > 3 or prefix.isspace():
+        r.error("command_prefix", f"{prefix!r} is not 1-3 non-blank characters")
+    return BotConfig(command_prefix=prefix)
+
+
+def _manhole(r: Reader) -> ManholeConfig:
+    manhole = ManholeConfig(
+        enabled=r.boolean("enabled", False),
+        listen=_listen(r, "tcp:2222:interface=127.0.0.1"),
+        authorized_keys=r.optional_string("authorized_keys"),
+        host_key=r.optional_string("host_key"),
+    )
+    if manhole.enabled:
+        for needed in ("authorized_keys", "host_key"):
+            if getattr(manhole, needed) is None and not r.failed(needed):
+                r.error(needed, "required when manhole.enabled = true")
+    return manhole
+
+
+def _logging(r: Reader) -> LoggingConfig:
+    return LoggingConfig(
+        level=r.choice("level", "info", LOG_LEVELS),
+        format=r.choice("format", "text", LOG_FORMATS),
+        chat_log=r.optional_string("chat_log"),
+        media_log=r.optional_string("media_log"),
+    )
+
+
+def _plugins(
+    r: Reader, channels: tuple[ChannelConfig, ...], found: Discovery | None
+) -> PluginsConfig:
+    table = r.section("plugins")
+    try:
+        return resolve_plugins(table, channels, found)
+    except PluginsError as e:
+        for message in e.errors:
+            r.problems.add_message(message)
+        return PluginsConfig()
+
+
+def _listen(r: Reader, default: str) -> str:
     """A Twisted server endpoint description such as ``tcp:2222:interface=127.0.0.1``."""
-    listen = r.string("listen", "tcp:0")
+    listen = r.string("listen", default)
     kind, _, rest = listen.partition(":")
     if kind not in ("tcp", "tcp6", "unix", "ssl") or not rest:
-        raise ConfigError(
-            f"{r.key('listen')}: {listen!r} is not an endpoint like 'tcp:2222:interface=127.0.0.1'"
-        )
-
-
-class _Reader:
-    """Typed access to one TOML table, producing errors with key paths."""
-
-    def __init__(self, raw: Any, path: str, environ: Mapping[str, str]) -> None:
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{path or '<top>'}: expected a table, got {type(raw).__name__}")
-        self.raw, self.path, self.environ = raw, path, environ
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def only(self, *allowed: str) -> None:
-        for k in self.raw:
-            if k not in allowed:
-                expected = ", ".join(allowed)
-                raise ConfigError(f"{self.key(k)}: unknown key (expected one of {expected})")
-
-    def table(self, name: str) -> _Reader:
-        return _Reader(self.raw.get(name, {}), self.key(name), self.environ)
-
-    def _get(self, name: str, kind: type | tuple[type, ...], what: str, default: Any) -> Any:
-        if name not in self.raw:
-            if default is None:
-                raise ConfigError(f"{self.key(name)}: missing; expected {what}")
-            return default
-        value = self.raw[name]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"{self.key(name)}: {value!r} is not {what}")
-        return value
-
-    def string(self, name: str, default: str | None) -> str:
-        value: str = self._get(name, str, "a string", default)
-        return value
-
-    def optional_string(self, name: str) -> str | None:
-        return self.string(name, "") or None
-
-    def integer(self, name: str, default: int) -> int:
-        value: int = self._get(name, int, "an integer", default)
-        return value
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        """A list of strings (empty when absent)."""
-        value = self._get(name, list, "a list of strings", [])
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                raise ConfigError(f"{self.key(name)}[{i}]: {item!r} is not a string")
-        return tuple(value)
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value: bool = self._get(name, bool, "true or false", default)
-        return value
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.string(name, default)
-        if value not in choices:
-            raise ConfigError(f"{self.key(name)}: {value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def secret(self, name: str) -> Secret | None:
-        """``name`` itself (allowed only for the database URL), ``name_env`` or ``name_file``."""
-        sources = [k for k in (name, f"{name}_env", f"{name}_file") if k in self.raw]
-        if len(sources) > 1:
-            raise ConfigError(f"{self.path}: set only one of {', '.join(map(self.key, sources))}")
-        if not sources:
-            return None
-        key = sources[0]
-        ref = self.string(key, None)
-        if key == name:
-            if name != "url":
-                raise ConfigError(
-                    f"{self.key(name)}: secrets are not written in the config; "
-                    f"use {name}_env or {name}_file"
-                )
-            return Secret(ref, "config")
-        if key.endswith("_env"):
-            if ref not in self.environ:
-                raise ConfigError(f"{self.key(key)}: environment variable {ref!r} is not set")
-            return Secret(self.environ[ref], f"${ref}")
-        return Secret(_read_secret_file(ref, self.key(key), self.environ), ref)
-
-
-def _read_secret_file(ref: str, key: str, environ: Mapping[str, str]) -> str:
-    path = Path(ref)
-    creds = environ.get("CREDENTIALS_DIRECTORY")
-    if not path.is_absolute() and creds:
-        path = Path(creds) / ref  # systemd LoadCredential= names
-    try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as e:
-        raise ConfigError(f"{key}: cannot read secret file {str(path)!r}: {e.strerror}") from None
+        r.error("listen", f"{listen!r} is not an endpoint like 'tcp:2222:interface=127.0.0.1'")
+    return listen

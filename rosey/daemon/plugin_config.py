@@ -1,14 +1,16 @@
 """The ``[plugins]`` table and the channels' ``enable_plugins``/``disable_plugins``, checked
 against the plugins that were found (part of :mod:`rosey.daemon.config`).
 
-Every error is a ``ValueError`` whose message starts with the key path (the config turns it into
-a ``ConfigError``). A name that is not a plugin is an error, except the name of a module that
-failed to import: that plugin is skipped (it is listed in ``failed``), so that one broken file
-does not keep the bot and the other plugins from running.
+Every problem found is reported at once: :class:`PluginsError` holds one message per problem, each
+starting with its key path (the config adds them to its own list). A name that is not a plugin is
+an error (with a "did you mean" for a near miss), except the name of a module that failed to
+import: that plugin is skipped (it is listed in ``failed``), so that one broken file does not keep
+the bot and the other plugins from running.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +24,20 @@ from rosey.daemon.plugins import (
     parse_plugin_config,
     start_order,
 )
+from rosey.plugin import PluginConfigError
 
-__all__ = ["PluginsConfig", "resolve_plugins"]
+__all__ = ["PluginsConfig", "PluginsError", "resolve_plugins"]
 
 _KEYS = ("dirs", "enable", "disable")
+
+
+class PluginsError(ValueError):
+    """The ``[plugins]`` table or a channel's plugin keys are invalid: ``errors``, one message
+    per problem, each starting with its key path."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(self.errors))
 
 
 class ChannelPlugins(Protocol):
@@ -61,13 +73,51 @@ class PluginsConfig:
         return start_order(n for n in names if n in self.found.discovery.factories)
 
 
-def _strings(table: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = table.get(key, [])
-    if not isinstance(value, list):
-        raise ValueError(f"plugins.{key}: {value!r} is not a list of strings")
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ValueError(f"plugins.{key}[{i}]: {item!r} is not a string")
+class _Check:
+    """The plugins found, and every error met while checking names against them."""
+
+    def __init__(self, found: Discovery, errors: list[str]) -> None:
+        self.known = found.factories
+        self.broken = {m.rpartition(".")[2] for m in found.failed}  # a plugin is usually named so
+        self.errors = errors
+
+    def strings(self, table: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list):
+            self.errors.append(f"plugins.{key}: {value!r} is not a list of strings")
+            return ()
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                self.errors.append(f"plugins.{key}[{i}]: {item!r} is not a string")
+        return tuple(v for v in value if isinstance(v, str))
+
+    def names(self, names: tuple[str, ...], key: str) -> tuple[str, ...]:
+        """The names that are plugins; each unknown or repeated name is an error."""
+        for n in names:
+            if n not in self.known and n not in self.broken:
+                close = difflib.get_close_matches(n, list(self.known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                known = ", ".join(self.known) or "none"
+                self.errors.append(f"{key}: unknown plugin {n!r}{hint} (known: {known})")
+        twice = [n for n in names if names.count(n) > 1]
+        if twice:
+            self.errors.append(f"{key}: {twice[0]!r} is listed twice")
+        return tuple(dict.fromkeys(n for n in names if n in self.known))
+
+    def disjoint(self, on: tuple[str, ...], off: tuple[str, ...], where: str, keys: str) -> None:
+        if set(on) & set(off):
+            both = sorted(set(on) & set(off))[0]
+            self.errors.append(f"{where}: {both!r} is in both {keys}")
+
+
+def _dirs(table: Mapping[str, Any], errors: list[str]) -> tuple[str, ...]:
+    value = table.get("dirs", [])
+    if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+        errors.append(f"plugins.dirs: {value!r} is not a list of strings")
+        return ()
+    for i, directory in enumerate(value):
+        if not Path(directory).is_dir():
+            errors.append(f"plugins.dirs[{i}]: {directory!r} is not a directory")
     return tuple(value)
 
 
@@ -75,64 +125,54 @@ def resolve_plugins(
     table: Mapping[str, Any], channels: Sequence[ChannelPlugins], found: Discovery | None
 ) -> PluginsConfig:
     """Check ``table`` (``[plugins]``) and the channels' keys; discover the plugins (with the
-    table's drop-in ``dirs``) unless ``found`` is given; parse each needed plugin's settings."""
-    dirs = _strings(table, "dirs")
-    for i, directory in enumerate(dirs):
-        if not Path(directory).is_dir():
-            raise ValueError(f"plugins.dirs[{i}]: {directory!r} is not a directory")
+    table's drop-in ``dirs``) unless ``found`` is given; parse each needed plugin's settings.
+
+    Raises :class:`PluginsError` listing every problem."""
+    errors: list[str] = []
+    dirs = _dirs(table, errors)
     if found is None:
+        if errors:  # discovery with a bad drop-in directory would only add noise
+            raise PluginsError(errors)
         try:
             found = discover(dirs)
         except PluginDiscoveryError as e:
-            raise ValueError(f"plugins: {e}") from None
-    known = found.factories
-    broken = {m.rpartition(".")[2] for m in found.failed}  # a plugin is usually named so
-
-    def check(names: tuple[str, ...], key: str) -> tuple[str, ...]:
-        unknown = [n for n in names if n not in known and n not in broken]
-        if unknown:
-            listed = ", ".join(map(repr, unknown))
-            raise ValueError(
-                f"{key}: unknown plugin {listed} (known: {', '.join(known) or 'none'})"
-            )
-        twice = [n for n in names if names.count(n) > 1]
-        if twice:
-            raise ValueError(f"{key}: {twice[0]!r} is listed twice")
-        return tuple(n for n in names if n in known)
-
-    enable = check(_strings(table, "enable"), "plugins.enable")
-    disable = check(_strings(table, "disable"), "plugins.disable")
-    if set(enable) & set(disable):
-        both = sorted(set(enable) & set(disable))[0]
-        raise ValueError(f"plugins: {both!r} is in both enable and disable")
+            raise PluginsError([f"plugins: {e}"]) from None
+    check = _Check(found, errors)
+    known = check.known
+    enable = check.names(check.strings(table, "enable"), "plugins.enable")
+    disable = check.names(check.strings(table, "disable"), "plugins.disable")
+    check.disjoint(enable, disable, "plugins", "enable and disable")
     tables: dict[str, Mapping[str, Any]] = {}
     for key, value in table.items():
         if key in _KEYS:
             continue
         if not isinstance(value, Mapping):
-            raise ValueError(
-                f"plugins.{key}: unknown key (expected {', '.join(_KEYS)} or a [plugins.NAME] "
-                "table)"
+            close = difflib.get_close_matches(key, _KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            errors.append(
+                f"plugins.{key}: unknown key{hint} (expected {', '.join(_KEYS)} or a "
+                "[plugins.NAME] table)"
             )
-        if check((key,), f"plugins.{key}"):
+        elif check.names((key,), f"plugins.{key}"):
             tables[key] = value
     per_channel: list[tuple[str, ...]] = []
     for i, ch in enumerate(channels):
-        on = check(ch.enable_plugins, f"channel[{i}].enable_plugins")
-        off = check(ch.disable_plugins, f"channel[{i}].disable_plugins")
-        if set(on) & set(off):
-            both = sorted(set(on) & set(off))[0]
-            raise ValueError(
-                f"channel[{i}]: {both!r} is in both enable_plugins and disable_plugins"
-            )
+        on = check.names(ch.enable_plugins, f"channel[{i}].enable_plugins")
+        off = check.names(ch.disable_plugins, f"channel[{i}].disable_plugins")
+        check.disjoint(on, off, f"channel[{i}]", "enable_plugins and disable_plugins")
         per_channel.append(on)
     default = {n for n, f in known.items() if f.default_enabled}
     enabled = (default | set(enable)) - set(disable)
     # Settings are parsed where the plugin may run, and wherever the operator wrote a table.
     wanted = enabled.union(*per_channel, tables)
-    settings = {
-        name: parse_plugin_config(known[name], tables.get(name, {})) for name in sorted(wanted)
-    }
+    settings = {}
+    for name in sorted(wanted):
+        try:
+            settings[name] = parse_plugin_config(known[name], tables.get(name, {}))
+        except PluginConfigError as e:
+            errors.append(str(e))
+    if errors:
+        raise PluginsError(errors)
     return PluginsConfig(
         dirs=dirs,
         enable=start_order(enabled),

@@ -110,7 +110,7 @@ def test_rendered_config_without_secrets_reads_back_as_toml() -> None:
 def test_unparseable_database_url_is_hidden_whole() -> None:
     config = parse(
         {"channel": [{"site": "https://cytu.be", "name": "a"}], "database": {"url_env": "U"}},
-        {"U": "not a url but a s3cret"},
+        {"U": "postgresql://rosey:s3cret@db.internal:notaport/rosey"},
     )
     out = render(config)
     assert "s3cret" not in out

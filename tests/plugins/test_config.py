@@ -145,8 +145,8 @@ def test_a_plugin_table_is_validated_by_the_plugin() -> None:
         ("[plugins.nope]\nx = 1\n", "plugins.nope: unknown plugin 'nope'"),
         (
             "[plugins]\nenabled = []\n",
-            "plugins.enabled: unknown key (expected dirs, enable, disable or a [plugins.NAME] "
-            "table)",
+            "plugins.enabled: unknown key; did you mean 'enable'? (expected dirs, enable, "
+            "disable or a [plugins.NAME] table)",
         ),
         (
             '[plugins]\nenable = ["fun"]\ndisable = ["fun"]\n',
@@ -239,3 +239,23 @@ def test_twistd_exits_1_on_a_plugin_config_error_before_the_reactor(
     err = capsys.readouterr().err
     assert err.startswith("rosey: config error: plugins.enable: unknown plugin 'nope'")
     assert err.count("\n") == 1
+
+
+def test_plugin_errors_join_the_other_config_errors() -> None:
+    doc = tomllib.loads(
+        '[[channel]]\nsite = "https://cytu.be"\nname = "a"\nenable_plugins = ["markv"]\n'
+        '[logging]\nlevel = "loud"\n'
+        '[plugins]\nenable = ["short", "nope"]\n'
+        "[plugins.fun]\neightball_cooldown = -1\n"
+        "[plugins.short]\nsize = 13\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        parse(doc, {}, plugins=FOUND)
+    assert e.value.errors == (
+        "logging.level: 'loud' is not one of debug, info, warn, error",
+        "plugins.enable: unknown plugin 'nope' (known: core, fun, markov, short, buggy)",
+        "channel[0].enable_plugins: unknown plugin 'markv'; did you mean 'markov'? "
+        "(known: core, fun, markov, short, buggy)",
+        "plugins.fun.eightball_cooldown: -1 is less than 0",
+        "plugins.short: unlucky",
+    )
