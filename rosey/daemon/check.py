@@ -1,9 +1,10 @@
-"""The ``rosey config`` command group: ``check FILE`` and ``migrate OLD.json``.
+"""The ``rosey config`` command group: ``check [--config] FILE`` and ``migrate OLD.json``.
 
 ``check`` loads the file exactly as the daemon does and prints the effective configuration
 (every default filled in) with secrets masked: passwords as ``<hidden, from $VAR>``, the
 database URL with its password (and any password-like query parameter) replaced by ``***``.
-A broken file prints one line on stderr and exits 1.
+A broken file prints its problems on stderr (one line for one problem, else a count and one line
+per problem) and exits 1.
 """
 
 from __future__ import annotations
@@ -33,18 +34,28 @@ def add_config_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         description="Load FILE as the daemon would and print the effective configuration "
         "(defaults included) with secrets masked. Exit status 1 if it is invalid.",
     )
-    check.add_argument("file", metavar="FILE", help="rosey TOML configuration")
+    where = check.add_mutually_exclusive_group()
+    where.add_argument("file", metavar="FILE", nargs="?", help="rosey TOML configuration")
+    where.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="the same, as `rosey run` takes it (default: rosey.toml)",
+    )
     check.set_defaults(func=run_check)
     add_migrate_parser(commands)
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Handle ``rosey config check``: 0 and the masked config on stdout, or 1 and one line."""
+    """Handle ``rosey config check``: 0 and the masked config on stdout, or 1 and every problem
+    on stderr."""
+    path = args.file or args.config or "rosey.toml"
     try:
-        config = load(args.file)
+        config = load(path)
     except ConfigError as e:
-        return _fail(f"config error: {e}")
-    sys.stdout.write(f"# {args.file}: valid. Effective configuration, secrets masked:\n\n")
+        sys.stderr.write(f"rosey: config error: {e}\n")
+        return 1
+    sys.stdout.write(f"# {path}: valid. Effective configuration, secrets masked:\n\n")
     sys.stdout.write(render(config))
     return 0
 

@@ -154,3 +154,40 @@ def test_config_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
         cli()
     assert e.value.code == 2
     assert "check" in capsys.readouterr().err
+
+
+def test_check_takes_config_like_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, '[[channel]]\nsite = "https://cytu.be"\nname = "x"\n')
+    for argv in (["--config", str(path)], ["-c", str(path)], [str(path)]):
+        assert cli("check", *argv) == 0
+        assert capsys.readouterr().out.startswith(f"# {path}: valid.")
+    monkeypatch.chdir(tmp_path)  # like `rosey run`, the default is ./rosey.toml
+    assert cli("check") == 0
+    assert capsys.readouterr().out.startswith("# rosey.toml: valid.")
+    with pytest.raises(SystemExit):
+        cli("check", str(path), "--config", str(path))
+
+
+def test_check_prints_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(
+        tmp_path,
+        '[[channel]]\nsite = "https://cytu.be"\nname = "bad name"\nusername = "r"\n'
+        'password = "hunter2"\n'
+        '[database]\nurl = "mysql://rosey:db-s3cret@localhost/rosey"\n'
+        "[metrics]\nenabeld = true\n",
+    )
+    assert cli("check", "--config", str(path)) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "hunter2" not in err and "db-s3cret" not in err
+    assert err.splitlines() == [
+        "rosey: config error: 4 problems:",
+        "  channel[0].name: 'bad name' is not a CyTube channel name ([A-Za-z0-9_-], 1-30)",
+        "  channel[0].password: secrets are not written in the config; use password_env or "
+        "password_file",
+        "  database.url: mysql:// is not supported (from config); rosey works with sqlite:// "
+        "and postgresql:// (postgresql+psycopg://)",
+        "  metrics.enabeld: unknown key; did you mean 'enabled'? (expected one of enabled, listen)",
+    ]
