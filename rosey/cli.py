@@ -3,7 +3,7 @@
 - ``rosey run --config FILE``: the same as ``twistd --nodaemon --pidfile= rosey --config FILE``.
 - ``rosey db upgrade|downgrade REV|current|history|import-legacy … [--url URL | --config FILE]``:
   the database (with ``--config``, ``upgrade`` also migrates the enabled plugins).
-- ``rosey config check FILE`` / ``rosey config migrate OLD.json``: the configuration.
+- ``rosey config check [--config] FILE`` / ``rosey config migrate OLD.json``: the configuration.
 """
 
 from __future__ import annotations
@@ -38,13 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     twistd = Path(sys.executable).with_name("twistd")
     argv = [str(twistd), "--nodaemon", "--pidfile=", "rosey", "--config", args.config]
-    os.execv(argv[0], argv)  # replaces this process: signals reach twistd directly
-    return 1  # pragma: no cover
+    try:
+        os.execv(argv[0], argv)  # replaces this process: signals reach twistd directly
+    except OSError as e:
+        sys.stderr.write(
+            f"rosey run: cannot start {twistd}: {e.strerror}; install rosey (and Twisted) into "
+            f"the environment of {sys.executable}, or run `twistd -n rosey --config FILE`\n"
+        )
+    return 1
 
 
 def _db(args: argparse.Namespace) -> int:
     """``rosey db …``; with ``--config``, the database (and, for ``upgrade`` to the head, the
-    enabled plugins' migrations) come from the daemon's configuration."""
+    enabled plugins' migrations) come from the daemon's configuration, whose chat passwords are
+    not read (a shell that runs database commands need not hold them)."""
     from rosey.storage.cli import run_db_command
 
     if not getattr(args, "config", None):
@@ -52,7 +59,7 @@ def _db(args: argparse.Namespace) -> int:
     from rosey.daemon.config import ConfigError, load
 
     try:
-        config = load(args.config)
+        config = load(args.config, channel_secrets=False)
     except ConfigError as e:
         sys.stderr.write(f"rosey db {args.db_command}: config error: {e}\n")
         return 1

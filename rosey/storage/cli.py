@@ -36,9 +36,9 @@ def add_db_parser(
         "--config",
         "-c",
         metavar="FILE",
-        help="take the database from rosey's TOML configuration (its secrets from the "
-        "environment, a file or systemd credentials); `upgrade` also migrates the plugins "
-        "enabled there",
+        help="take the database from rosey's TOML configuration (its URL from the "
+        "environment, a file or systemd credentials; the chat passwords are not needed); "
+        "`upgrade` also migrates the plugins enabled there",
     )
     db = subparsers.add_parser("db", help="manage rosey's database")
     db.set_defaults(func=run_db_command)
