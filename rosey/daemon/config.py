@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from rosey.daemon import logpaths
 from rosey.daemon.plugin_config import PluginsConfig, resolve_plugins
 from rosey.daemon.plugins import Discovery
 
@@ -186,11 +187,20 @@ def parse(
         logging=LoggingConfig(
             level=level,
             format=fmt,
-            chat_log=lg.optional_string("chat_log"),
-            media_log=lg.optional_string("media_log"),
+            chat_log=_log_pattern(lg, "chat_log"),
+            media_log=_log_pattern(lg, "media_log"),
         ),
         plugins=plugins_config,
     )
+
+
+def _log_pattern(table: _Reader, key: str) -> str | None:
+    """A chat/media log path pattern (:mod:`rosey.daemon.logpaths`), checked."""
+    pattern = table.optional_string(key)
+    problem = None if pattern is None else logpaths.check(pattern)
+    if problem is not None:
+        raise ConfigError(f"logging.{key}: {problem}")
+    return pattern
 
 
 def _channel(r: _Reader) -> ChannelConfig:
