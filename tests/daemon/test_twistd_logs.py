@@ -161,3 +161,24 @@ async def test_sighup_reopens_the_chat_log_and_the_daemon_log(
     assert "<alice> before" not in chat.read_text()
     assert "rosey.daemon: rosey " in (tmp_path / "daemon.log.1").read_text()
     assert "received SIGTERM, shutting down" in daemon_log.read_text()
+
+
+def test_log_stream_follows_twistd_logfile_and_its_daemon_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rosey.daemon.logs import LogFile
+    from rosey.daemon.tap import log_stream
+
+    monkeypatch.chdir(tmp_path)
+    assert log_stream(None) is None  # makeService called without twistd
+    assert log_stream({"nodaemon": True, "logfile": None}) is None  # stdout
+    assert log_stream({"nodaemon": False, "logfile": "-"}) is None
+    named = log_stream({"nodaemon": True, "logfile": "rosey.log"})
+    default = log_stream({"nodaemon": False, "logfile": None})  # as twistd: twistd.log
+    assert isinstance(named, LogFile) and isinstance(default, LogFile)
+    assert (named.path, default.path) == (
+        str(tmp_path / "rosey.log"),
+        str(tmp_path / "twistd.log"),
+    )
+    named.close()
+    default.close()
