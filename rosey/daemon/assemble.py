@@ -3,7 +3,7 @@
 ::
 
     RoseyDaemon (MultiService; sets the log observer on twistd's Application)
-    ├── chat / media log files (optional)
+    ├── chat / media log files (optional: chatlogs.ChannelLogs)
     ├── storage (StorageService) ── one Recorder per channel
     ├── per channel: CyTubeConnection + Bot ── PluginHost (the channel's plugins)
     ├── metrics / health endpoint (optional)
@@ -24,7 +24,7 @@ Plugins: the configuration found them and validated their settings; their own mi
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import IO, Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
@@ -32,7 +32,7 @@ from twisted.logger import ILogObserver, Logger
 
 from rosey import events
 from rosey.bot.service import Bot
-from rosey.daemon import logs, memory
+from rosey.daemon import chatlogs, logs, memory
 from rosey.daemon.config import ChannelConfig, Config, ConfigError
 from rosey.daemon.metrics import Metrics
 from rosey.daemon.reload import PluginManager, ReloadResult
@@ -51,7 +51,14 @@ log = Logger(namespace="rosey.daemon")
 class RoseyDaemon(MultiService):
     """The top service. Holds what the manhole shows: bots, storage, config, metrics, plugins."""
 
-    def __init__(self, config: Config, reactor: Any, *, check_schema: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config,
+        reactor: Any,
+        *,
+        check_schema: bool = True,
+        log_stream: IO[Any] | logs.LogFile | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.reactor = reactor
@@ -59,7 +66,10 @@ class RoseyDaemon(MultiService):
         self.watches: list[ChannelWatch] = []
         self.recorders: list[Recorder] = []
         self.metrics = Metrics()
-        self.log_observer: ILogObserver = logs.make_observer(config.logging, sys.stdout)
+        #: Where the daemon's log goes: stdout, or a reopenable :class:`logs.LogFile`.
+        self.log_stream: IO[Any] | logs.LogFile = sys.stdout if log_stream is None else log_stream
+        self.log_observer: ILogObserver = logs.make_observer(config.logging, self.log_stream)
+        self.channel_logs: chatlogs.ChannelLogs | None = None
         url = config.database.url.value
         # check_schema=False: the migration that just ran (in a child) left it at the head, and
         # checking again here would load Alembic into the daemon.
@@ -98,6 +108,19 @@ class RoseyDaemon(MultiService):
         """Reload plugin ``name`` in every channel, atomically (the old code keeps running if
         the new one fails anywhere); fires with what happened."""
         return self.plugins.reload(name)
+
+    def reopen_logs(self) -> int:
+        """Reopen the chat and media log files and the daemon's log file (SIGHUP, after
+        logrotate); how many were reopened."""
+        count = self.channel_logs.reopen() if self.channel_logs is not None else 0
+        if isinstance(self.log_stream, logs.LogFile):
+            try:
+                self.log_stream.reopen()
+            except OSError as e:
+                log.error("cannot reopen {path}: {error}", path=self.log_stream.path, error=e)
+            else:
+                count += 1
+        return count
 
     def startService(self) -> None:
         super().startService()
@@ -149,32 +172,34 @@ def _unchecked_storage(url: str, reactor: Any) -> Any:
 
 
 def build(
-    config: Config, reactor: Any, *, migrated: bool = False, tune_memory: bool = False
+    config: Config,
+    reactor: Any,
+    *,
+    migrated: bool = False,
+    tune_memory: bool = False,
+    log_stream: IO[Any] | logs.LogFile | None = None,
 ) -> RoseyDaemon:
     """Every service of the daemon, not started. Raises ``ConfigError`` for bad files/keys.
 
     ``migrated``: rosey's and the plugins' migrations already ran (``twistd rosey`` runs them
     in a child process); otherwise the plugins' run here, and storage checks rosey's schema
     when it starts. ``tune_memory``: see :attr:`RoseyDaemon.tune_memory` (``twistd rosey``).
+    ``log_stream``: where the daemon's log goes (stdout if None).
     """
-    daemon = RoseyDaemon(config, reactor, check_schema=not migrated)
+    daemon = RoseyDaemon(config, reactor, check_schema=not migrated, log_stream=log_stream)
     daemon.tune_memory = tune_memory
-    chat_log = media_log = None
-    if config.logging.chat_log:
-        chat_log = logs.ChatLog(config.logging.chat_log, reactor)
-        chat_log.setServiceParent(daemon)
-    if config.logging.media_log:
-        media_log = logs.MediaLog(config.logging.media_log, reactor)
-        media_log.setServiceParent(daemon)
+    channel_logs = None
+    if config.logging.chat_log or config.logging.media_log:
+        channel_logs = chatlogs.ChannelLogs(config.logging, config.channels, reactor)
+        channel_logs.setServiceParent(daemon)
+        daemon.channel_logs = channel_logs
     daemon.storage.setServiceParent(daemon)
     if not migrated:
         migrate_plugins(config)
     for channel in config.channels:
         bot = add_channel(daemon, channel)
-        if chat_log is not None:
-            bot.on(events.MESSAGE, chat_log)
-        if media_log is not None:
-            bot.on("changeMedia", media_log)
+        if channel_logs is not None:
+            channel_logs.attach(bot, channel)
     _observe_storage(daemon)
     # Twisted web and conch (with cryptography) are imported only for the services enabled.
     if config.metrics.enabled:

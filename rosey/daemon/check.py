@@ -18,8 +18,6 @@ from typing import Any
 from rosey.daemon.config import Config, ConfigError, Secret, load
 from rosey.daemon.migrate_config import MigrationError, migration
 
-_SECRET_QUERY_WORDS = ("pass", "secret", "token", "key")
-
 
 def add_config_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``config`` with its subcommands ``check`` and ``migrate``.
@@ -138,27 +136,13 @@ def _fields(obj: Any) -> list[str]:
 def _secret(name: str, secret: Secret) -> str:
     origin = f"  # from {secret.source}" if secret.source else ""
     if name == "url":
-        masked = _masked_url(secret.value)
+        from rosey.storage.engine import masked_url
+
+        masked = masked_url(secret.value)
         if masked is not None:
             return f"{name} = {_value(masked)}{origin}"
     hidden = f"<hidden, from {secret.source}>" if secret.source else "<hidden>"
     return f"{name} = {_value(hidden)}"
-
-
-def _masked_url(url: str) -> str | None:
-    """A database URL without its secrets, or None if it does not parse as one."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return None
-    secret_keys = [k for k in parsed.query if any(w in k.lower() for w in _SECRET_QUERY_WORDS)]
-    if secret_keys:
-        parsed = parsed.update_query_dict(dict.fromkeys(secret_keys, "***"))
-    masked: str = parsed.render_as_string(hide_password=True)
-    return masked.replace("%2A%2A%2A", "***")
 
 
 def _value(value: Any) -> str:

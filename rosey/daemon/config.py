@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from rosey.daemon import logpaths
 from rosey.daemon.config_reader import ConfigError, Problems, Reader, Secret
 from rosey.daemon.plugin_config import PluginsConfig, PluginsError, resolve_plugins
 from rosey.daemon.plugins import Discovery
@@ -260,9 +261,18 @@ def _logging(r: Reader) -> LoggingConfig:
     return LoggingConfig(
         level=r.choice("level", "info", LOG_LEVELS),
         format=r.choice("format", "text", LOG_FORMATS),
-        chat_log=r.optional_string("chat_log"),
-        media_log=r.optional_string("media_log"),
+        chat_log=_log_pattern(r, "chat_log"),
+        media_log=_log_pattern(r, "media_log"),
     )
+
+
+def _log_pattern(r: Reader, key: str) -> str | None:
+    """A chat/media log path pattern (:mod:`rosey.daemon.logpaths`), checked."""
+    pattern = r.optional_string(key)
+    problem = None if pattern is None else logpaths.check(pattern)
+    if problem is not None:
+        r.error(key, problem)
+    return pattern
 
 
 def _plugins(

@@ -1,61 +1,64 @@
-"""Log output: journald-friendly text or JSON lines, and the chat and media log files.
+"""The daemon's log: text lines (journald-style under systemd, timestamped otherwise) or JSON.
 
 Daemon logs go through ``twisted.logger``. :func:`make_observer` builds the observer for a
 ``[logging]`` table; ``twistd --logger rosey.daemon.logs.observer`` installs it (``twistd`` asks
 for its observer only after ``makeService`` has called :func:`configure`), and
 ``--logger rosey.daemon.logs.text_observer`` / ``json_observer`` give a fixed format.
 
-* ``text``: ``<6>namespace: message`` per line, the ``<N>`` being the syslog priority that
-  journald turns into the entry's level (debug 7, info 6, warn 4, error 3, critical 2). No
-  timestamp: journald stamps each line itself. Every line of a traceback carries the prefix too.
+* ``text`` under systemd (stdout or stderr is the journal: ``JOURNAL_STREAM`` names its device
+  and inode, systemd.exec(5)): ``<6>namespace: message`` per line, the ``<N>`` being the syslog
+  priority that journald turns into the entry's level (debug 7, info 6, warn 4, error 3,
+  critical 2). No timestamp: journald stamps each line itself. Every line of a traceback carries
+  the prefix too.
+* ``text`` anywhere else (a terminal, a pipe, ``twistd --logfile``):
+  ``2024-03-01 18:04:56.123 info  namespace: message``, in local time.
 * ``json``: one object per line: ``time`` (Unix seconds), ``level``, ``namespace``, ``text`` and,
   with a failure, ``failure`` (the traceback).
+
+The log goes to stdout, or to the file named by ``twistd --logfile`` (``twistd.log`` when
+``twistd`` runs as a daemon without one, as ``twistd`` itself does): :class:`LogFile`, reopened
+on SIGHUP so logrotate can move it away. rosey never rotates it itself.
 
 Nothing here filters secrets: rosey never passes one to a log call (``Secret`` values render as
 ``Secret(<hidden>)`` if one ever slips through as a format field).
 
-:class:`ChatLog` and :class:`MediaLog` write the channel's chat and media history in the
-original Rosey's line formats, ``[%H:%M:%S] <user> text`` and ``[%H:%M:%S] title (type:id)``,
-in local time.
+The channels' chat and media logs are :mod:`rosey.daemon.chatlogs`.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import re
+import os
 import sys
 import time
-from typing import IO, Any
+from collections.abc import Callable, Mapping
+from typing import IO, Any, cast
 
-from twisted.application.service import Service
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import (
     FileLogObserver,
     FilteringLogObserver,
     ILogObserver,
     LogEvent,
-    Logger,
     LogLevel,
     LogLevelFilterPredicate,
     formatEvent,
 )
 
-from rosey.daemon.config import ConfigError, LoggingConfig
-from rosey.events import MESSAGE, Event
+from rosey.daemon.config import LoggingConfig
 
 __all__ = [
-    "ChatLog",
-    "MediaLog",
+    "LogFile",
     "configure",
+    "format_journal",
     "format_json",
     "format_text",
     "json_observer",
     "make_observer",
     "observer",
     "text_observer",
+    "under_journal",
 ]
-
-log = Logger(namespace="rosey.daemon.logs")
 
 #: syslog priorities (sd-daemon(3) prefixes) for twisted.logger's levels.
 PRIORITY = {
@@ -85,15 +88,29 @@ def _traceback(event: LogEvent) -> str | None:
     return text.rstrip("\n")
 
 
-def format_text(event: LogEvent) -> str:
-    """``<N>namespace: message`` lines for journald (every line prefixed)."""
-    priority = PRIORITY.get(event.get("log_level", LogLevel.info), 6)
+def _message(event: LogEvent) -> str:
     text = f"{_namespace(event)}: {formatEvent(event)}"
     traceback = _traceback(event)
-    if traceback is not None:
-        text = f"{text}\n{traceback}"
+    return text if traceback is None else f"{text}\n{traceback}"
+
+
+def format_journal(event: LogEvent) -> str:
+    """``<N>namespace: message`` lines for journald (every line prefixed)."""
+    priority = PRIORITY.get(event.get("log_level", LogLevel.info), 6)
     prefix = f"<{priority}>"
-    return "".join(prefix + line + "\n" for line in text.splitlines() or [""])
+    return "".join(prefix + line + "\n" for line in _message(event).splitlines() or [""])
+
+
+def format_text(event: LogEvent) -> str:
+    """``2024-03-01 18:04:56.123 info  namespace: message`` (local time), then any traceback."""
+    when = event.get("log_time")
+    if not isinstance(when, int | float):
+        when = time.time()
+    second = int(when)
+    millis = int((when - second) * 1000)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+    level = getattr(event.get("log_level"), "name", "info")
+    return f"{stamp}.{millis:03d} {level:<5} {_message(event)}\n"
 
 
 def format_json(event: LogEvent) -> str:
@@ -110,15 +127,79 @@ def format_json(event: LogEvent) -> str:
     return json.dumps(record) + "\n"
 
 
-def make_observer(config: LoggingConfig, stream: IO[Any]) -> ILogObserver:
+def under_journal(stream: IO[Any] | LogFile, environ: Mapping[str, str] | None = None) -> bool:
+    """True when ``stream`` is the journal: ``JOURNAL_STREAM`` (``device:inode``, set by
+    systemd for a unit whose stdout or stderr goes to journald) names the file it writes to.
+
+    A child of such a unit inherits the variable with other streams (a shell's terminal, a
+    pipe), hence the comparison rather than the variable alone.
+    """
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    try:
+        device, inode = (int(part) for part in value.split(":"))
+        status = os.fstat(stream.fileno())
+    except (ValueError, OSError, AttributeError, io.UnsupportedOperation):
+        return False
+    return (status.st_dev, status.st_ino) == (device, inode)
+
+
+def make_observer(
+    config: LoggingConfig, stream: IO[Any] | LogFile, *, journal: bool | None = None
+) -> ILogObserver:
     """The daemon's log observer for a ``[logging]`` table, writing to ``stream``.
 
-    Events below ``config.level`` are dropped; ``config.format`` picks text or JSON lines. The
-    stream is flushed after every event (stdout is a pipe under systemd).
+    Events below ``config.level`` are dropped; ``config.format`` picks text or JSON lines. Text
+    has journald prefixes when ``journal`` is true, timestamps when false; ``None`` asks
+    :func:`under_journal`. The stream is flushed after every event (stdout is a pipe under
+    systemd).
     """
-    formatter = format_json if config.format == "json" else format_text
+    formatter: Callable[[LogEvent], str]
+    if config.format == "json":
+        formatter = format_json
+    elif under_journal(stream) if journal is None else journal:
+        formatter = format_journal
+    else:
+        formatter = format_text
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(config.level))
-    return FilteringLogObserver(FileLogObserver(stream, formatter), [predicate])
+    return FilteringLogObserver(FileLogObserver(cast(IO[Any], stream), formatter), [predicate])
+
+
+class LogFile:
+    """The daemon's log file (``twistd --logfile``): appended to, reopened by :meth:`reopen`.
+
+    Opened at construction, so a path that cannot be written fails before the reactor starts
+    (``OSError``).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)  # twistd may change directory when it daemonizes
+        self._file = self._open()
+
+    def _open(self) -> IO[str]:
+        return open(self.path, "a", encoding="utf-8", errors="replace")
+
+    def write(self, text: str) -> None:
+        """Append ``text`` (the observer flushes after each event)."""
+        self._file.write(text)
+
+    def flush(self) -> None:
+        """Hand written text to the operating system."""
+        self._file.flush()
+
+    def fileno(self) -> int:
+        """The open file's descriptor."""
+        return self._file.fileno()
+
+    def reopen(self) -> None:
+        """Close and reopen the file (after logrotate moved it away)."""
+        self._file.flush()
+        fresh = self._open()
+        old, self._file = self._file, fresh
+        old.close()
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        self._file.close()
 
 
 _configured = LoggingConfig()
@@ -136,145 +217,10 @@ def observer() -> ILogObserver:
 
 
 def text_observer() -> ILogObserver:
-    """``twistd --logger rosey.daemon.logs.text_observer``: journald text on stdout, info+."""
+    """``twistd --logger rosey.daemon.logs.text_observer``: text on stdout, info and up."""
     return make_observer(LoggingConfig(format="text"), sys.stdout)
 
 
 def json_observer() -> ILogObserver:
-    """``twistd --logger rosey.daemon.logs.json_observer``: JSON lines on stdout, info+."""
+    """``twistd --logger rosey.daemon.logs.json_observer``: JSON lines on stdout, info and up."""
     return make_observer(LoggingConfig(format="json"), sys.stdout)
-
-
-# -- chat and media logs ----------------------------------------------------------------------
-
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
-
-
-_BUFFER_BYTES = 256 * 1024
-
-
-def _clean(text: object) -> str:
-    """One line of text: hostile newlines and control characters become spaces."""
-    line = str(text)
-    # isprintable() is False for every character the pattern replaces (and for a few more,
-    # such as other separators, which then take the regular expression's path).
-    return line if line.isprintable() else _UNPRINTABLE.sub(" ", line)
-
-
-class _LineFile(Service):
-    """Appends lines to a file that is opened at construction (so a bad path fails early).
-
-    Lines are written to a buffered file and flushed ``flush_delay`` seconds after the first
-    unflushed one, so a busy channel costs one ``write(2)`` per buffer rather than per line and
-    the reactor never waits on the disk for long; ``stopService`` flushes and closes.
-    """
-
-    key = "logging"
-
-    def __init__(self, path: str, clock: IReactorTime, flush_delay: float = 1.0) -> None:
-        self.path = path
-        self.clock = clock
-        self.flush_delay = flush_delay
-        self._pending: IDelayedCall | None = None
-        self._minute: int | None = None  # the minute _hh_mm is for (local time)
-        self._hh_mm = ""
-        self._second: int | None = None  # the second _stamp is for
-        self._stamp = ""
-        self._file = self._open()
-
-    def _open(self) -> IO[str]:
-        try:
-            # A large buffer: the file reaches the OS on the timed flush, in one write(2) per
-            # second instead of one per 8 KiB (each a chance to lose the GIL to the database).
-            return open(self.path, "a", encoding="utf-8", errors="replace", buffering=_BUFFER_BYTES)
-        except OSError as e:
-            raise ConfigError(f"{self.key}: cannot open {self.path!r}: {e.strerror}") from None
-
-    def write_line(self, when: float, text: str) -> None:
-        """Append ``[HH:MM:SS] text`` for Unix time ``when`` (local time)."""
-        if self._file.closed:
-            return
-        # strftime(localtime()) once a minute: zones differ from UTC by whole minutes.
-        second = int(when // 1)
-        if second != self._second:  # "[HH:MM:SS] " once a second
-            self._second = second
-            minute, sec = divmod(second, 60)
-            if minute != self._minute:
-                self._minute = minute
-                self._hh_mm = time.strftime("%H:%M", time.localtime(minute * 60))
-            self._stamp = f"[{self._hh_mm}:{sec:02d}] "
-        self._file.write(f"{self._stamp}{text}\n")
-        if self._pending is None:
-            self._pending = self.clock.callLater(self.flush_delay, self.flush)
-
-    def flush(self) -> None:
-        """Hand buffered lines to the operating system now."""
-        if self._pending is not None and self._pending.active():
-            self._pending.cancel()
-        self._pending = None
-        if not self._file.closed:
-            self._file.flush()
-
-    def reopen(self) -> None:
-        """Close and reopen the file (after logrotate moved it away)."""
-        self.flush()
-        self._file.close()
-        self._file = self._open()
-
-    def stopService(self) -> None:
-        self.flush()
-        self._file.close()
-        super().stopService()
-
-
-class ChatLog(_LineFile):
-    """``[%H:%M:%S] <user> text`` for each chat ``message``, stamped with the server's time.
-
-    Chat the server replays in the join burst is skipped: it was logged when it was said.
-    Register with ``bot.on("message", chat_log)``.
-    """
-
-    name = "chat-log"
-    key = "logging.chat_log"
-
-    def __call__(self, event: Event) -> None:
-        if event.name != MESSAGE or event.replayed:
-            return
-        if event.user is None or event.content is None:
-            log.warn("chat log: skipping a message without user or text")
-            return
-        when = event.timestamp if event.timestamp is not None else self.clock.seconds()
-        self.write_line(when, f"<{_clean(event.user)}> {_clean(event.content)}")
-
-
-class MediaLog(_LineFile):
-    """``[%H:%M:%S] title (type:id)`` for each item that starts playing, stamped with the clock.
-
-    CyTube resends ``changeMedia`` for the running item (join burst, shuffle, ``playerReady``);
-    an item is logged when it differs from the last one or starts from the beginning
-    (``currentTime`` ≤ 0), so a reconnect does not log the same item twice.
-    Register with ``bot.on("changeMedia", media_log)``.
-    """
-
-    name = "media-log"
-    key = "logging.media_log"
-
-    def __init__(self, path: str, clock: IReactorTime, flush_delay: float = 1.0) -> None:
-        super().__init__(path, clock, flush_delay)
-        self._last: tuple[str, str] | None = None
-
-    def __call__(self, event: Event) -> None:
-        if event.name != "changeMedia":
-            return
-        data = event.platform_data
-        if not isinstance(data, dict) or data.get("id") is None or data.get("type") is None:
-            log.warn("media log: skipping a changeMedia without type and id")
-            return
-        item = (str(data["type"]), str(data["id"]))
-        elapsed = data.get("currentTime")
-        fresh = not isinstance(elapsed, int | float) or elapsed <= 0
-        if item == self._last and not fresh:
-            return
-        self._last = item
-        title = _clean(data.get("title") or "")
-        self.write_line(self.clock.seconds(), f"{title} ({_clean(item[0])}:{_clean(item[1])})")

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from twisted.application.service import IService
+from twisted.logger import Logger
 from twisted.python import usage
 
+import rosey
 from rosey.daemon.config import Config, ConfigError, load
+from rosey.daemon.hangup import install_reopen_on_hangup
+from rosey.daemon.logs import LogFile
 from rosey.daemon.shutdown import install_graceful_stop
 
 # Autobahn's native helpers (NVX) only mask outgoing frames and validate UTF-8, which rosey turns
@@ -38,7 +42,7 @@ class Options(usage.Options):
             fail(f"config error: {e}")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """One line on stderr and exit status 1, before the reactor starts."""
     sys.stderr.write(f"rosey: {message}\n")
     raise SystemExit(1)
@@ -56,6 +60,46 @@ def migrate_database(config: Config) -> None:
     log_plugin_upgrades(done)
 
 
+def log_stream(twistd_options: Any) -> LogFile | None:
+    """The file ``twistd --logfile`` names, opened (``twistd.log`` for a daemon without one,
+    as ``twistd`` does), or None for stdout (``--nodaemon``, ``--logfile -``)."""
+    if twistd_options is None:
+        return None
+    path = twistd_options.get("logfile") or ""
+    if not path and not twistd_options.get("nodaemon"):
+        path = "twistd.log"
+    if not path or path == "-":
+        return None
+    try:
+        return LogFile(path)
+    except OSError as e:
+        fail(f"cannot open log file {path!r}: {e.strerror}")
+
+
+def log_start(config: Config, path: str) -> None:
+    """One line: rosey's version, the config file, the database (password masked), the
+    channels and the plugins enabled (per channel when they differ)."""
+    from rosey.storage.engine import masked_url
+
+    labels = [channel.label for channel in config.channels]
+    per_channel = {
+        ch.label: ", ".join(config.plugins.for_channel(ch)) or "none" for ch in config.channels
+    }
+    if len(set(per_channel.values())) == 1:
+        plugins = next(iter(per_channel.values()))
+    else:
+        plugins = "; ".join(f"{label}: {names}" for label, names in per_channel.items())
+    Logger(namespace="rosey.daemon").info(
+        "rosey {version} starting: config {config}, database {database}, "
+        "channels {channels}, plugins {plugins}",
+        version=rosey.__version__,
+        config=os.path.abspath(path),
+        database=masked_url(config.database.url.value) or "(unparsable URL, hidden)",
+        channels=", ".join(labels),
+        plugins=plugins,
+    )
+
+
 def makeService(options: Options) -> IService:
     """Build the whole daemon from validated options."""
     from twisted.internet import reactor
@@ -63,10 +107,13 @@ def makeService(options: Options) -> IService:
     from rosey.daemon.assemble import build
 
     config = options.loaded
+    stream = log_stream(getattr(options, "parent", None))
+    log_start(config, options["config"])
     migrate_database(config)
     try:
-        daemon = build(config, reactor, migrated=True, tune_memory=True)
+        daemon = build(config, reactor, migrated=True, tune_memory=True, log_stream=stream)
     except ConfigError as e:
         fail(f"config error: {e}")
     install_graceful_stop(reactor)
+    install_reopen_on_hangup(reactor, daemon.reopen_logs)
     return daemon

@@ -38,9 +38,32 @@ def is_sqlite(url_or_engine: str | URL | Engine | Connection) -> bool:
     return normalize_url(url_or_engine).get_backend_name() == "sqlite"
 
 
+_SECRET_QUERY_WORDS = ("pass", "secret", "token", "key")
+
+
 def safe_url(url: str | URL) -> str:
     """The URL with any password hidden, for messages and logs."""
-    return normalize_url(url).render_as_string(hide_password=True)
+    return _hidden(normalize_url(url))
+
+
+def masked_url(url: str) -> str | None:
+    """``url`` as written (no driver added) with its password and any password-like query
+    parameter shown as ``***``, or None if it does not parse as a database URL."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    return _hidden(parsed)
+
+
+def _hidden(parsed: URL) -> str:
+    secret_keys = [k for k in parsed.query if any(w in k.lower() for w in _SECRET_QUERY_WORDS)]
+    if secret_keys:
+        parsed = parsed.update_query_dict(dict.fromkeys(secret_keys, "***"))
+    masked: str = parsed.render_as_string(hide_password=True)
+    return masked.replace("%2A%2A%2A", "***")
 
 
 def make_engine(url: str | URL, *, busy_timeout: float = 5.0, **kwargs: Any) -> Engine:

@@ -34,8 +34,12 @@ def default_http(reactor: Any) -> tuple[HTTPGetter, Any]:
     """treq over a non-persistent pool (socketconfig is fetched once per connect), and the pool
     (to close on stop)."""
     from treq.client import HTTPClient
-    from twisted.web.client import Agent, HTTPConnectionPool
+    from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
+
+    class QuietFactory(_HTTP11ClientFactory):
+        noisy = False  # no "Starting/Stopping factory ... at 0x7f..." per socketconfig fetch
 
     pool = HTTPConnectionPool(reactor, persistent=False)
+    pool._factory = QuietFactory
     client = HTTPClient(Agent(reactor, connectTimeout=30, pool=pool))
     return cast(HTTPGetter, client), pool

@@ -158,6 +158,7 @@ class CyTubeClientFactory(WebSocketClientFactory):
     """
 
     protocol = CyTubeClientProtocol  # type: ignore[assignment]
+    noisy = False  # no "Starting factory <... at 0x7f...>" line on every (re)connect
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Daemon log observers (journald text, JSON lines, level filter) and the chat/media log files."""
+"""Daemon log observers (journald or timestamped text, JSON lines, level filter), the log file."""
 
 from __future__ import annotations
 
@@ -7,24 +7,23 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
-from twisted.internet.task import Clock
-from twisted.logger import ILogObserver, Logger, LogLevel
+from twisted.logger import ILogObserver, LogEvent, Logger, LogLevel
 
 from rosey.daemon import logs
-from rosey.daemon.config import ConfigError, LoggingConfig, Secret
-from rosey.daemon.logs import ChatLog, MediaLog, make_observer
-from rosey.events import Event
+from rosey.daemon.config import LoggingConfig, Secret
+from rosey.daemon.logs import LogFile, make_observer, under_journal
 
 
 def emit(observer: ILogObserver) -> Logger:
     return Logger(namespace="rosey.test", observer=observer)
 
 
-def test_text_prefixes_each_level_and_has_no_timestamp() -> None:
+def test_journal_text_prefixes_each_level_and_has_no_timestamp() -> None:
     out = io.StringIO()
-    log = emit(make_observer(LoggingConfig(level="debug", format="text"), out))
+    log = emit(make_observer(LoggingConfig(level="debug", format="text"), out, journal=True))
     log.debug("d {n}", n=1)
     log.info("i")
     log.warn("w")
@@ -41,7 +40,7 @@ def test_text_prefixes_each_level_and_has_no_timestamp() -> None:
 
 def test_text_prefixes_every_traceback_line() -> None:
     out = io.StringIO()
-    log = emit(make_observer(LoggingConfig(format="text"), out))
+    log = emit(make_observer(LoggingConfig(format="text"), out, journal=True))
     try:
         raise ValueError("boom\nsecond line")
     except ValueError:
@@ -91,7 +90,7 @@ def test_legacy_log_msg_names_its_system() -> None:
     from twisted.python import log as legacy
 
     out = io.StringIO()
-    observer = make_observer(LoggingConfig(format="text"), out)
+    observer = make_observer(LoggingConfig(format="text"), out, journal=True)
     from twisted.logger import globalLogPublisher
 
     globalLogPublisher.addObserver(observer)
@@ -105,7 +104,7 @@ def test_legacy_log_msg_names_its_system() -> None:
 def test_secrets_are_not_special_cased() -> None:
     """Nothing filters log fields: the rule is that secrets never reach a log call."""
     out = io.StringIO()
-    log = emit(make_observer(LoggingConfig(), out))
+    log = emit(make_observer(LoggingConfig(), out, journal=True))
     log.info("raw {value}", value="hunter2")  # a plain string is printed as is
     log.info("wrapped {value}", value=Secret("hunter2", "$ROSEY_PASSWORD"))
     first, second = out.getvalue().splitlines()
@@ -123,10 +122,10 @@ def test_configured_observer_for_twistd_logger(monkeypatch: pytest.MonkeyPatch) 
     log.error("kept")
     emit(logs.text_observer()).info("text")
     assert [json.loads(line)["text"] for line in out.getvalue().splitlines()[:1]] == ["kept"]
-    assert out.getvalue().splitlines()[1] == "<6>rosey.test: text"
+    assert out.getvalue().splitlines()[1].endswith(" info  rosey.test: text")  # not the journal
 
 
-# -- chat and media log files ------------------------------------------------------------------
+# -- journal or terminal -----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -139,107 +138,86 @@ def timezone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-# 2024-03-01 12:34:56 UTC
-NOON = 1709296496.0
+# 2024-03-01 12:34:56.25 UTC
+WHEN = 1709296496.25
 
 
-def chat(user: str, text: str, ts: float | None, replayed: bool = False) -> Event:
-    data = {"username": user, "msg": text, "time": None if ts is None else ts * 1000}
-    return Event("message", data, user, text, ts, replayed)
+def stamped_logger(observer: ILogObserver) -> Logger:
+    """A logger whose events all happened at ``WHEN``."""
+
+    def at_when(event: LogEvent) -> None:
+        observer({**event, "log_time": WHEN})
+
+    return Logger(namespace="rosey.test", observer=cast(ILogObserver, at_when))
 
 
-def media(title: str, kind: str, ident: str, current: float = -3) -> Event:
-    data = {"title": title, "type": kind, "id": ident, "seconds": 212, "currentTime": current}
-    return Event("changeMedia", data)
+def journal_id(path: Path) -> str:
+    status = path.stat()
+    return f"{status.st_dev}:{status.st_ino}"
 
 
-def test_chat_log_uses_the_event_timestamp_in_local_time(tmp_path: Path, timezone: None) -> None:
-    clock = Clock()
-    clock.advance(NOON + 3600)  # the clock is an hour later: the line must not use it
-    path = tmp_path / "chat.log"
-    chat_log = ChatLog(str(path), clock)
-    chat_log.startService()
-    chat_log(chat("alice", "hello there", NOON))
-    chat_log(chat("bob", "line one\nline two\x1b[31m", NOON + 61.9))
-    chat_log(chat("old", "said before we joined", NOON - 50, replayed=True))
-    chat_log(Event("pm", None, "carol", "private", NOON))
-    chat_log(chat("nobody", "no time", None))
-    assert path.read_text() == ""  # buffered: the reactor does not wait on the disk per line
-    clock.advance(1)
-    assert path.read_text().splitlines() == [
-        "[18:04:56] <alice> hello there",
-        "[18:05:57] <bob> line one line two [31m",
-        "[19:04:56] <nobody> no time",
+def test_without_journal_stream_lines_carry_local_time_and_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timezone: None
+) -> None:
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    path = tmp_path / "out.log"
+    with path.open("w") as stream:
+        log = stamped_logger(make_observer(LoggingConfig(level="debug"), stream))
+        log.info("joined {channel}", channel="cytu.be/x")
+        log.warn("slow")
+        log.debug("detail")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.failure("handler failed")
+    lines = path.read_text().splitlines()
+    assert lines[:4] == [
+        "2024-03-01 18:04:56.250 info  rosey.test: joined cytu.be/x",
+        "2024-03-01 18:04:56.250 warn  rosey.test: slow",
+        "2024-03-01 18:04:56.250 debug rosey.test: detail",
+        "2024-03-01 18:04:56.250 critical rosey.test: handler failed",
     ]
-    chat_log(chat("alice", "bye", NOON + 7200))
-    chat_log.stopService()
-    assert path.read_text().splitlines()[-1] == "[20:04:56] <alice> bye"
-    assert clock.getDelayedCalls() == []
+    assert "builtins.ValueError: boom" in lines  # the traceback follows, unprefixed
+    assert not any(line.startswith("<") for line in lines)
 
 
-def test_chat_log_stamps_each_second_and_minute(tmp_path: Path, timezone: None) -> None:
-    path = tmp_path / "chat.log"
-    chat_log = ChatLog(str(path), Clock())
-    for ts in (NOON, NOON + 0.9, NOON + 1, NOON + 3.5, NOON + 4, NOON + 0.2, NOON + 60):
-        chat_log(chat("a", f"at {ts - NOON:g}", ts))
-    chat_log.stopService()
-    assert path.read_text().splitlines() == [
-        "[18:04:56] <a> at 0",
-        "[18:04:56] <a> at 0.9",
-        "[18:04:57] <a> at 1",
-        "[18:04:59] <a> at 3.5",
-        "[18:05:00] <a> at 4",
-        "[18:04:56] <a> at 0.2",
-        "[18:05:56] <a> at 60",
-    ]
+def test_journal_stream_naming_stdout_gives_journald_prefixes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "journal"
+    path.touch()
+    monkeypatch.setenv("JOURNAL_STREAM", journal_id(path))
+    with path.open("w") as stream:
+        assert under_journal(stream)
+        log = emit(make_observer(LoggingConfig(), stream))
+        log.info("joined")
+        log.warn("slow")
+    assert path.read_text().splitlines() == ["<6>rosey.test: joined", "<4>rosey.test: slow"]
 
 
-def test_chat_log_appends(tmp_path: Path, timezone: None) -> None:
-    path = tmp_path / "chat.log"
-    path.write_text("[00:00:00] <x> from the last run\n")
-    chat_log = ChatLog(str(path), Clock())
-    chat_log(chat("y", "again", NOON))
-    chat_log.stopService()
-    assert path.read_text().splitlines() == [
-        "[00:00:00] <x> from the last run",
-        "[18:04:56] <y> again",
-    ]
+@pytest.mark.parametrize("value", ["", "garbage", "1:2:3", "0:0"])
+def test_journal_stream_of_another_file_or_malformed_is_not_the_journal(
+    tmp_path: Path, value: str
+) -> None:
+    """A shell started from a unit inherits JOURNAL_STREAM with a terminal or a pipe."""
+    other = tmp_path / "other"
+    other.touch()
+    with (tmp_path / "out").open("w") as stream:
+        assert not under_journal(stream, {"JOURNAL_STREAM": value})
+        assert not under_journal(stream, {"JOURNAL_STREAM": journal_id(other)})
+        assert under_journal(stream, {"JOURNAL_STREAM": journal_id(tmp_path / "out")})
+    assert not under_journal(io.StringIO(), {"JOURNAL_STREAM": "1:2"})  # no file descriptor
 
 
-def test_media_log_uses_the_clock_and_skips_resends(tmp_path: Path, timezone: None) -> None:
-    clock = Clock()
-    clock.advance(NOON)
-    path = tmp_path / "media.log"
-    media_log = MediaLog(str(path), clock)
-    media_log.startService()
-    media_log(media("Running at join", "yt", "abc", current=95.5))  # join burst: log it
-    media_log(media("Running at join", "yt", "abc", current=96.0))  # resent: skip
-    clock.advance(120)
-    media_log(media("Next one", "vm", "42"))
-    clock.advance(300)
-    media_log(media("Next one", "vm", "42"))  # played again from the start: log it
-    media_log(Event("changeMedia", {"title": "no id"}))  # malformed: skipped
-    media_log(Event("changeMedia", "garbage"))
-    media_log.stopService()
-    assert path.read_text().splitlines() == [
-        "[18:04:56] Running at join (yt:abc)",
-        "[18:06:56] Next one (vm:42)",
-        "[18:11:56] Next one (vm:42)",
-    ]
-
-
-def test_log_file_that_cannot_be_opened_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^logging\.media_log: cannot open .*missing"):
-        MediaLog(str(tmp_path / "missing" / "media.log"), Clock())
-
-
-def test_reopen_after_rotation(tmp_path: Path, timezone: None) -> None:
-    path = tmp_path / "chat.log"
-    chat_log = ChatLog(str(path), Clock())
-    chat_log(chat("a", "before", NOON))
-    path.rename(tmp_path / "chat.log.1")
-    chat_log.reopen()
-    chat_log(chat("a", "after", NOON))
-    chat_log.stopService()
-    assert (tmp_path / "chat.log.1").read_text() == "[18:04:56] <a> before\n"
-    assert path.read_text() == "[18:04:56] <a> after\n"
+def test_log_file_reopens_after_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "rosey.log"
+    log_file = LogFile(str(path))
+    log = emit(make_observer(LoggingConfig(), log_file))
+    log.info("before")
+    path.rename(tmp_path / "rosey.log.1")
+    log_file.reopen()
+    log.info("after")
+    log_file.close()
+    assert (tmp_path / "rosey.log.1").read_text().endswith(" rosey.test: before\n")
+    assert path.read_text().endswith(" rosey.test: after\n")
+    assert "before" not in path.read_text()

@@ -233,6 +233,8 @@ def test_unit_file_verifies(tmp_path: Path) -> None:
         "NotifyAccess=main",
         "Restart=on-failure",
         "StateDirectory=rosey",
+        "LogsDirectory=rosey",
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "LoadCredential=rosey-password:/etc/rosey/password",
         "#WatchdogSec=60",
     ):
