@@ -317,9 +317,8 @@ def test_thousand_messages_at_once_all_delivered_in_order() -> None:
 def test_thousand_lines_on_a_late_reactor_are_never_throttled(seed: int) -> None:
     """The 1,000-line manhole flood, on a reactor whose turns run late and whose writes leave
     only when a later I/O pass flushes them: CyTube's exact limiter never refuses a line."""
-    lab = ReactorLab(
-        stall=0.25, stall_rate=0.2, late=0.03, latency=0.002, jitter=0.024, seed=seed
-    ).start()
+    lab = ReactorLab(stall=0.25, stall_rate=0.2, late=0.03, latency=0.002, jitter=0.024, seed=seed)
+    lab.start()
     texts = [f"flood line {i:04d}" for i in range(1000)]
     done: list[Deferred[None]] = []
 
