@@ -141,12 +141,19 @@ class CytubeRateLimiter:
 class FloodModel:
     """rosey's side of one server limiter: when may the next message go out?
 
-    The model assumes each message reaches the server between 0 and ``margin`` seconds later than
-    the others did (order kept, as on one TCP connection). It resets its count only after a silence
-    longer than ``reset_after + margin``, and in sustained mode it spaces messages by
-    ``gap + margin``. Its count is therefore never below the server's, and the server never sees
-    two sustained-mode messages closer than ``gap``: no send it approves is throttled.
-    Times in seconds (``clock.seconds()``).
+    Times are what rosey can see: :meth:`record` is called when a message is handed to the
+    transport, but it leaves only when the reactor flushes the transport's buffer, which may be
+    a long reactor turn later. Until :meth:`left` says it has gone (at a time no earlier than
+    its real departure) the model counts it as leaving *now*: the burst may go on, but no
+    sustained-mode send and no count reset is approved. Spacing is then measured from the
+    departure time, never from the decision.
+
+    The model assumes each message reaches the server's limiter between 0 and ``margin``
+    seconds after it left, in order (one TCP connection). It resets its count only after a
+    silence longer than ``reset_after + margin`` since the last departure, and in sustained mode
+    it spaces departures by ``gap + margin``. Its count is therefore never below the server's,
+    and the server never sees two sustained-mode messages closer than ``gap``: no send it
+    approves is throttled. Times in seconds (``clock.seconds()``).
     """
 
     def __init__(self, margin: float = 0.025) -> None:
@@ -155,10 +162,19 @@ class FloodModel:
         self.margin = margin
         self.count = 0.0
         self.last = -math.inf
+        #: A recorded message has not been confirmed gone (see :meth:`left`).
+        self.leaving = False
+
+    def _since(self, now: float) -> float:
+        return 0.0 if self.leaving else now - self.last
 
     def delay(self, now: float, params: RateParams) -> float:
-        """Seconds to wait from ``now`` before a message with ``params`` may be sent (0: go)."""
-        since = now - self.last
+        """Seconds to wait from ``now`` before a message with ``params`` may be sent (0: go).
+
+        While a message is :attr:`leaving`, a positive delay is only a lower bound: ask again
+        after :meth:`left`.
+        """
+        since = self._since(now)
         if since > params.reset_after + self.margin or self.count < params.burst:
             return 0.0
         wait_gap = params.gap + self.margin - since
@@ -167,12 +183,19 @@ class FloodModel:
         return wait if wait > _EPSILON else 0.0
 
     def record(self, now: float, params: RateParams) -> None:
-        """A message with ``params`` was sent at ``now``."""
-        if now - self.last > params.reset_after + self.margin:
+        """A message with ``params`` was handed to the transport at ``now``; it is leaving."""
+        if self._since(now) > params.reset_after + self.margin:
             self.count = 1
         elif self.count < params.burst:
             self.count += 1
-        self.last = now
+        self.last = max(self.last, now)
+        self.leaving = True
+
+    def left(self, now: float) -> None:
+        """Everything recorded so far had left the machine by ``now``."""
+        if self.leaving:
+            self.last = max(self.last, now)
+            self.leaving = False
 
     def penalize(self, now: float) -> None:
         """The server throttled us anyway: assume the burst is spent, as of ``now``."""

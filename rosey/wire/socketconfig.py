@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
+from treq import collect
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.internet.interfaces import IReactorTime
@@ -28,8 +29,12 @@ __all__ = [
     "websocket_url",
 ]
 
-# The answer is a few hundred bytes; anything far bigger is not CyTube.
+# The answer is a few hundred bytes; anything far bigger is not CyTube. Enforced while reading.
 _MAX_BODY = 64 * 1024
+
+
+class _BodyTooBig(Exception):
+    """The answer grew past ``_MAX_BODY``; reading stopped and the connection was closed."""
 
 
 class HTTPGetter(Protocol):
@@ -104,10 +109,12 @@ async def fetch_socket_url(
         raise
     except DeferredTimeout:
         raise SocketIOError(f"cannot fetch {url}: no answer within {timeout:g} s") from None
+    except _BodyTooBig:
+        raise SocketIOError(
+            f"{url} answered more than {_MAX_BODY} bytes, not a socketconfig"
+        ) from None
     except Exception as e:  # any transport failure: DNS, refused, TLS, reset
         raise SocketIOError(f"cannot fetch {url}: {_describe(e)}") from e
-    if len(body) > _MAX_BODY:
-        raise SocketIOError(f"{url} answered {len(body)} bytes, not a socketconfig")
     try:
         config = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -127,9 +134,21 @@ async def fetch_socket_url(
 
 
 async def _get(http: HTTPGetter, url: str) -> tuple[int, bytes]:
+    """The status and body, read chunk by chunk: past ``_MAX_BODY`` bytes reading stops and
+    treq closes the connection, so a huge or endless answer never sits in memory."""
     response = await http.get(url)
-    body: bytes = await response.content()
-    return response.code, body
+    chunks: list[bytes] = []
+    size = 0
+
+    def keep(data: bytes) -> None:
+        nonlocal size
+        size += len(data)
+        if size > _MAX_BODY:
+            raise _BodyTooBig()
+        chunks.append(data)
+
+    await collect(response, keep)
+    return response.code, b"".join(chunks)
 
 
 def _describe(e: BaseException) -> str:

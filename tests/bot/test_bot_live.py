@@ -5,17 +5,15 @@ flow) feeds a :class:`~rosey.bot.service.Bot` on the real reactor; :class:`CyTub
 channel on 127.0.0.1 from its own thread and enforces CyTube's limits (chat: burst 20 then
 10/s, answered with ``cooldown``). Every wait is on a Deferred with a bound.
 
-The flood test sends 1,000 lines with the Bot's default pacing: the burst of 20, then one line
-per 100 ms + the queue's 25 ms margin, about 125 s by construction (``-k "not 1000"`` leaves it
-out); the 100-line variant is the same test in about 12 s. The margin is not shortened for
-loopback: measured here, the peer handles the 20th line of the burst 5-10 ms after it was sent
-(more when the machine is busy), and a 10 ms margin drew two ``cooldown``s in 1,000 lines.
+The flood test sends 60 lines with the Bot's default pacing: the burst of 20, then one line
+per 100 ms + the queue's 25 ms margin after the one before *left*, about 5 s, and requires
+that the peer never answers ``cooldown``. The long case (1,000 lines, on a reactor whose turns
+run late) is proven against CyTube's exact limiter with a clock in tests/bot/test_sendqueue.py.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable
 from itertools import pairwise
 from typing import Any, TypeVar
@@ -284,12 +282,10 @@ async def test_actions_succeed_and_fail_as_the_server_decides(
 async def flood(peer: CyTubePeer, bots: list[LiveBot], count: int, bound: float) -> None:
     """``count`` lines asked for in one loop: all delivered, in order, never throttled.
 
-    "Never throttled" is what the send queue can promise: it paces by the time it sends, and
-    tolerates ``margin`` of variation in how long lines take to reach the server's limiter. So
-    the pacing itself is checked exactly, and ``cooldown == 0`` is required whenever the lines
-    arrived within that margin of how they were sent. On a loaded machine the peer's thread can
-    stall longer than the margin (80 ms was seen); then a throttled line is re-sent, which is
-    checked too, and reported as a warning with the figures.
+    "Never throttled" is what the send queue promises: it paces from the time each line left,
+    and tolerates ``margin`` of variation in how long lines take to reach the server's limiter.
+    The pacing is checked in the queue's clock, and ``cooldown == 0`` is required; a failure
+    reports how much closer together than they were written the lines reached the peer.
     """
     live = await joined(peer, bots)
     margin = live.bot.queue.margin
@@ -331,12 +327,8 @@ async def flood(peer: CyTubePeer, bots: list[LiveBot], count: int, bound: float)
     gaps = [b - a for a, b in pairwise(sent_at)]
     assert max(gaps[:19]) < 0.05 and min(gaps[19:]) >= 0.1 + margin / 2
     assert took >= (count - 20) * (0.1 + margin) - 0.1  # the server's own pace, no shortcut
-    squeeze, report = arrival_squeeze(peer, sent_at, margin)
-    if squeeze <= margin:
-        assert peer.cooldowns_sent == 0, report
-    elif peer.cooldowns_sent:
-        warnings.warn(report, stacklevel=1)
-    assert peer.cooldowns_sent <= count // 100, report
+    _, report = arrival_squeeze(peer, sent_at, margin)
+    assert peer.cooldowns_sent == 0, report
     assert peer.kicks == 0 and live.conn.ready
     assert not [e for e in live.events if e.name == events.KICKED]
     assert live.bot.queue.pending == 0 and live.bot.queue.in_flight == 0
@@ -358,14 +350,7 @@ def arrival_squeeze(peer: CyTubePeer, sent_at: list[float], margin: float) -> tu
 
 
 @pytest_twisted.ensureDeferred
-async def test_100_lines_at_once_are_all_delivered_without_a_cooldown(
+async def test_60_lines_at_once_are_all_delivered_without_a_cooldown(
     peer: CyTubePeer, bots: list[LiveBot]
 ) -> None:
-    await flood(peer, bots, 100, bound=30)
-
-
-@pytest_twisted.ensureDeferred
-async def test_1000_lines_at_once_are_all_delivered_without_a_cooldown(
-    peer: CyTubePeer, bots: list[LiveBot]
-) -> None:
-    await flood(peer, bots, 1000, bound=240)
+    await flood(peer, bots, 60, bound=30)

@@ -107,16 +107,26 @@ PARAMS = st.sampled_from(
 )
 
 
-def plan(requests: list[tuple[float, RateParams]], model: FloodModel) -> list[float]:
-    """Send each request as early as the model allows, in order."""
+def plan(
+    requests: list[tuple[float, RateParams]],
+    model: FloodModel,
+    lags: list[float] | None = None,
+) -> list[float]:
+    """Send each request as early as the model allows, in order; return when each left.
+
+    Message ``i`` is written when the model allows it but leaves ``lags[i]`` s later (a late
+    flush; in order), and the model is told so (:meth:`FloodModel.left`).
+    """
     times: list[float] = []
-    last = -math.inf
-    for at, params in requests:
+    last = departed = -math.inf
+    for i, (at, params) in enumerate(requests):
         now = max(at, last)
         now += model.delay(now, params)
         assert model.delay(now, params) == 0
         model.record(now, params)
-        times.append(now)
+        departed = max(departed, now + (lags[i] if lags else 0.0))
+        model.left(departed)
+        times.append(departed)
         last = now
     return times
 
@@ -126,6 +136,7 @@ def plan(requests: list[tuple[float, RateParams]], model: FloodModel) -> list[fl
     gaps=st.lists(st.floats(0, 6, allow_nan=False), min_size=1, max_size=80),
     params=st.lists(PARAMS, min_size=80, max_size=80),
     jitter=st.lists(st.floats(0, 1), min_size=80, max_size=80),
+    lags=st.lists(st.sampled_from([0.0, 0.0, 0.001, 0.03, 0.2, 0.7]), min_size=80, max_size=80),
     margin=st.sampled_from([0.002, 0.025, 0.2]),
     start=st.floats(0, 1e6),
 )
@@ -133,6 +144,7 @@ def test_planned_sends_are_never_throttled(
     gaps: list[float],
     params: list[RateParams],
     jitter: list[float],
+    lags: list[float],
     margin: float,
     start: float,
 ) -> None:
@@ -141,7 +153,7 @@ def test_planned_sends_are_never_throttled(
     for i, gap in enumerate(gaps):
         at += gap
         requests.append((at, params[i]))
-    sent = plan(requests, FloodModel(margin))
+    sent = plan(requests, FloodModel(margin), lags)
     # Each line reaches the server 0..(margin - 1 ms) late, in order; Date.now() is whole ms.
     server = CytubeRateLimiter()
     arrived = -math.inf

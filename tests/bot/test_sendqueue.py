@@ -16,7 +16,14 @@ from twisted.logger import LogEvent, capturedLogs
 from twisted.python.failure import Failure
 
 from rosey import events
-from rosey.bot.ratelimit import CHAT_FLOOD, CytubeRateLimiter, RateParams, chat_params, queue_params
+from rosey.bot.ratelimit import (
+    CHAT_FLOOD,
+    CytubeRateLimiter,
+    FloodModel,
+    RateParams,
+    chat_params,
+    queue_params,
+)
 from rosey.bot.sendqueue import (
     CommandRejected,
     Muted,
@@ -65,9 +72,10 @@ class Lab:
         latency: float = 0.005,
         jitter: float = 0.0,
         seed: int = 0,
+        clock: task.Clock | None = None,
         **queue_options: Any,
     ) -> None:
-        self.clock = task.Clock()
+        self.clock = clock or task.Clock()
         self.clock.advance(1_700_000_000)  # a realistic epoch: ms floors like Date.now()
         self.rank = own_rank
         self.antiflood = antiflood
@@ -118,11 +126,12 @@ class Lab:
         if self.conn.connected:
             self.conn.feed(event)
 
-    def _arrive(self, event: str, data: Any, epoch: int) -> None:
+    def _arrive(self, event: str, data: Any, epoch: int, at: float | None = None) -> None:
         if epoch != self.epoch:
             return
-        now_ms = math.floor(self.clock.seconds() * 1000)
-        self.arrivals.append((self.clock.seconds(), event, data))
+        at = self.clock.seconds() if at is None else at
+        now_ms = math.floor(at * 1000)
+        self.arrivals.append((at, event, data))
         if self.deaf:
             return
         if event == "chatMsg":
@@ -183,6 +192,96 @@ class Lab:
         return [data for name, data in self.conn.sent if name == event]
 
 
+class Reactor(task.Clock):
+    """A task.Clock whose timed calls run as in Twisted's reactor loop (``runUntilCurrent``):
+    a turn runs the calls that were due when it began; calls made meanwhile, a
+    ``callLater(0)`` included, wait for the next turn."""
+
+    def run_due(self) -> None:
+        now = self.seconds()
+        for call in [c for c in self.calls if c.getTime() <= now]:
+            if call.cancelled or call.called:  # cancelled by an earlier call of this turn
+                continue
+            self.calls.remove(call)
+            call.called = 1
+            call.func(*call.args, **call.kw)
+
+
+class ReactorLab(Lab):
+    """The Lab on a reactor loop that runs late, as a busy bot's does.
+
+    Each turn runs the due timed calls, then an I/O pass: the answers that have arrived are
+    read (and ``requests`` due, standing for a read on another socket such as the manhole's),
+    the pass stalls for up to ``stall`` seconds with probability ``stall_rate`` (a long
+    handler), and only then are the bytes written *before* the pass flushed, as Twisted's
+    ``doWrite`` does: what the pass itself wrote leaves in the next one. When idle the loop
+    sleeps until the next timed call or answer and wakes up to ``late`` seconds after it.
+    The server sees each frame ``latency`` (+ up to ``jitter``) after it left.
+    """
+
+    def __init__(self, *, stall: float, stall_rate: float, late: float, **kwargs: Any) -> None:
+        self.reactor = Reactor()
+        super().__init__(clock=self.reactor, **kwargs)
+        self.stall = stall
+        self.stall_rate = stall_rate
+        self.late = late
+        self.written: list[tuple[int | None, str, Any]] = []  # (I/O pass it was written in, …)
+        self.inbox: list[tuple[float, Event]] = []  # answers on their way back, in order
+        self.requests: list[tuple[float, Any]] = []  # (due, function) run by an I/O pass
+        self.io_pass: int | None = None
+        self.passes = 0
+        self.departures: list[float] = []  # when each chatMsg left the bot's machine
+        self._server_now = 0.0
+
+    def on_emit(self, event: str, data: Any) -> None:
+        self.written.append((self.io_pass, event, data))
+
+    def _answer(self, event: Event) -> None:
+        self.inbox.append((self._server_now + self.latency, event))
+
+    def run(self, limit: float = 7200.0) -> None:
+        clock = self.reactor
+        end = clock.seconds() + limit
+        while clock.calls or self.written or self.inbox or self.requests:
+            assert clock.seconds() < end, "the queue did not finish in time"
+            clock.run_due()
+            now = clock.seconds()
+            if not self.written and not self._due(now):
+                wake = min(
+                    [c.getTime() for c in clock.calls]
+                    + [t for t, _ in self.inbox[:1]]
+                    + [t for t, _ in self.requests[:1]]
+                )
+                clock.rightNow = max(now, wake + self.rng.random() * self.late)
+            self._io_pass()
+
+    def _due(self, now: float) -> bool:
+        return any(c.getTime() <= now for c in self.reactor.calls) or any(
+            t <= now for t, _ in self.inbox[:1] + self.requests[:1]
+        )
+
+    def _io_pass(self) -> None:
+        clock = self.reactor
+        self.io_pass = self.passes = self.passes + 1
+        now = clock.seconds()
+        while self.requests and self.requests[0][0] <= now:
+            self.requests.pop(0)[1]()
+        while self.inbox and self.inbox[0][0] <= now:
+            self._deliver(self.inbox.pop(0)[1])
+        if self.rng.random() < self.stall_rate:
+            clock.rightNow += self.rng.random() * self.stall
+        leaving = [w for w in self.written if w[0] != self.io_pass]
+        self.written = [w for w in self.written if w[0] == self.io_pass]
+        self.io_pass = None
+        for _, event, data in leaving:
+            now = clock.seconds()
+            if event == "chatMsg":
+                self.departures.append(now)
+            at = max(self._last_arrival, now + self.latency + self.rng.random() * self.jitter)
+            self._last_arrival = self._server_now = at
+            self._arrive(event, data, self.epoch, at)
+
+
 def outcome(d: Deferred[Any]) -> Any:
     """The result of a fired Deferred (a Failure when it failed); consumes failures."""
     box: list[Any] = []
@@ -212,6 +311,47 @@ def test_thousand_messages_at_once_all_delivered_in_order() -> None:
     # Paced at the model's rate, not slower: 20 at once, then one per 100 ms + margin.
     first, last = lab.arrivals[0][0], lab.arrivals[-1][0]
     assert last - first == pytest.approx(980 * 0.125, abs=0.05)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_thousand_lines_on_a_late_reactor_are_never_throttled(seed: int) -> None:
+    """The 1,000-line manhole flood, on a reactor whose turns run late and whose writes leave
+    only when a later I/O pass flushes them: CyTube's exact limiter never refuses a line."""
+    lab = ReactorLab(stall=0.25, stall_rate=0.2, late=0.03, latency=0.002, jitter=0.024, seed=seed)
+    lab.start()
+    texts = [f"flood line {i:04d}" for i in range(1000)]
+    done: list[Deferred[None]] = []
+
+    def manhole() -> None:  # said from a read, and that pass then stalls before any flush
+        done.extend(lab.queue.say(t) for t in texts)
+        lab.reactor.rightNow += 0.2
+
+    lab.requests.append((lab.clock.seconds(), manhole))
+    lab.run()
+    assert lab.throttled == []
+    assert lab.echoed == texts
+    assert [outcome(d) for d in done] == [None] * 1000
+    assert lab.queue.pending == 0 and lab.queue.in_flight == 0
+    # The reactor really was late: many lines left well after the model first allowed them.
+    late_gaps = [b - a for a, b in zip(lab.departures[19:], lab.departures[20:], strict=False)]
+    assert max(late_gaps) > 0.3 and len(lab.departures) == 1000
+
+
+def test_the_model_paces_from_departure_not_decision() -> None:
+    model = FloodModel(margin=0.025)
+    for _ in range(20):
+        model.record(100.0, CHAT_FLOOD)
+    assert model.leaving
+    # Gone or not, the burst is spent: no sustained send until the model hears when it left.
+    assert model.delay(100.5, CHAT_FLOOD) > 0
+    model.left(100.3)  # the burst left 300 ms after it was written
+    assert model.delay(100.3, CHAT_FLOOD) == pytest.approx(0.125, abs=1e-5)
+    assert model.delay(100.425 + 1e-5, CHAT_FLOOD) == 0.0
+    model.record(100.5, CHAT_FLOOD)
+    # While the line is leaving, its silence does not count towards a reset either.
+    assert model.delay(110.0, CHAT_FLOOD) > 0
+    model.left(110.0)
+    assert model.delay(112.03, CHAT_FLOOD) == 0.0  # reset after 2 s + margin of silence
 
 
 def test_antiflood_params_below_rank_two() -> None:

@@ -28,6 +28,19 @@ NODE_DIR = Path(__file__).parent / "node"
 START_TIMEOUT = 15.0
 
 
+def missing() -> str | None:
+    """Why the node peer cannot run here (no ``node``, no ``npm install``), or None.
+
+    Check it at collection (``pytest.mark.skipif``): a skip raised inside an async yield
+    fixture is reported by pytest-twisted as an error, not a skip.
+    """
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (NODE_DIR / "node_modules" / "socket.io").is_dir():
+        return "tests/peers/node/node_modules missing: run npm install there"
+    return None
+
+
 class NodePeer:
     """One ``node server.js`` subprocess on ``127.0.0.1:<port>``.
 
@@ -62,11 +75,11 @@ class NodePeer:
 
     def start(self) -> NodePeer:
         """Run node; blocks until it prints ``listening <port>`` (at most 15 s). Returns self."""
+        why = missing()
+        if why is not None:
+            pytest.skip(why)
         node = shutil.which("node")
-        if node is None:
-            pytest.skip("node is not installed")
-        if not (NODE_DIR / "node_modules" / "socket.io").is_dir():
-            pytest.skip("tests/peers/node/node_modules missing: run npm install there")
+        assert node is not None
         self._proc = subprocess.Popen(
             [node, str(NODE_DIR / "server.js"), json.dumps(self._config)],
             cwd=NODE_DIR,

@@ -1,4 +1,5 @@
-"""socketconfig: fetched with a treq-like client (StubTreq here), server choice, URL building."""
+"""socketconfig: fetched with a treq-like client (StubTreq, and a real treq client against a
+real twisted.web server on 127.0.0.1 for the size cap), server choice, URL building."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import pytest
 import pytest_twisted
 from treq.testing import StringStubbingResource, StubTreq
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IPullProducer
 from twisted.internet.task import Clock
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
+from zope.interface import implementer
 
 from rosey.errors import ChannelError, NoSuchChannel, SocketIOError
 from rosey.wire.socketconfig import (
@@ -174,3 +180,65 @@ def test_socketconfig_url_quotes_the_channel_and_trims_the_site() -> None:
     assert socketconfig_url("https://s.example/", "a b/c") == (
         "https://s.example/socketconfig/a%20b%2Fc.json"
     )
+
+
+class _Endless(Resource):
+    """Streams ``total`` bytes of JSON-looking junk, 16 KiB per write as the socket drains,
+    and records how much it wrote and whether the client hung up first."""
+
+    isLeaf = True
+    chunk = b" " * 16384
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total = total
+        self.written = 0
+        self.finished: Deferred[None] | None = None
+
+    def render_GET(self, request: Any) -> Any:
+        resource = self
+        request.setHeader(b"content-type", b"application/json")
+        self.finished = request.notifyFinish()
+
+        @implementer(IPullProducer)
+        class Pump:
+            def resumeProducing(self) -> None:
+                if resource.written >= resource.total:
+                    request.unregisterProducer()
+                    request.finish()
+                    return
+                request.write(resource.chunk)
+                resource.written += len(resource.chunk)
+
+            def stopProducing(self) -> None:
+                pass
+
+        request.registerProducer(Pump(), False)
+        return NOT_DONE_YET
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_huge_answer_is_cut_off_while_reading() -> None:
+    """A real HTTP server on 127.0.0.1 streaming 256 MiB: rosey stops reading past 64 KiB and
+    hangs up, so the server is cut off long before it could write it all."""
+    from twisted.internet import reactor as _reactor
+
+    from rosey.wire.endpoints import default_http
+
+    reactor: Any = _reactor
+    endless = _Endless(total=256 * 1024 * 1024)
+    port = reactor.listenTCP(0, Site(endless), interface="127.0.0.1")
+    http, pool = default_http(reactor)
+    try:
+        site = f"http://127.0.0.1:{port.getHost().port}"
+        with pytest.raises(SocketIOError, match="more than 65536 bytes, not a socketconfig"):
+            await fetch_socket_url(http, site, "labchan", clock=reactor, timeout=10)
+        finished = endless.finished
+        assert finished is not None
+        with pytest.raises(ConnectionDone):  # the client closed the connection mid-body
+            await finished.addTimeout(5, reactor)
+        # Only what loopback's socket buffers hold got out before the hang-up.
+        assert endless.written < 32 * 1024 * 1024 < endless.total
+    finally:
+        await pool.closeCachedConnections()
+        await port.stopListening()

@@ -100,6 +100,9 @@ class Lane:
         self.retry: deque[Item] = deque()  # throttled or unconfirmed items, sent first
         self.paused_until = 0.0
         self.timer: IDelayedCall | None = None
+        # Reactor-turn hops until the model hears its last send has left (queue._departing).
+        self.departure: IDelayedCall | None = None
+        self.departure_turns = 0
         self.pumping = False
         self.again = False
 

@@ -2,7 +2,9 @@
 
 It never floods: each lane (``chat`` for chat lines and PMs, which share one server limiter, and
 ``queue`` for playlist adds) paces its sends with a :class:`~rosey.bot.ratelimit.FloodModel` of
-the server's limiter. Long text is split (:mod:`rosey.bot.sendqueue.split`).
+the server's limiter, measured from when each send left the machine (the reactor's flush of
+the write, which a busy turn can delay), not from when it was written. Long text is split
+(:mod:`rosey.bot.sendqueue.split`).
 
 Confirmation (:mod:`rosey.bot.sendqueue.answers`). In-flight lines and PMs are matched FIFO
 against the server's answers. A line's Deferred fires when its echo arrives, or fails with
@@ -57,6 +59,8 @@ from rosey.interfaces import IConnection
 __all__ = ["CONTINUATION_GUARD", "SendQueue"]
 
 CONTINUATION_GUARD = "» "
+# Reactor turns after a write by which its bytes have surely left (see _watch_departure).
+DEPARTURE_TURNS = 2
 
 
 class SendQueue(ServerAnswers, Service):
@@ -178,6 +182,10 @@ class SendQueue(ServerAnswers, Service):
         self._ready = False
         for lane in (self._chat, self._queue):
             self._cancel(lane)
+            if lane.departure is not None and lane.departure.active():
+                lane.departure.cancel()
+            lane.departure = None
+            lane.model.left(self._clock.seconds())
             items = [*lane.retry, *lane.pending]
             lane.retry.clear()
             lane.pending.clear()
@@ -235,7 +243,8 @@ class SendQueue(ServerAnswers, Service):
             params = self._params(item)
             wait = max(lane.paused_until - now, lane.model.delay(now, params))
             if wait > 0:
-                self._schedule(lane, min(wait, 60.0))
+                if not lane.model.leaving:  # else _departed pumps once the last send is gone
+                    self._schedule(lane, min(wait, 60.0))
                 return
             source.popleft()
             if item.done.called:  # cancelled by the caller
@@ -261,6 +270,7 @@ class SendQueue(ServerAnswers, Service):
                 self._fail(item, e)
                 continue
             lane.model.record(now, params)
+            self._watch_departure(lane)
             if not tracked:
                 self._succeed(item)
                 continue
@@ -282,6 +292,28 @@ class SendQueue(ServerAnswers, Service):
             self._connection.emit(item.event, item.data)
         else:
             self._connection.sendMessage(item.text, item.meta)
+
+    def _watch_departure(self, lane: Lane) -> None:
+        """Tell the lane's model when what was just written has left the machine.
+
+        A write only fills the transport's buffer; the reactor flushes it in its next I/O pass,
+        which can come late (a long read before it, a busy turn). A reactor calls a
+        ``callLater(0)`` made during one turn's timed calls at the next turn, so
+        ``DEPARTURE_TURNS`` such hops after the *last* write always end after that write's flush,
+        wherever in a turn the write happened.
+        """
+        lane.departure_turns = DEPARTURE_TURNS
+        if lane.departure is None:
+            lane.departure = self._clock.callLater(0, self._departing, lane)
+
+    def _departing(self, lane: Lane) -> None:
+        lane.departure_turns -= 1
+        if lane.departure_turns > 0:
+            lane.departure = self._clock.callLater(0, self._departing, lane)
+            return
+        lane.departure = None
+        lane.model.left(self._clock.seconds())
+        self._pump(lane)
 
     def _schedule(self, lane: Lane, delay: float) -> None:
         self._cancel(lane)
