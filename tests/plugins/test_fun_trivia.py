@@ -87,7 +87,8 @@ def test_answers_ignore_case_accents_punctuation_and_articles() -> None:
 
 def test_a_bad_bank_names_the_entry() -> None:
     assert parse_questions([{"q": " Why? ", "a": ["because"]}]) == [Question("Why?", ("because",))]
-    for raw in ([], {}, [{"q": "x"}], [{"q": "ok", "a": []}], [{"q": "ok", "a": ["!!"]}]):
+    bad: list[object] = [[], {}, [{"q": "x"}], [{"q": "ok", "a": []}], [{"q": "ok", "a": ["!!"]}]]
+    for raw in bad:
         with pytest.raises(ValueError):
             parse_questions(raw)
 
@@ -193,7 +194,7 @@ async def test_plugin_stop_cancels_the_game(db_url: str) -> None:
     await started(lab)
     await bounded(maybeDeferred(lab.plugin.stop))
     assert lab.plugin.trivia.game is None
-    assert not [c for c in lab.clock.getDelayedCalls() if "Trivia" in repr(c.func)]
+    assert not [c for c in lab.clock.getDelayedCalls() if " Trivia." in repr(c)]
     await lab.lab.stop()
 
 
