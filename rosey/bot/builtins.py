@@ -109,7 +109,7 @@ def builtin_commands(
         cmd = ctx.registry.get(name)
         if cmd is None or not cmd.allowed(ctx.rank):
             return f"No command {p}{name[:30]} here. Say {p}help for the list."
-        text = cmd.usage(p)
+        text = "Usage: " + cmd.usage(p)  # a reply never starts with the prefix
         if cmd.help:
             text += f" - {cmd.help}"
         notes = []

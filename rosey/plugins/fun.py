@@ -1,5 +1,5 @@
-"""The **fun** plugin: ``!8ball``, ``!choose``, ``!quote``, ``!remindme``, ``!reminders`` and
-``!countdown``.
+"""The **fun** plugin: ``!8ball``, ``!choose``, ``!quote``, ``!remindme``, ``!reminders``,
+``!countdown`` and ``!trivia``.
 
 - ``!8ball <question>``: a random answer; per-user cooldown ``eightball_cooldown`` seconds.
 - ``!choose a | b | c``: picks one of 2 to 20 options (``|``-separated, or ``,`` when there is no
@@ -8,6 +8,8 @@
   ``quote_delete_rank``.
 - ``!remindme``, ``!reminders``, ``!countdown``: timers that persist across restarts
   (:mod:`rosey.plugins.fun_timers`, :mod:`rosey.plugins.fun_timer_commands`).
+- ``!trivia start|stop|top``: a quiz from the questions shipped with rosey, scores kept per
+  channel (:mod:`rosey.plugins.fun_trivia`).
 
 Config (``[plugins.fun]``, every key optional)::
 
@@ -24,6 +26,11 @@ Config (``[plugins.fun]``, every key optional)::
     max_countdowns_per_user = 3
     max_countdown_days = 366
     countdown_manage_rank = 2        # to replace or cancel somebody else's countdown
+    trivia_rounds = 10               # questions per game
+    trivia_seconds = 30              # seconds to answer each question
+    trivia_hint = true               # show a hint (first letters) at half time
+    trivia_start_rank = 0            # to start a game
+    trivia_stop_rank = 2             # to stop a game somebody else started
 
 Everything the plugin keeps is in its key/value namespace ``fun`` (layouts in the helper
 modules). Replies never start with ``/`` or the command prefix, whatever users typed.
@@ -47,6 +54,8 @@ from rosey.plugins.fun_store import KvWriter
 from rosey.plugins.fun_timedata import TimerRules
 from rosey.plugins.fun_timer_commands import TimerCommands
 from rosey.plugins.fun_timers import Timers
+from rosey.plugins.fun_trivia import Scoreboard, Trivia, TriviaRules
+from rosey.plugins.fun_trivia_bank import Question, load_questions
 from rosey.storage.noop import NoopStorage
 
 if TYPE_CHECKING:
@@ -89,6 +98,8 @@ class FunConfig:
     eightball_answers: tuple[str, ...] = EIGHTBALL_ANSWERS
     quotes: QuoteRules = field(default_factory=QuoteRules)
     timers: TimerRules = field(default_factory=TimerRules)
+    trivia: TriviaRules = field(default_factory=TriviaRules)
+    questions: tuple[Question, ...] = field(default_factory=load_questions, repr=False)
 
 
 _KEYS = (
@@ -105,6 +116,11 @@ _KEYS = (
     "max_countdowns_per_user",
     "max_countdown_days",
     "countdown_manage_rank",
+    "trivia_rounds",
+    "trivia_seconds",
+    "trivia_hint",
+    "trivia_start_rank",
+    "trivia_stop_rank",
 )
 
 
@@ -136,11 +152,20 @@ def parse(raw: Mapping[str, Any]) -> FunConfig:
         max_countdown_seconds=s.number("max_countdown_days", 366, min=0.01, max=3660) * _DAY,
         manage_rank=s.number("countdown_manage_rank", 2, min=0, max=255),
     )
+    trivia = TriviaRules(
+        rounds=s.integer("trivia_rounds", 10, min=1, max=100),
+        seconds=s.number("trivia_seconds", 30, min=5, max=600),
+        hint=s.boolean("trivia_hint", True),
+        start_rank=s.number("trivia_start_rank", 0, min=0, max=255),
+        stop_rank=s.number("trivia_stop_rank", 2, min=0, max=255),
+    )
     return FunConfig(
         eightball_cooldown=s.number("eightball_cooldown", 10.0, min=0, max=86400),
         eightball_answers=tuple(a.strip() for a in answers),
         quotes=quotes,
         timers=timers,
+        trivia=trivia,
+        questions=load_questions(),  # read here, before the reactor runs
     )
 
 
@@ -162,26 +187,40 @@ class Fun(Plugin):
         self.writer = KvWriter(self.kv, bot.clock)
         self.quotes = QuoteBook(self.kv, self.writer)
         self.timers = Timers(bot, self.kv, self.writer, self.config.timers)
+        self.trivia = Trivia(
+            bot,
+            Scoreboard(self.kv, self.writer),
+            self.config.trivia,
+            self.config.questions,
+            lambda: self.rng,
+            persistent=not isinstance(bot.storage, NoopStorage),
+        )
 
     def start(self) -> Deferred[None]:
         """Register the commands and load the quotes and the pending timers."""
         bot = self.bot
         if isinstance(bot.storage, NoopStorage):
-            self.log.warn("fun: no database, so quotes and timers last only until a restart")
+            self.log.warn(
+                "fun: no database, so quotes, timers and trivia scores last only until a restart"
+            )
         quote = QuoteCommand(
             self.quotes, self.config.quotes, bot.clock, lambda: self.rng, bot.queue.max_length
         )
         timer_commands = TimerCommands(self.timers, bot.clock, bot.queue.max_length)
         self.add_command(self._eightball(), self._choose(), quote.command())
         self.add_command(*timer_commands.commands())
+        self.add_command(self.trivia.command())
         self.on(events.READY, self.timers.on_ready)
+        self.on(events.MESSAGE, self.trivia.on_message)
         self.quotes.loader.ensure()
+        self.trivia.board.loader.ensure()
         return self.timers.start().addCallback(lambda _: None)
 
     def stop(self) -> Deferred[None]:
         """Unregister, cancel the timers' calls and write out what is unsaved."""
         super().stop()
         self.timers.stop()
+        self.trivia.stop()
         return self.writer.close()
 
     def idle(self) -> Deferred[None]:
@@ -230,6 +269,6 @@ class Fun(Plugin):
 fun = PluginFactory(
     "fun",
     Fun,
-    description="8ball, choose, quotes, reminders and countdowns.",
+    description="8ball, choose, quotes, reminders, countdowns and trivia.",
     parse=parse,
 )

@@ -137,25 +137,43 @@ def test_help_lists_only_what_the_caller_may_run() -> None:
     mod_help = bot.chat("mod", "!help")
     assert "!ban" in mod_help
     assert bot.chat("alice", "!help ban") == "No command !ban here. Say !help for the list."
-    assert bot.chat("mod", "!help !ban") == "!ban - Ban someone."
+    assert bot.chat("mod", "!help !ban") == "Usage: !ban - Ban someone."
 
 
 def test_help_for_one_command() -> None:
     bot = Bot()
     assert bot.chat("alice", "!help dice") == (
-        "!roll [NdM±K] - Roll dice, e.g. 2d6+1 (at most 100d1000000). (also !dice; cooldown 3s)"
+        "Usage: !roll [NdM±K] - Roll dice, e.g. 2d6+1 (at most 100d1000000). "
+        "(also !dice; cooldown 3s)"
     )
-    assert bot.chat("alice", "!help ping") == "!ping - Check that the bot is alive. (cooldown 3s)"
+    assert (
+        bot.chat("alice", "!help ping")
+        == "Usage: !ping - Check that the bot is alive. (cooldown 3s)"
+    )
 
 
 def test_help_by_pm_answers_by_pm() -> None:
     bot = Bot()
     bot.router.handle(Event(events.PM, None, "alice", "!help ping", extra={"to": "rosey"}))
-    assert bot.sender.pms == [("alice", "!ping - Check that the bot is alive. (cooldown 3s)")]
+    assert bot.sender.pms == [
+        ("alice", "Usage: !ping - Check that the bot is alive. (cooldown 3s)")
+    ]
 
 
 def test_builtins_have_cooldowns() -> None:
     bot = Bot()
     bot.router.handle(Event(events.MESSAGE, None, "alice", "!ping"))
     bot.router.handle(Event(events.MESSAGE, None, "alice", "!ping"))
-    assert bot.sender.said == ["pong"]
+    bot.router.handle(Event(events.MESSAGE, None, "alice", "!ping"))
+    assert bot.sender.said == ["pong", "alice: you can use !ping again in 3 seconds."]
+
+
+def test_roll_given_a_chat_command_is_answered() -> None:
+    bot = Bot()
+    for text in ("!ping now", "!roll /kick", "!roll /kick"):
+        bot.router.handle(Event(events.MESSAGE, None, "alice", text))
+    # One refusal per command and window: another command's refusal just before does not mute it.
+    assert bot.sender.said == [
+        "Usage: !ping (unexpected 'now')",
+        "Usage: !roll [NdM±K] ('/kick' is not dice like 2d6+1)",
+    ]

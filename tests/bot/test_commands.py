@@ -274,8 +274,8 @@ def test_where_restrictions() -> None:
     s = Setup(secret, loud)
     s.router.handle(chat("alice", "!secret"))
     s.router.handle(pm("bob", "!loud"))
-    assert s.sender.said == ["!secret only works by PM."]
-    assert s.sender.pms == [("bob", "!loud only works in chat.")]
+    assert s.sender.said == ["Sorry, !secret only works by PM."]
+    assert s.sender.pms == [("bob", "Sorry, !loud only works in chat.")]
     s.router.handle(pm("carol", "!secret"))
     assert s.sender.pms[-1] == ("carol", "42")
 
@@ -293,10 +293,96 @@ def test_user_and_global_cooldowns() -> None:
     s.router.handle(chat("alice", "!rare"))
     s.router.handle(chat("bob", "!rare"))
     assert ran == ["alice", "bob", "alice", "rare:alice"]
-    assert s.sender.said == []  # cooldowns are silent
     s.clock.advance(60)
     s.router.handle(chat("bob", "!rare"))
     assert ran[-1] == "rare:bob"
+
+
+def test_cooldown_is_told_once_per_window() -> None:
+    slow = command("slow", cooldown_user=30)(lambda ctx: "done")
+    s = Setup(slow)
+    s.router.handle(chat("alice", "!slow"))
+    s.clock.advance(17.5)
+    for _ in range(5):  # spamming yields one note, not one per try
+        s.router.handle(chat("ALICE", "!slow"))
+        s.clock.advance(1)
+    assert s.sender.said == ["done", "ALICE: you can use !slow again in 13 seconds."]
+    s.router.handle(pm("alice", "!slow"))  # same window: already told
+    s.router.handle(chat("bob", "!slow"))
+    assert s.sender.said[-1] == "done" and s.sender.pms == []
+    s.clock.advance(8)  # alice's window is over: she runs it and starts another
+    s.router.handle(chat("alice", "!slow"))
+    s.router.handle(pm("alice", "!slow"))
+    s.router.handle(pm("alice", "!slow"))
+    assert s.sender.said[-1] == "done"
+    assert s.sender.pms == [("alice", "You can use !slow again in 30 seconds.")]
+
+
+def test_global_cooldown_is_told_once_per_user() -> None:
+    rare = command("rare", cooldown_global=120)(lambda ctx: "rare!")
+    s = Setup(rare)
+    s.router.handle(chat("alice", "!rare"))
+    s.router.handle(chat("bob", "!rare"))
+    s.router.handle(chat("bob", "!rare"))
+    s.router.handle(chat("carol", "!rare"))
+    assert s.sender.said == [
+        "rare!",
+        "bob: you can use !rare again in 2 minutes.",
+        "carol: you can use !rare again in 2 minutes.",
+    ]
+
+
+def test_cooldown_note_never_starts_with_the_prefix() -> None:
+    s = Setup(command("slow", cooldown_user=5)(lambda ctx: "ok"), prefix="x")
+    s.router.handle(chat("xena", "xslow"))
+    s.router.handle(chat("xena", "xslow"))
+    assert s.sender.said == ["ok", "» xena: you can use xslow again in 5 seconds."]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["/kick bob", "  /clear", "!echo loop", "fine\n/ban bob", "fine\n !echo x", "/me hi\n/kick"],
+)
+def test_unsafe_reply_is_refused_with_a_short_answer(reply: str) -> None:
+    s = Setup(command("say")(lambda ctx: reply))
+    with capturedLogs() as logged:
+        s.router.handle(chat("alice", "!say"))
+        s.router.handle(pm("bob", "!say"))
+    assert s.sender.said == ["alice: I can't say that."]
+    assert s.sender.pms == [("bob", "I can't say that.")]
+    assert sum("Not sending" in e.get("log_format", "") for e in logged) == 2
+
+
+def test_handlers_replying_by_hand_are_checked_too() -> None:
+    @command("hand")
+    def hand(ctx: CommandContext) -> None:
+        ctx.reply("/kick " + ctx.user)
+        ctx.reply_pm("!hand")
+
+    s = Setup(hand)
+    s.router.handle(chat("alice", "!hand"))
+    assert s.sender.said == ["alice: I can't say that."]
+    assert s.sender.pms == [("alice", "I can't say that.")]
+
+
+@pytest.mark.parametrize("reply", ["/me waves", "/sp spoiler", "say /kick", "a!b", "»/x"])
+def test_safe_replies_pass(reply: str) -> None:
+    s = Setup(command("say")(lambda ctx: reply))
+    s.router.handle(chat("alice", "!say"))
+    assert s.sender.said == [reply]
+
+
+def test_refusals_are_throttled_per_command() -> None:
+    add = command("add", args=[Arg("a", int)])(lambda ctx: "sum")
+    ban = command("ban", min_rank=2)(lambda ctx: "banned")
+    s = Setup(add, ban)
+    s.router.handle(chat("alice", "!add x"))
+    s.router.handle(chat("alice", "!add y"))
+    s.router.handle(chat("alice", "!ban"))
+    assert s.sender.said == [
+        "Usage: !add <number> ('x' is not a whole number)",
+        "Sorry, !ban needs moderator rank.",
+    ]
 
 
 @pytest_twisted.ensureDeferred
@@ -383,12 +469,15 @@ def test_end_to_end_reply_and_no_loop() -> None:
     queue.startService()
 
     conn.feed(chat("alice", "!echo !echo boom"))
-    assert conn.sent == [("chatMsg", {"msg": "!echo boom", "meta": {}})]
-    # The server echoes the bot's line back; a relay repeats it under its own name.
+    assert conn.sent == [("chatMsg", {"msg": "alice: I can't say that.", "meta": {}})]
+    conn.feed(chat(ME, "alice: I can't say that."))
+    # A plugin says a line that is a command; the server echoes it, a relay repeats it.
+    queue.say("!echo boom")
+    assert conn.sent[-1] == ("chatMsg", {"msg": "!echo boom", "meta": {}})
     conn.feed(chat(ME, "!echo boom"))
     conn.feed(chat("relay", "!echo boom"))
-    assert len(conn.sent) == 1
+    assert len(conn.sent) == 2
     assert queue.in_flight == 0
     router.detach(disp)
     conn.feed(chat("alice", "!echo again"))
-    assert len(conn.sent) == 1
+    assert len(conn.sent) == 2

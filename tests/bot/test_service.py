@@ -357,7 +357,7 @@ def test_help_lists_the_builtins_and_explains_one() -> None:
     for name in BUILTINS:
         assert f"!{name}" in listing
     lab.chat("mod", "!help roll")
-    assert lab.said()[1].startswith("!roll")
+    assert lab.said()[1].startswith("Usage: !roll")
     assert "also !dice" in lab.said()[1]
 
 
@@ -366,7 +366,7 @@ def test_help_by_pm_is_answered_by_pm() -> None:
     pm = {"username": "alice", "msg": "!help ping", "meta": {}, "time": lab.ms, "to": ME}
     lab.server("pm", pm)
     (data,) = [d for n, d in lab.conn.sent if n == "pm"]
-    assert data["to"] == "alice" and data["msg"].startswith("!ping")
+    assert data["to"] == "alice" and data["msg"].startswith("Usage: !ping")
     assert lab.said() == []
 
 

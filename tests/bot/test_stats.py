@@ -305,7 +305,11 @@ async def test_cooldown_per_user_per_command(lab: Lab) -> None:
     assert first is not None
     await bounded(first)
     lab.clock.advance(4.9)
-    assert router.handle(alice) is None  # on cooldown: nothing runs, nothing is said
+    note = router.handle(alice)  # on cooldown: nothing runs, one note is said
+    assert note is not None
+    await bounded(note)
+    assert "alice: you can use !seen again in 1 second." in lab.said()
+    assert router.handle(alice) is None  # told once per cooldown
     assert router.handle(Event(events.MESSAGE, None, "alice", "!top")) is not None
     other = router.handle(Event(events.MESSAGE, None, "mod", "!seen bob"))
     assert other is not None  # another user is not held up

@@ -147,7 +147,10 @@ async def test_eightball_answers_with_a_per_user_cooldown(lab: FunLab) -> None:
     assert first is not None
     await bounded(first)
     lab.clock.advance(9.9)
-    assert router.handle(asked) is None  # on cooldown: nothing runs
+    note = router.handle(asked)  # on cooldown: nothing runs, one note is said
+    assert note is not None
+    await bounded(note)
+    assert router.handle(asked) is None  # told once per cooldown
     assert router.handle(Event(events.MESSAGE, None, "mod", "!8ball me?")) is not None
     lab.clock.advance(0.2)
     assert router.handle(asked) is not None
@@ -163,6 +166,7 @@ async def test_eightball_cooldown_is_configurable(db_url: str) -> None:
         assert first is not None
         await bounded(first)
         lab.clock.advance(59)
+        assert router.handle(asked) is not None  # the cooldown note
         assert router.handle(asked) is None
         lab.clock.advance(1)
         assert router.handle(asked) is not None

@@ -83,7 +83,7 @@ def test_help_lists_the_commands_of_every_plugin() -> None:
     (listing,) = lab.chat("alice", "!help")
     for name in [*CORE_COMMANDS, "alpha"]:
         assert f"!{name}" in listing
-    assert lab.chat("alice", "!help alpha") == ["!alpha - The alpha command."]
+    assert lab.chat("alice", "!help alpha") == ["Usage: !alpha - The alpha command."]
 
 
 class CreateFails(Plugin):

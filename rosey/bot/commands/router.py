@@ -5,16 +5,19 @@ from before the bot joined, never the bot's own line, never a pseudo-user (``[se
 ``[voteskip]``: not valid user names) or a server whisper, and never a text the bot itself sent
 recently (whoever repeats it: a relay, another bot), as remembered by :class:`OutputMemory`.
 
-Refusals. Unknown commands are ignored silently (other bots may share the prefix), and so is a
-command on cooldown. A command the caller's rank does not allow, one used in the wrong place (chat
-vs PM) or given bad arguments gets one short answer (the usage line for bad arguments), and so
-does a handler that crashed; such notices are limited to one per user per ``notice_interval``
-seconds so that nobody can make the bot flood. Users the ``rank_of`` callable does not know count
-as rank 0 (guest).
+Refusals. Unknown commands are ignored silently (other bots may share the prefix). A command on
+cooldown gets one short note per cooldown window, user and command ("alice: !quote again in 12
+seconds."), however often it is tried. A command the caller's rank does not allow, one used in the
+wrong place (chat vs PM) or given bad arguments gets one short answer (the usage line for bad
+arguments), and so does a handler that crashed; such notices are limited to one per user and
+command per ``notice_interval`` seconds so that nobody can make the bot flood. Replies go through
+:meth:`CommandContext.reply`, which refuses text that would run a chat command or another
+command. Users the ``rank_of`` callable does not know count as rank 0 (guest).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Container
@@ -26,8 +29,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from rosey import events
+from rosey.bot.chattext import human_duration, safe_line
 from rosey.bot.commands.args import ArgumentError, parse_args
 from rosey.bot.commands.context import CommandContext, Sender
+from rosey.bot.commands.cooldowns import Cooldowns
 from rosey.bot.commands.spec import CHAT, PM, Command, CommandRegistry, Where, rank_name
 from rosey.bot.dispatch import Dispatcher
 from rosey.events import Event
@@ -112,13 +117,11 @@ class CommandRouter:
         self.sender = sender
         self.prefix = prefix
         self.services = services
-        self.notice_interval = notice_interval
         self._clock = clock
         self._own_name = own_name
         self._rank_of = rank_of
         self._own_output = own_output
-        self._ready_at: dict[tuple[str, str], float] = {}  # (command, user or "") -> time
-        self._notice_at: dict[str, float] = {}
+        self.cooldowns = Cooldowns(clock, notice_interval)
 
     def attach(self, dispatcher: Dispatcher) -> None:
         """Subscribe to ``message`` and ``pm`` events (commands run without holding them up)."""
@@ -171,17 +174,17 @@ class CommandRouter:
         invocation = self.prefix + cmd.name
         if not cmd.where & where:
             place = "by PM" if cmd.where is PM else "in chat"
-            return self._notice(user, where, f"{invocation} only works {place}.")
+            return self._notice(cmd, user, where, f"Sorry, {invocation} only works {place}.")
         if rank < cmd.min_rank:
             need = rank_name(cmd.min_rank)
-            return self._notice(user, where, f"Sorry, {invocation} needs {need} rank.")
+            return self._notice(cmd, user, where, f"Sorry, {invocation} needs {need} rank.")
         try:
             args = parse_args(cmd.args, raw)
         except ArgumentError as e:
-            return self._notice(user, where, f"Usage: {cmd.usage(self.prefix)} ({e})")
-        if not self._take_cooldown(cmd, user):
-            self.log.debug("{cmd} on cooldown for {user}", cmd=invocation, user=user)
-            return None
+            return self._notice(cmd, user, where, f"Usage: {cmd.usage(self.prefix)} ({e})")
+        left = self.cooldowns.take(cmd.name, user, cmd.cooldown_user, cmd.cooldown_global)
+        if left:
+            return self._cooldown_note(cmd, user, where, left)
         ctx = CommandContext(
             user=user,
             rank=rank,
@@ -198,18 +201,26 @@ class CommandRouter:
         d.addCallbacks(self._done, self._crashed, callbackArgs=(ctx,), errbackArgs=(ctx,))
         return d
 
-    def _take_cooldown(self, cmd: Command, user: str) -> bool:
-        now = self._clock.seconds()
-        user_key, global_key = (cmd.name, user.casefold()), (cmd.name, "")
-        if self._ready_at.get(user_key, now) > now or self._ready_at.get(global_key, now) > now:
-            return False
-        if len(self._ready_at) > 4096:
-            self._ready_at = {k: t for k, t in self._ready_at.items() if t > now}
-        if cmd.cooldown_user:
-            self._ready_at[user_key] = now + cmd.cooldown_user
-        if cmd.cooldown_global:
-            self._ready_at[global_key] = now + cmd.cooldown_global
-        return True
+    @property
+    def notice_interval(self) -> float:
+        """Seconds between two refusals of one command to one user."""
+        return self.cooldowns.notice_interval
+
+    def _cooldown_note(
+        self, cmd: Command, user: str, where: Where, left: float
+    ) -> Deferred[None] | None:
+        invocation = self.prefix + cmd.name
+        if not self.cooldowns.tell_wait(cmd.name, user, left):
+            self.log.debug("{cmd} on cooldown for {user}", cmd=invocation, user=user)
+            return None
+        wait = f"{invocation} again in {human_duration(math.ceil(left))}."
+        if where is PM:
+            return self._send(self.sender.pm(user, f"You can use {wait}"), "cooldown note", user)
+        return self._send(
+            self.sender.say(safe_line(f"{user}: you can use {wait}", self.prefix)),
+            "cooldown note",
+            user,
+        )
 
     # -- results --------------------------------------------------------------------------------
 
@@ -226,16 +237,11 @@ class CommandRouter:
             user=ctx.user,
             text=ctx.event.content,
         )
-        return self._notice(ctx.user, ctx.where, f"Sorry, {ctx.invocation} failed.")
+        return self._notice(ctx.command, ctx.user, ctx.where, f"Sorry, {ctx.invocation} failed.")
 
-    def _notice(self, user: str, where: Where, text: str) -> Deferred[None] | None:
-        now = self._clock.seconds()
-        key = user.casefold()
-        if self._notice_at.get(key, now) > now:
+    def _notice(self, cmd: Command, user: str, where: Where, text: str) -> Deferred[None] | None:
+        if not self.cooldowns.notice(cmd.name, user):
             return None
-        if len(self._notice_at) > 4096:
-            self._notice_at = {k: t for k, t in self._notice_at.items() if t > now}
-        self._notice_at[key] = now + self.notice_interval
         sent = self.sender.pm(user, text) if where is PM else self.sender.say(text)
         return self._send(sent, "notice", user)
 
