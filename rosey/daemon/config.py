@@ -64,8 +64,41 @@ class ChannelConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """``[database.retention]``: how many days of each kind of history to keep (0: forever).
+
+    The defaults keep a year of what people said and did, which is what an operator expects
+    of a chat log, and what the moderation log (``!modlog``: the actions) and the greetings
+    ("welcome back" after days away: the last leave action) look back on. User counts (one
+    snapshot per channel every five minutes) and what played are kept as long, so graphs and
+    "recently played" rules compare like with like. A delivered ``!tell`` has done its job: it
+    goes after a month (long enough for a moderator to look into abuse); one never delivered
+    is kept, still waiting. Expired plugin values always go. ``batch_size`` rows go per
+    transaction, so the bot's own writes slip in between.
+    """
+
+    chat_days: int = 365
+    actions_days: int = 365
+    user_count_days: int = 365
+    media_days: int = 365
+    outbound_days: int = 30
+    batch_size: int = 500
+
+    def policy(self) -> dict[str, float]:
+        """Days to keep per history table, as ``IStorage.prune`` takes them."""
+        return {
+            "chat_messages": self.chat_days,
+            "user_actions": self.actions_days,
+            "user_count_history": self.user_count_days,
+            "media_history": self.media_days,
+            "outbound_messages": self.outbound_days,
+        }
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     url: Secret = field(default_factory=lambda: Secret("sqlite:///rosey.sqlite", "default"))
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 @dataclass(frozen=True)
@@ -157,7 +190,7 @@ def parse(
     r.table("metrics").only("enabled", "listen")
     r.table("logging").only("level", "format", "chat_log", "media_log")
     r.table("bot").only("command_prefix")
-    db.only("url", "url_env", "url_file")
+    db.only("url", "url_env", "url_file", "retention")
     mt = r.table("metrics")
     lg = r.table("logging")
     if mh.boolean("enabled", False):
@@ -171,7 +204,7 @@ def parse(
     plugins_config = _plugins(r.table("plugins"), channels, plugins)
     return Config(
         channels=channels,
-        database=DatabaseConfig(url=url),
+        database=DatabaseConfig(url=url, retention=_retention(db.table("retention"))),
         bot=BotConfig(command_prefix=prefix),
         manhole=ManholeConfig(
             enabled=mh.boolean("enabled", False),
@@ -234,6 +267,20 @@ def _channel(r: _Reader) -> ChannelConfig:
         enable_plugins=r.strings("enable_plugins"),
         disable_plugins=r.strings("disable_plugins"),
     )
+
+
+def _retention(r: _Reader) -> RetentionConfig:
+    days = ("chat_days", "actions_days", "user_count_days", "media_days", "outbound_days")
+    r.only(*days, "batch_size")
+    default = RetentionConfig()
+    kept = {name: r.integer(name, getattr(default, name)) for name in days}
+    for name, value in kept.items():
+        if value < 0:
+            raise ConfigError(f"{r.key(name)}: {value} is negative (0 keeps everything)")
+    batch = r.integer("batch_size", default.batch_size)
+    if not 1 <= batch <= 100_000:
+        raise ConfigError(f"{r.key('batch_size')}: {batch} is not between 1 and 100000")
+    return RetentionConfig(**kept, batch_size=batch)
 
 
 def _plugins(
