@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Select, delete, func, select, true, tuple_
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.schema import Table
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 
-from rosey.storage.pool import DBPool
 from rosey.storage.tables import (
     channels,
     chat_messages,
@@ -38,6 +37,9 @@ DAY = 86400.0
 
 #: Called after each batch with the table and the rows deleted from it so far.
 Progress = Callable[[str, int], None]
+#: Runs ``fn(conn, *args)`` in a transaction: :meth:`DBPool.run_interaction`, or
+#: :func:`blocking` on the command line.
+Runner = Callable[..., Deferred[Any]]
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def _count(conn: Connection, q: Select[Any]) -> int:
 
 
 def prune(
-    pool: DBPool,
+    run: Runner,
     policy: Mapping[str, float],
     now: float,
     batch_size: int,
@@ -162,7 +164,7 @@ def prune(
         cuts = cutoffs(policy, now)
     except ValueError:
         return fail()
-    job = _Prune(pool, cuts, now, batch_size, on_progress)
+    job = _Prune(run, cuts, now, batch_size, on_progress)
     # Cancelling fires this at once with CancelledError; the job notices before its next batch.
     done: Deferred[dict[str, int]] = Deferred(lambda _: job.stop())
     Deferred.fromCoroutine(job.run()).chainDeferred(done)
@@ -172,13 +174,13 @@ def prune(
 class _Prune:
     def __init__(
         self,
-        pool: DBPool,
+        run: Runner,
         cuts: dict[str, float],
         now: float,
         batch_size: int,
         on_progress: Progress | None,
     ) -> None:
-        self.pool, self.cuts, self.now, self.limit = pool, cuts, now, batch_size
+        self.run_in_transaction, self.cuts, self.now, self.limit = run, cuts, now, batch_size
         self.on_progress = on_progress
         self.counts = dict.fromkeys(TABLES, 0)
         self.stopped = False
@@ -187,7 +189,7 @@ class _Prune:
         self.stopped = True
 
     async def run(self) -> dict[str, int]:
-        ids = await self.pool.run_interaction(channel_ids) if self.cuts else []
+        ids = await self.run_in_transaction(channel_ids) if self.cuts else []
         for name, cutoff in self.cuts.items():
             for cid in ids:
                 await self._batches(name, delete_old, name, cid, cutoff)
@@ -198,7 +200,7 @@ class _Prune:
         """Run ``fn(conn, *args, limit)`` in one transaction after another until a batch
         deletes less than the limit (or the job is stopped)."""
         while not self.stopped:
-            n = await self.pool.run_interaction(fn, *args, self.limit)
+            n = await self.run_in_transaction(fn, *args, self.limit)
             self.counts[name] += n
             if n and self.on_progress is not None:
                 self.on_progress(name, self.counts[name])
@@ -206,11 +208,25 @@ class _Prune:
                 return
 
 
-def count(pool: DBPool, policy: Mapping[str, float], now: float) -> Deferred[dict[str, int]]:
+def count(run: Runner, policy: Mapping[str, float], now: float) -> Deferred[dict[str, int]]:
     """Fires with what :func:`prune` would delete now, per table of :data:`TABLES` (fails with
     ``ValueError`` for a bad policy)."""
     try:
         cuts = cutoffs(policy, now)
     except ValueError:
         return fail()
-    return pool.run_interaction(count_old, cuts, now)
+    return run(count_old, cuts, now)
+
+
+def blocking(engine: Engine) -> Runner:
+    """A :data:`Runner` for the command line: each call one transaction, on this thread, its
+    Deferred already fired (so :func:`prune` and :func:`count` finish before they return)."""
+
+    def run(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        try:
+            with engine.begin() as conn:
+                return succeed(fn(conn, *args))
+        except Exception:
+            return fail()
+
+    return run

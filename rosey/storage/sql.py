@@ -371,9 +371,11 @@ class SQLStorage:
         batch_size: int = 500,
         on_progress: Callable[[str, int], None] | None = None,
     ) -> Deferred[dict[str, int]]:
-        return retention.prune(self.pool, policy, self._now(now), batch_size, on_progress)
+        return retention.prune(
+            self.pool.run_interaction, policy, self._now(now), batch_size, on_progress
+        )
 
     def count_prunable(
         self, policy: Mapping[str, float], now: float | None = None
     ) -> Deferred[dict[str, int]]:
-        return retention.count(self.pool, policy, self._now(now))
+        return retention.count(self.pool.run_interaction, policy, self._now(now))
