@@ -143,7 +143,7 @@ def _count(conn: Connection, q: Select[Any]) -> int:
     return int(conn.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0)
 
 
-# -- on the reactor ---------------------------------------------------------------------------
+# -- the batches ---------------------------------------------------------------------------------
 
 
 def prune(
