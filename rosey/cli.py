@@ -1,8 +1,9 @@
 """The ``rosey`` command: operator subcommands.
 
 - ``rosey run --config FILE``: the same as ``twistd --nodaemon --pidfile= rosey --config FILE``.
-- ``rosey db upgrade|downgrade REV|current|history|import-legacy … [--url URL | --config FILE]``:
-  the database (with ``--config``, ``upgrade`` also migrates the enabled plugins).
+- ``rosey db upgrade|downgrade REV|current|history|prune|import-legacy … [--url URL | --config
+  FILE]``: the database (with ``--config``, ``upgrade`` also migrates the enabled plugins and
+  ``prune`` follows ``[database.retention]``; without, ``prune`` keeps rosey's defaults).
 - ``rosey config check [--config] FILE`` / ``rosey config migrate OLD.json``: the configuration.
 """
 
@@ -13,7 +14,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rosey.daemon.config import RetentionConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,9 +56,11 @@ def _db(args: argparse.Namespace) -> int:
     """``rosey db …``; with ``--config``, the database (and, for ``upgrade`` to the head, the
     enabled plugins' migrations) come from the daemon's configuration, whose chat passwords are
     not read (a shell that runs database commands need not hold them)."""
+    from rosey.daemon.config import RetentionConfig
     from rosey.storage.cli import run_db_command
 
     if not getattr(args, "config", None):
+        _retention(args, RetentionConfig())
         return run_db_command(args)
     from rosey.daemon.config import ConfigError, load
 
@@ -64,10 +70,18 @@ def _db(args: argparse.Namespace) -> int:
         sys.stderr.write(f"rosey db {args.db_command}: config error: {e}\n")
         return 1
     args.url = config.database.url.value
+    _retention(args, config.database.retention)
     status = run_db_command(args)
     if status != 0 or args.db_command != "upgrade" or args.revision != "head":
         return status
     return _upgrade_plugins(config)
+
+
+def _retention(args: argparse.Namespace, kept: RetentionConfig) -> None:
+    """``db prune`` takes its policy from the daemon's configuration (a RetentionConfig)."""
+    if args.db_command == "prune":
+        args.policy = kept.policy()
+        args.default_batch_size = kept.batch_size
 
 
 def _upgrade_plugins(config: Any) -> int:

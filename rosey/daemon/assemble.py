@@ -4,7 +4,7 @@
 
     RoseyDaemon (MultiService; sets the log observer on twistd's Application)
     ├── chat / media log files (optional: chatlogs.ChannelLogs)
-    ├── storage (StorageService) ── one Recorder per channel
+    ├── storage (StorageService) ── one Recorder per channel, the retention timer
     ├── per channel: CyTubeConnection + Bot ── PluginHost (the channel's plugins)
     ├── metrics / health endpoint (optional)
     ├── manhole (optional)
@@ -36,6 +36,7 @@ from rosey.daemon import chatlogs, logs, memory
 from rosey.daemon.config import ChannelConfig, Config, ConfigError
 from rosey.daemon.metrics import Metrics
 from rosey.daemon.reload import PluginManager, ReloadResult
+from rosey.daemon.retention import RetentionService
 from rosey.daemon.systemd import SystemdNotifier
 from rosey.daemon.watch import ChannelWatch, Readiness
 from rosey.events import Event
@@ -200,6 +201,8 @@ def build(
         bot = add_channel(daemon, channel)
         if channel_logs is not None:
             channel_logs.attach(bot, channel)
+    retention = RetentionService(daemon.storage.storage, config.database.retention, reactor)
+    retention.setServiceParent(daemon.storage)  # last: stops before the recorders flush
     _observe_storage(daemon)
     # Twisted web and conch (with cryptography) are imported only for the services enabled.
     if config.metrics.enabled:

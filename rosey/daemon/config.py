@@ -55,8 +55,41 @@ class ChannelConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """``[database.retention]``: how many days of each kind of history to keep (0: forever).
+
+    The defaults keep a year of what people said and did, which is what an operator expects
+    of a chat log, and what the moderation log (``!modlog``: the actions) and the greetings
+    ("welcome back" after days away: the last leave action) look back on. User counts (one
+    snapshot per channel every five minutes) and what played are kept as long, so graphs and
+    "recently played" rules compare like with like. A delivered ``!tell`` has done its job: it
+    goes after a month (long enough for a moderator to look into abuse); one never delivered
+    is kept, still waiting. Expired plugin values always go. ``batch_size`` rows go per
+    transaction, so the bot's own writes slip in between.
+    """
+
+    chat_days: int = 365
+    actions_days: int = 365
+    user_count_days: int = 365
+    media_days: int = 365
+    outbound_days: int = 30
+    batch_size: int = 500
+
+    def policy(self) -> dict[str, float]:
+        """Days to keep per history table, as ``IStorage.prune`` takes them."""
+        return {
+            "chat_messages": self.chat_days,
+            "user_actions": self.actions_days,
+            "user_count_history": self.user_count_days,
+            "media_history": self.media_days,
+            "outbound_messages": self.outbound_days,
+        }
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     url: Secret = field(default_factory=lambda: Secret("sqlite:///rosey.sqlite", "default"))
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 @dataclass(frozen=True)
@@ -207,9 +240,10 @@ def _is_http_url(site: str) -> bool:
 
 
 def _database(r: Reader) -> DatabaseConfig:
+    retention = _retention(r.table("retention"))
     url = r.secret("url", inline=True)
     if url is None:
-        return DatabaseConfig()
+        return DatabaseConfig(retention=retention)
     scheme, sep, _ = url.value.partition("://")
     # The URL itself may hold a password: messages name its scheme at most.
     if not sep or not re.fullmatch(r"[A-Za-z][\w+.-]*", scheme):
@@ -226,7 +260,20 @@ def _database(r: Reader) -> DatabaseConfig:
             "PostgreSQL needs the psycopg driver, which is not installed: "
             "pip install 'rosey[postgresql]'",
         )
-    return DatabaseConfig(url=url)
+    return DatabaseConfig(url=url, retention=retention)
+
+
+def _retention(r: Reader) -> RetentionConfig:
+    default = RetentionConfig()
+    days = ("chat_days", "actions_days", "user_count_days", "media_days", "outbound_days")
+    kept = {name: r.integer(name, getattr(default, name)) for name in days}
+    for name, value in kept.items():
+        if value < 0:
+            r.error(name, f"{value} is negative (0 keeps everything)")
+    batch = r.integer("batch_size", default.batch_size)
+    if not 1 <= batch <= 100_000:
+        r.error("batch_size", f"{batch} is not between 1 and 100000")
+    return RetentionConfig(**kept, batch_size=batch)
 
 
 def _installed(module: str) -> bool:

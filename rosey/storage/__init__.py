@@ -6,6 +6,7 @@
   :mod:`.bulk`, :mod:`.reads`, the schema in :mod:`.tables`) on a thread pool (:mod:`.pool`,
   :mod:`.engine`), with :mod:`.waiting` (who has ``!tell`` messages waiting, in memory);
   :mod:`.noop`: one that stores nothing.
+- :mod:`.retention`: old history deleted by age in bounded batches (``IStorage.prune``).
 - :mod:`.recorder`: the bot's events (turned into operations by :mod:`.tracker`) written in
   batches; :mod:`.service`: the service that owns the storage.
 - :mod:`.migrate`: Alembic migrations, blocking, before the reactor starts; :mod:`.cli`:

@@ -1,4 +1,4 @@
-"""``rosey db …``: schema migrations and the legacy import, from the command line.
+"""``rosey db …``: schema migrations, retention and the legacy import, from the command line.
 
 ``add_db_parser(subparsers)`` adds the ``db`` command to a program's argparse subparsers (the
 ``rosey`` entry point does); ``run_db_command(args)`` runs it and returns the exit status.
@@ -13,17 +13,24 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TextIO, TypeVar
 
-from rosey.storage import legacy, migrate
-from rosey.storage.engine import safe_url
+from sqlalchemy.exc import SQLAlchemyError
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from rosey.storage import legacy, migrate, retention
+from rosey.storage.engine import make_engine, safe_url
 from rosey.storage.errors import StorageError
+
+T = TypeVar("T")
 
 
 def add_db_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
-    """Add ``db upgrade|downgrade REV|current|history|import-legacy PATH --channel NAME``; return
+    """Add ``db upgrade|downgrade REV|current|history|prune|import-legacy PATH --channel NAME``;
+    return
     the ``db`` parser. ``--config`` is parsed here but resolved by the caller (rosey.cli): the
     storage layer does not read the daemon's configuration."""
     common = argparse.ArgumentParser(add_help=False)
@@ -49,6 +56,23 @@ def add_db_parser(
     down.add_argument("revision", metavar="REV", help="a revision id, or 'base' for empty")
     sub.add_parser("current", parents=[common], help="show the database's schema revision")
     sub.add_parser("history", parents=[common], help="list the schema revisions")
+    prune = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="delete history older than [database.retention] keeps (rosey's defaults "
+        "without --config) and expired plugin values",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="count what would be deleted; delete nothing"
+    )
+    prune.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="rows deleted per transaction (default: [database.retention] batch_size)",
+    )
+    # Filled by rosey.cli from the daemon's configuration (storage does not read it).
+    prune.set_defaults(policy=None, default_batch_size=500)
     imp = sub.add_parser(
         "import-legacy", parents=[common], help="import a Rosey-Robot v1 SQLite database"
     )
@@ -79,6 +103,8 @@ def run_db_command(
                 down = rev.down_revision or "<base>"
                 head = " (head)" if rev.is_head else ""
                 out.write(f"{down} -> {rev.revision}{head}: {rev.doc.splitlines()[0]}\n")
+        elif args.db_command == "prune":
+            _prune(out, err, url, args)
         elif args.db_command == "import-legacy":
             _import(out, err, url, args.path, args.channel)
         else:  # pragma: no cover - argparse enforces the choices
@@ -116,12 +142,84 @@ def _current(out: TextIO, url: str) -> None:
     out.write(f"{rev or '<base>'} ({note})\n")
 
 
+def _prune(out: TextIO, err: TextIO, url: str, args: argparse.Namespace) -> None:
+    """Prune by the policy ``args.policy`` (table -> days to keep), or count with --dry-run."""
+    if args.policy is None:
+        raise StorageError("no retention policy: run it as `rosey db prune`")
+    batch_size = args.default_batch_size if args.batch_size is None else args.batch_size
+    if batch_size < 1:
+        raise StorageError(f"--batch-size {batch_size} is not a positive number of rows")
+    at = migrate.current(url)  # never creates a SQLite file
+    if at != migrate.head():
+        raise StorageError(
+            f"database {safe_url(url)} is at {at or '<base>'}, not {migrate.head()}: "
+            "run `rosey db upgrade` first"
+        )
+    engine = make_engine(url)
+    try:
+        run = retention.blocking(engine)
+        now = time.time()
+        todo = _done(retention.count(run, args.policy, now))
+        if args.dry_run:
+            _report(out, f"would delete from {safe_url(url)}", todo, args.policy)
+            return
+        bar = progress_bar(sum(todo.values()), err, "pruning")
+        try:
+            gone = _done(retention.prune(run, args.policy, now, batch_size, bar))
+        finally:
+            if bar is not None:
+                bar.close()
+        _report(out, f"deleted from {safe_url(url)}", gone, args.policy)
+    except SQLAlchemyError as e:
+        orig = getattr(e, "orig", None) or e
+        raise StorageError(f"database {safe_url(url)}: {_one_line(orig)}") from e
+    finally:
+        engine.dispose()
+
+
+def _done(d: Deferred[T]) -> T:
+    """The result of a Deferred that has fired (a :func:`retention.blocking` run)."""
+    results: list[T | Failure] = []
+    d.addBoth(results.append)
+    (result,) = results
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
+
+
+def _report(out: TextIO, title: str, counts: dict[str, int], policy: dict[str, float]) -> None:
+    out.write(f"{title}:\n")
+    for table, n in counts.items():
+        days = policy.get(table, 0)
+        if table == retention.EXPIRED:
+            why = "expired plugin values"
+        elif days:
+            why = f"older than {days:g} days"
+        else:
+            why = "kept forever"
+        out.write(f"  {table}: {n} ({why})\n")
+
+
+def progress_bar(total: int, stream: TextIO, label: str) -> ProgressBar | None:
+    """A :class:`ProgressBar` if ``stream`` is a terminal, else None (no ``\\r`` in a log)."""
+    isatty = getattr(stream, "isatty", None)
+    return ProgressBar(total, stream, label=label) if isatty is not None and isatty() else None
+
+
 class ProgressBar:
     """A one-line progress bar on a stream, redrawn at most every ``interval`` seconds."""
 
-    def __init__(self, total: int, stream: TextIO, width: int = 30, interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO,
+        width: int = 30,
+        interval: float = 0.1,
+        label: str = "importing",
+    ) -> None:
         self.total = max(total, 1)
         self.stream = stream
+        self.label = label
         self.width = width
         self.interval = interval
         self._done_before: dict[str, int] = {}
@@ -136,7 +234,7 @@ class ProgressBar:
         self._last = now
         filled = int(self.width * min(done, self.total) / self.total)
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\rimporting [{bar}] {done}/{self.total} rows ({table})")
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} rows ({table})")
         self.stream.flush()
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ retry later may work). Timestamps are Unix seconds; ``timestamp=None`` means now
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
@@ -98,9 +98,6 @@ class IStorage(Interface):
 
     def set_status(channel: str, status: BotStatus) -> Deferred[None]:
         """Overwrite the bot's current status."""
-
-    def clear_old_messages(channel: str, keep_count: int = 1000) -> Deferred[int]:
-        """Delete all but the newest ``keep_count`` chat lines; fires with how many went."""
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -191,5 +188,25 @@ class IStorage(Interface):
     def kv_delete(channel: str, namespace: str, key: str) -> Deferred[bool]:
         """Remove a value; fires with whether it existed."""
 
-    def kv_purge_expired(timestamp: float | None = None) -> Deferred[int]:
-        """Delete every expired value in every channel; fires with how many went."""
+    # -- retention ----------------------------------------------------------------------------
+
+    def prune(
+        policy: Mapping[str, float],
+        now: float | None = None,
+        batch_size: int = 500,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> Deferred[dict[str, int]]:
+        """Delete history older than the policy allows, in every channel, and every expired
+        plugin value; fires with the rows deleted per table.
+
+        ``policy`` maps a history table (``chat_messages``, ``user_actions``,
+        ``user_count_history``, ``media_history``, ``outbound_messages``: delivered ones only)
+        to the days to keep; a table left out or given 0 is kept forever; any other name is a
+        ``ValueError``. At most ``batch_size`` rows go per transaction, so other work
+        interleaves; ``on_progress(table, rows_so_far)`` is called after each batch.
+        Cancelling the Deferred stops it between batches."""
+
+    def count_prunable(
+        policy: Mapping[str, float], now: float | None = None
+    ) -> Deferred[dict[str, int]]:
+        """What :meth:`prune` would delete now, per table, deleting nothing."""

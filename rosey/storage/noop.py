@@ -6,7 +6,7 @@ fully, so the recorder, the commands and the plugins work unchanged on top of it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -59,9 +59,6 @@ class NoopStorage:
     set_status = _nothing
     mark_outbound_sent = _nothing
     kv_set = _nothing
-
-    def clear_old_messages(self, channel: str, keep_count: int = 1000) -> Deferred[int]:
-        return succeed(0)
 
     def get_user_stats(self, channel: str, username: str) -> Deferred[UserStats | None]:
         return succeed(None)
@@ -137,5 +134,16 @@ class NoopStorage:
     def kv_delete(self, channel: str, namespace: str, key: str) -> Deferred[bool]:
         return succeed(False)
 
-    def kv_purge_expired(self, timestamp: float | None = None) -> Deferred[int]:
-        return succeed(0)
+    def prune(
+        self,
+        policy: Mapping[str, float],
+        now: float | None = None,
+        batch_size: int = 500,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> Deferred[dict[str, int]]:
+        return succeed({})
+
+    def count_prunable(
+        self, policy: Mapping[str, float], now: float | None = None
+    ) -> Deferred[dict[str, int]]:
+        return succeed({})

@@ -145,18 +145,6 @@ def messages(
     return [ChatMessage(r.id, channel, r.ts, r.username, r.message) for r in conn.execute(q).all()]
 
 
-def clear_messages(conn: Connection, cid: int, channel: str, keep_count: int) -> int:
-    """Delete all but the newest ``keep_count`` chat lines; return how many went."""
-    keep = (
-        select(cm.id)
-        .where(cm.channel_id == cid)
-        .order_by(cm.ts.desc(), cm.id.desc())
-        .limit(max(0, keep_count))
-    )
-    stmt = delete(chat_messages).where(cm.channel_id == cid, cm.id.not_in(keep))
-    return int(conn.execute(stmt).rowcount)
-
-
 def media(conn: Connection, cid: int, channel: str, limit: int, offset: int) -> list[MediaPlay]:
     """What played, newest first."""
     c = media_history.c
@@ -284,12 +272,6 @@ def kv_remove(conn: Connection, cid: int, channel: str, namespace: str, key: str
     """Delete a plugin value; return whether it existed."""
     stmt = delete(plugin_kv).where(kv.channel_id == cid, kv.namespace == namespace, kv.key == key)
     return bool(conn.execute(stmt).rowcount)
-
-
-def kv_purge(conn: Connection, now: float) -> int:
-    """Delete every expired plugin value; return how many went."""
-    stmt = delete(plugin_kv).where(kv.expires_at.is_not(None), kv.expires_at <= now)
-    return int(conn.execute(stmt).rowcount)
 
 
 def _user_stats(channel: str, r: Any) -> UserStats:

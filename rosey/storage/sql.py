@@ -6,7 +6,7 @@ applied by :mod:`rosey.storage.writes`; reads live in :mod:`rosey.storage.reads`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
@@ -16,7 +16,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from rosey.storage import ops as o
-from rosey.storage import reads, writes
+from rosey.storage import reads, retention, writes
 from rosey.storage.engine import make_engine, safe_url
 from rosey.storage.errors import StorageError, StorageUnavailable
 from rosey.storage.interface import IStorage
@@ -240,9 +240,6 @@ class SQLStorage:
     def set_status(self, channel: str, status: BotStatus) -> Deferred[None]:
         return self.record(channel, [o.StatusChanged(status)])
 
-    def clear_old_messages(self, channel: str, keep_count: int = 1000) -> Deferred[int]:
-        return self._read(channel, 0, reads.clear_messages, keep_count)
-
     # -- reads --------------------------------------------------------------------------------
 
     def get_user_stats(self, channel: str, username: str) -> Deferred[UserStats | None]:
@@ -365,5 +362,20 @@ class SQLStorage:
     def kv_delete(self, channel: str, namespace: str, key: str) -> Deferred[bool]:
         return self._read(channel, False, reads.kv_remove, namespace, key)
 
-    def kv_purge_expired(self, timestamp: float | None = None) -> Deferred[int]:
-        return self.pool.run_interaction(reads.kv_purge, self._now(timestamp))
+    # -- retention ----------------------------------------------------------------------------
+
+    def prune(
+        self,
+        policy: Mapping[str, float],
+        now: float | None = None,
+        batch_size: int = 500,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> Deferred[dict[str, int]]:
+        return retention.prune(
+            self.pool.run_interaction, policy, self._now(now), batch_size, on_progress
+        )
+
+    def count_prunable(
+        self, policy: Mapping[str, float], now: float | None = None
+    ) -> Deferred[dict[str, int]]:
+        return retention.count(self.pool.run_interaction, policy, self._now(now))

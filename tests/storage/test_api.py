@@ -107,7 +107,7 @@ async def test_user_count_history_time_range(storage: SQLStorage):
 
 
 @pytest_twisted.ensureDeferred
-async def test_messages_recent_paging_and_clear(storage: SQLStorage):
+async def test_messages_recent_and_paging(storage: SQLStorage):
     for i in range(20):
         await storage.save_message(CH, "alice" if i % 2 else "bob", f"line {i}", timestamp=i)
     await storage.save_message("other", "x", "elsewhere", timestamp=5)
@@ -120,12 +120,7 @@ async def test_messages_recent_paging_and_clear(storage: SQLStorage):
     assert [m.message for m in by_bob] == ["line 18", "line 16"]
     alice = await storage.get_user_stats(CH, "alice")
     assert alice is not None and alice.total_chat_lines == 10  # save_message counts lines
-
-    assert await storage.clear_old_messages(CH, keep_count=5) == 15
-    left = await storage.get_recent_messages(CH, limit=100)
-    assert [m.message for m in left] == [f"line {i}" for i in range(19, 14, -1)]
     assert len(await storage.get_recent_messages("other")) == 1
-    assert await storage.clear_old_messages("nochannel") == 0
 
 
 @pytest_twisted.ensureDeferred
@@ -203,7 +198,7 @@ async def test_plugin_kv_with_ttl(storage: SQLStorage):
     assert await storage.kv_get("other", "quotes", "last") is None
     await storage.kv_set(CH, "quotes", "last", "overwritten")
     assert await storage.kv_get(CH, "quotes", "last") == "overwritten"
-    assert await storage.kv_purge_expired() == 1
+    assert (await storage.prune({}))["plugin_kv"] == 1  # expired values always go
     assert await storage.kv_delete(CH, "quotes", "forever") is True
     assert await storage.kv_delete(CH, "quotes", "forever") is False
     assert await storage.kv_get(CH, "quotes", "forever") is None
