@@ -36,8 +36,10 @@ from rosey.storage.errors import SchemaError, StorageError
 #: The PostgreSQL advisory lock key: the first 8 bytes of sha256("rosey-migrations"), signed.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"rosey-migrations").digest()[:8], "big", signed=True)
 
-#: Seconds to wait for another process's migration before giving up.
-DEFAULT_WAIT = 300.0
+#: Seconds to wait for another process's migration before giving up: under systemd's default
+#: start timeout (90 s, ``Type=notify``), so rosey says why it stops instead of being killed,
+#: and ``Restart=on-failure`` tries again.
+DEFAULT_WAIT = 60.0
 
 #: Seconds between two tries of a SQLite file lock (``flock`` has no timeout of its own).
 POLL = 0.05
