@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from rosey.storage.engine import DEFAULT_URL, ENV_URL, make_oneshot_engine
 from rosey.storage.migrate import check_known, migration_transaction
+from rosey.storage.migrate_lock import migration_lock
 from rosey.storage.tables import metadata
 
 config = context.config
@@ -61,7 +62,7 @@ else:
     else:
         engine = make_oneshot_engine(_cli_url())
         try:
-            with migration_transaction(engine) as conn:
+            with migration_lock(_cli_url()), migration_transaction(engine) as conn:
                 _run(conn)
         finally:
             engine.dispose()

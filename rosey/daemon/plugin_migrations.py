@@ -9,8 +9,9 @@ tables behind; it never makes rosey refuse the database.
 
 Each plugin is upgraded to its heads in its own transaction with rosey's migration rules
 (:func:`rosey.storage.migrate.migration_transaction`: SQLite foreign keys off during the run,
-checked before commit). Plugins run after rosey's schema is current, in name order, so their
-tables may reference rosey's.
+checked before commit), holding the database's migration lock
+(:mod:`rosey.storage.migrate_lock`) for the whole run. Plugins run after rosey's schema is
+current, in name order, so their tables may reference rosey's.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from rosey.storage.engine import make_oneshot_engine, normalize_url, safe_url
 from rosey.storage.errors import SchemaError, StorageError
 from rosey.storage.migrate import migration_transaction
+from rosey.storage.migrate_lock import migration_lock
 
 __all__ = ["plugin_revision", "upgrade_plugins", "version_table"]
 
@@ -50,32 +52,37 @@ def upgrade_plugins(
     done: dict[str, tuple[str | None, str | None]] = {}
     engine = make_oneshot_engine(parsed)
     try:
-        for name in sorted(migrations):
-            versions = Path(migrations[name])
-            if not versions.is_dir():
-                raise SchemaError(f"plugin {name}: its migrations folder {versions} is missing")
-            try:
-                with migration_transaction(engine) as conn:
-                    before = plugin_revision(conn, name)
-                    _upgrade(conn, name, str(versions))
-                    done[name] = (before, plugin_revision(conn, name))
-            except CommandError as e:
-                raise SchemaError(f"plugin {name}: {str(e).splitlines()[0]}") from e
-            except SQLAlchemyError as e:
-                detail = str(getattr(e, "orig", None) or e).strip().splitlines()
-                raise StorageError(
-                    f"plugin {name}: migration failed on {safe_url(parsed)}: "
-                    f"{detail[0] if detail else type(e).__name__}"
-                ) from e
-            except StorageError:
-                raise
-            except Exception as e:  # the plugin's script itself raised
-                raise SchemaError(
-                    f"plugin {name}: migration failed: {type(e).__name__}: {e}"
-                ) from e
+        with migration_lock(parsed):
+            for name in sorted(migrations):
+                done[name] = _upgrade_one(engine, parsed, name, Path(migrations[name]))
     finally:
         engine.dispose()
     return done
+
+
+def _upgrade_one(
+    engine: Engine, url: URL, name: str, versions: Path
+) -> tuple[str | None, str | None]:
+    """Upgrade plugin ``name`` in a transaction of its own; return (before, after)."""
+    if not versions.is_dir():
+        raise SchemaError(f"plugin {name}: its migrations folder {versions} is missing")
+    try:
+        with migration_transaction(engine) as conn:
+            before = plugin_revision(conn, name)
+            _upgrade(conn, name, str(versions))
+            return before, plugin_revision(conn, name)
+    except CommandError as e:
+        raise SchemaError(f"plugin {name}: {str(e).splitlines()[0]}") from e
+    except SQLAlchemyError as e:
+        detail = str(getattr(e, "orig", None) or e).strip().splitlines()
+        raise StorageError(
+            f"plugin {name}: migration failed on {safe_url(url)}: "
+            f"{detail[0] if detail else type(e).__name__}"
+        ) from e
+    except StorageError:
+        raise
+    except Exception as e:  # the plugin's script itself raised
+        raise SchemaError(f"plugin {name}: migration failed: {type(e).__name__}: {e}") from e
 
 
 def plugin_revision(conn: Connection, plugin: str) -> str | None:

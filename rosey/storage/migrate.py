@@ -8,7 +8,8 @@ rename, and with foreign keys on that drop would delete every child row through
 ``ON DELETE CASCADE``.
 
 A database whose revision this code does not know (newer than the code) is refused with a
-:class:`SchemaError` before anything runs.
+:class:`SchemaError` before anything runs. Upgrades and downgrades hold the database's migration
+lock (:mod:`rosey.storage.migrate_lock`), so two processes never migrate one database at once.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rosey.storage.engine import DEFAULT_URL, ENV_URL, make_oneshot_engine, normalize_url, safe_url
 from rosey.storage.errors import SchemaError, StorageError
+from rosey.storage.migrate_lock import migration_lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,7 @@ def _migrate(url: str | URL | None, run: Any) -> tuple[str | None, str | None]:
     parsed = normalize_url(url or default_url())
     engine = make_oneshot_engine(parsed)
     try:
-        with migration_transaction(engine) as conn:
+        with migration_lock(parsed), migration_transaction(engine) as conn:
             before = check_known(conn)
             run(alembic_config(connection=conn))
             after = db_revision(conn)

@@ -9,7 +9,9 @@ its recipient at once, and a read that finds nothing for a recipient removes the
 may be a false "yes" (the read then finds nothing), never a false "no" for a message queued
 through this process; one queued elsewhere shows up within ``refresh`` seconds.
 
-Names are compared with ``str.lower``, as the database query does (``lower(recipient)``).
+Names are compared with ``str.lower``, as the database query does (``lower(recipient)``);
+channels by their storage key (:func:`rosey.storage.writes.channel_key`), which is what the
+load gives back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+
+from rosey.storage.writes import channel_key
 
 
 class WaitingRecipients:
@@ -81,7 +85,7 @@ class WaitingRecipients:
         """False only if ``recipient`` has no unsent message in ``channel`` (no I/O)."""
         if not self.loaded:
             return True
-        keys = self._keys.get(channel)
+        keys = self._keys.get(channel_key(channel))
         return keys is not None and recipient.lower() in keys
 
     def add(self, channel: str, recipient: str | None) -> None:
@@ -89,11 +93,11 @@ class WaitingRecipients:
         if recipient is None:
             return
         self.generation += 1
-        self._keys.setdefault(channel, {})[recipient.lower()] = self.generation
+        self._keys.setdefault(channel_key(channel), {})[recipient.lower()] = self.generation
 
     def found_none(self, channel: str, recipient: str, since: int) -> None:
         """A read started at generation ``since`` found nothing unsent for ``recipient``."""
-        keys = self._keys.get(channel)
+        keys = self._keys.get(channel_key(channel))
         if keys is None:
             return
         key = recipient.lower()
@@ -105,7 +109,7 @@ class WaitingRecipients:
         fresh: dict[str, dict[str, int]] = {}
         for channel, recipient in pairs:
             if recipient is not None:
-                fresh.setdefault(channel, {})[recipient.lower()] = since
+                fresh.setdefault(channel_key(channel), {})[recipient.lower()] = since
         for channel, keys in self._keys.items():
             for key, added in keys.items():
                 if added > since:  # added while the load ran: the load may have missed it

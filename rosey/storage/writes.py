@@ -87,15 +87,22 @@ def session_upsert(conn: Connection) -> Any:
     return found
 
 
+def channel_key(name: str) -> str:
+    """The key of channel ``name`` in ``channels.name``: CyTube channel names (and host names)
+    are case-insensitive, so ``cytu.be/MyChan`` and ``cytu.be/mychan`` are one channel and
+    must share one row. Migration 0003_channel_case folded older rows the same way."""
+    return name.lower()
+
+
 def find_channel(conn: Connection, name: str) -> int | None:
-    """The id of channel ``name``, or None."""
-    query = select(channels.c.id).where(channels.c.name == name)
+    """The id of channel ``name`` (any case), or None."""
+    query = select(channels.c.id).where(channels.c.name == channel_key(name))
     return conn.execute(query).scalar_one_or_none()
 
 
 def create_channel(conn: Connection, name: str, now: float | None) -> int:
-    """The id of channel ``name``, inserting the channel if it is missing."""
-    stmt = upsert(conn, channels).values(name=name, created_at=now)
+    """The id of channel ``name`` (any case), inserting the channel if it is missing."""
+    stmt = upsert(conn, channels).values(name=channel_key(name), created_at=now)
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
     found = find_channel(conn, name)
     assert found is not None

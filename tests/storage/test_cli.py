@@ -33,21 +33,23 @@ def test_db_commands(tmp_path):
     assert (r.returncode, r.stdout) == (0, "<base> (empty (run `rosey db upgrade`))\n")
     assert not (tmp_path / "cli.sqlite").exists()  # looking never creates the file
 
+    head = migrate.head()
     r = db("upgrade", url=url)  # the URL from $ROSEY_DATABASE_URL
-    assert r.returncode == 0 and r.stdout == f"{url}: <base> -> 0002\n", r.stderr
-    assert db("upgrade", "--url", url).stdout == f"{url}: already at 0002\n"
-    assert db("current", "--url", url).stdout == "0002 (head)\n"
+    assert r.returncode == 0 and r.stdout == f"{url}: <base> -> {head}\n", r.stderr
+    assert db("upgrade", "--url", url).stdout == f"{url}: already at {head}\n"
+    assert db("current", "--url", url).stdout == f"{head} (head)\n"
 
     r = db("downgrade", "0001", "--url", url)
-    assert r.returncode == 0 and r.stdout == f"{url}: 0002 -> 0001\n"
-    assert db("current", "--url", url).stdout == "0001 (behind head 0002)\n"
+    assert r.returncode == 0 and r.stdout == f"{url}: {head} -> 0001\n"
+    assert db("current", "--url", url).stdout == f"0001 (behind head {head})\n"
     assert migrate.current(url) == "0001"
 
     r = db("history")
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0].startswith("<base> -> 0001: ")
-    assert lines[1].startswith("0001 -> 0002 (head): ")
+    assert lines[1].startswith("0001 -> 0002: ")
+    assert lines[-1].startswith(f"-> {head} (head): ", lines[-1].index(" ") + 1)
 
 
 def test_db_failures_are_one_line_and_exit_1(tmp_path):
