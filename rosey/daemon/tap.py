@@ -16,6 +16,7 @@ from twisted.application.service import IService
 from twisted.python import usage
 
 from rosey.daemon.config import Config, ConfigError, load
+from rosey.daemon.exit_status import stop_with_status
 from rosey.daemon.shutdown import install_graceful_stop
 
 # Autobahn's native helpers (NVX) only mask outgoing frames and validate UTF-8, which rosey turns
@@ -69,4 +70,5 @@ def makeService(options: Options) -> IService:
     except ConfigError as e:
         fail(f"config error: {e}")
     install_graceful_stop(reactor)
+    daemon.stop_process = lambda status: stop_with_status(reactor, status)
     return daemon

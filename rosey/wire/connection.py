@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from twisted.application.internet import ClientService
@@ -28,7 +28,7 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
 )
 from twisted.internet.task import deferLater
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -443,7 +443,7 @@ def _drop(event: Any) -> None:
 class _QuietClientService(ClientService):
     """ClientService without its "Scheduling retry" line (the connection logs its own)."""
 
-    _log = Logger(observer=_drop)
+    _log = Logger(observer=cast(ILogObserver, _drop))
 
 
 @implementer(IStreamClientEndpoint)

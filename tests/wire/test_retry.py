@@ -6,6 +6,7 @@ refusing endpoint, so the delays are the ones ClientService actually waits.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
@@ -275,7 +276,9 @@ def test_after_a_server_restart_rosey_is_back_soon_after_the_server(
     ``down``: the refused tries that follow are 1, 2, 3 s apart, not 10 and 20 s."""
     for jitter_draw in (0.0, 0.999):
         clock = Clock()
-        r = Reconnector(clock, ReconnectPolicy(), random_source=lambda j=jitter_draw: j)
+        r = Reconnector(
+            clock, ReconnectPolicy(), random_source=functools.partial(float, jitter_draw)
+        )
         endpoint = _Restarting(r, clock, back_at=down)
         service = ClientService(endpoint, Factory.forProtocol(Protocol), r, clock=clock)
         r.session_started()  # the session that the restart dropped had lasted a while
