@@ -63,3 +63,20 @@ def test_give_up_is_called_once_when_every_channel_has_stopped() -> None:
     assert gave_up == [["s/one", "s/two"]]
     two(stopped_event())
     assert gave_up == [["s/one", "s/two"]]
+
+
+def test_a_ban_kick_leaves_the_watch_stopped_after_the_session_closes() -> None:
+    """The connection's own order: KICKED, the fatal ERROR, then DISCONNECTED when the socket
+    closes; the watch must end "stopped", not "retrying"."""
+    from tests.wire.test_connection import Harness
+
+    h = Harness()
+    watch = ChannelWatch("site.example/labchan", h.clock)
+    h.conn.subscribe(watch)
+    h.join()
+    assert watch.state == "joined"
+    h.server("kick", {"reason": "You're banned!"})
+    h.driver.lost("websocket closed (code 1000)")
+    assert h.events[-1].name == events.DISCONNECTED
+    assert watch.stopped and not watch.joined
+    assert watch.state.startswith("stopped (kicked (\"You're banned!\"): 'labbot' is banned")
