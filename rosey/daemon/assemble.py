@@ -24,6 +24,7 @@ Plugins: the configuration found them and validated their settings; their own mi
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from twisted.application.service import MultiService, Service
@@ -82,6 +83,10 @@ class RoseyDaemon(MultiService):
         #: Give the join bursts' memory back to the OS and freeze start-up objects out of the
         #: garbage collector (:mod:`rosey.daemon.memory`); process-wide, so off in tests.
         self.tune_memory = False
+        #: Called with exit status 1 once every channel has stopped for good (nothing left to
+        #: do): ``twistd rosey`` stops cleanly and exits with it (:mod:`rosey.daemon.exit_status`),
+        #: so systemd's ``Restart=`` sees the failure. None (tests) only logs.
+        self.stop_process: Callable[[int], None] | None = None
 
     def setServiceParent(self, parent: Any) -> None:
         # twistd asks its Application for a log observer after makeService: give it ours.
@@ -132,6 +137,7 @@ class RoseyDaemon(MultiService):
             self.reactor,
             on_joined=self._channel_joined if tune else None,
             on_ready=self._all_settled if tune else None,
+            on_all_stopped=self._all_stopped,
         )
         self.reactor.callWhenRunning(self.readiness.start)
 
@@ -141,6 +147,12 @@ class RoseyDaemon(MultiService):
 
     def _all_settled(self) -> None:
         self.reactor.callLater(0, memory.settle)
+
+    def _all_stopped(self, watches: list[ChannelWatch]) -> None:
+        why = "; ".join(f"{w.label}: {w.stopped_because}" for w in watches)
+        log.error("every channel has stopped for good: {why}; exiting with status 1", why=why)
+        if self.stop_process is not None:
+            self.stop_process(1)
 
     def stopService(self) -> Any:
         if self.readiness is not None:
@@ -334,6 +346,7 @@ def _observe_channel(
         queue_depth=lambda: bot.queue.pending,
         joined=lambda: watch.joined,
         last_event_age=watch.last_event_age,
+        state=lambda: watch.state,
     )
 
 

@@ -26,6 +26,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from twisted.logger import Logger
 
+import rosey
+
 MAX_LABEL_VALUES = 200
 """Distinct values of a network-supplied label kept per channel before folding into ``other``."""
 MAX_KICK_REASONS = 20
@@ -62,6 +64,7 @@ class ChannelProbe:
     queue_depth: Callable[[], int]
     joined: Callable[[], bool]
     last_event_age: Callable[[], float | None]
+    state: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class StorageProbe:
 class ChannelHealth:
     joined: bool
     last_event_age: float | None
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,17 @@ class Health:
     storage: StorageHealth | None
 
     def as_json(self) -> dict[str, Any]:
-        """The ``/health`` document."""
+        """The ``/health`` document (with rosey's version, and each channel's one-line state:
+        ``joined``, ``retrying (why)``, ``stopped (why)``…)."""
         return {
             "status": "ok" if self.ok else "unhealthy",
+            "version": rosey.__version__,
             "channels": {
-                label: {"joined": ch.joined, "last_event_age_s": _round(ch.last_event_age)}
+                label: {
+                    "joined": ch.joined,
+                    "state": ch.state,
+                    "last_event_age_s": _round(ch.last_event_age),
+                }
                 for label, ch in self.channels.items()
             },
             "storage": None
@@ -225,13 +235,14 @@ class Metrics:
         queue_depth: Callable[[], int],
         joined: Callable[[], bool],
         last_event_age: Callable[[], float | None],
+        state: Callable[[], str] | None = None,
     ) -> None:
         """Register the callbacks describing ``channel`` (replacing earlier ones).
 
         ``last_event_age`` returns seconds since the last event from the channel, or None
-        before the first one.
+        before the first one. ``state`` returns its state in a few words, for ``/health``.
         """
-        self._channels[channel] = ChannelProbe(users, queue_depth, joined, last_event_age)
+        self._channels[channel] = ChannelProbe(users, queue_depth, joined, last_event_age, state)
 
     def forget_channel(self, channel: str) -> None:
         """Stop sampling ``channel`` (its counters keep their totals)."""
@@ -262,7 +273,9 @@ class Metrics:
         for label, probe in list(self._channels.items()):
             joined = self._sample(f"{label} joined", probe.joined) is True
             age = self._sample(f"{label} last_event_age", probe.last_event_age)
-            channels[label] = ChannelHealth(joined, _float_or_none(age))
+            state = None if probe.state is None else self._sample(f"{label} state", probe.state)
+            state = state if isinstance(state, str) else None
+            channels[label] = ChannelHealth(joined, _float_or_none(age), state)
             ok = ok and joined
         storage = None
         if self._storage is not None:

@@ -18,6 +18,7 @@ from twisted.python import usage
 
 import rosey
 from rosey.daemon.config import Config, ConfigError, load
+from rosey.daemon.exit_status import stop_with_status
 from rosey.daemon.hangup import install_reopen_on_hangup
 from rosey.daemon.logs import LogFile
 from rosey.daemon.shutdown import install_graceful_stop
@@ -116,4 +117,5 @@ def makeService(options: Options) -> IService:
         fail(f"config error: {e}")
     install_graceful_stop(reactor)
     install_reopen_on_hangup(reactor, daemon.reopen_logs)
+    daemon.stop_process = lambda status: stop_with_status(reactor, status)
     return daemon

@@ -5,18 +5,22 @@ socket.io inside the protocol, log in, join, and report ``ready`` after the join
 ``ClientService`` reconnects with :class:`~rosey.wire.retry.Reconnector` as its policy; fatal
 failures (wrong credentials or channel password, bans, duplicate login, no such channel) stop
 it with one log line saying what the operator can do. CyTube does not close the socket after a
-kick, a ``41`` or a ``44``: rosey closes it.
+kick, a ``41`` or a ``44``: rosey closes it. ClientService's own "Scheduling retry … in
+4.73829271 seconds" line is silenced: rosey logs its own ("reconnecting to site/channel in
+4.7 s"), and none when it is about to stop.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 from twisted.application.internet import ClientService
 from twisted.application.service import MultiService
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
+from twisted.internet.error import ConnectionRefusedError as TwistedConnectionRefused
 from twisted.internet.interfaces import (
     IDelayedCall,
     IProtocol,
@@ -24,7 +28,7 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
 )
 from twisted.internet.task import deferLater
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -99,6 +103,9 @@ class CyTubeConnection(MultiService, ChatEmitter):
         self.join_timeout = join_timeout
         self._join_timer: IDelayedCall | None = None
         self.stopped_for: CytubeError | None = None  # the failure that stopped reconnecting
+        self._giving_up = False  # a fatal failure is being handled: no retry to announce
+        #: ``host/channel``, as logs and metrics name the channel.
+        self.label = f"{urlsplit(self.site).netloc}/{channel}"
         self._password = password
         self._channel_password = channel_password
         self._eio = eio
@@ -114,8 +121,8 @@ class CyTubeConnection(MultiService, ChatEmitter):
         self._factory = CyTubeClientFactory(
             self, clock=reactor, eio=eio, max_message=max_message, reactor=reactor
         )
-        self._client = ClientService(
-            _SocketConfigEndpoint(self), self._factory, self.reconnector, clock=reactor
+        self._client = _QuietClientService(
+            _SocketConfigEndpoint(self), self._factory, self._retry_delay, clock=reactor
         )
         self._client.setServiceParent(self)
         self._listeners: list[EventListener] = []
@@ -178,6 +185,7 @@ class CyTubeConnection(MultiService, ChatEmitter):
 
     def startService(self) -> None:
         self.stopped_for = None
+        self._giving_up = False
         super().startService()
 
     def stopService(self) -> Deferred[None]:
@@ -257,6 +265,19 @@ class CyTubeConnection(MultiService, ChatEmitter):
         _log.info("session ended: {reason}", reason=reason)
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _retry_delay(self, attempt: int) -> float:
+        """ClientService's retry policy: the reconnector's delay, announced in one line."""
+        refused = self.reconnector.last_refused
+        delay = self.reconnector(attempt)
+        if not self._giving_up and self.stopped_for is None:
+            _log.info(
+                "reconnecting to {label} in {delay} s{why}",
+                label=self.label,
+                delay=f"{delay:.1f}",
+                why=" (connection refused)" if refused else "",
+            )
+        return delay
 
     def _live(self, event: str) -> SessionDriver:
         driver = self._driver
@@ -345,6 +366,7 @@ class CyTubeConnection(MultiService, ChatEmitter):
     def _stop_reconnecting(self, error: CytubeError) -> None:
         if self.stopped_for is not None or not self.running:
             return
+        self._giving_up = False
         self.stopped_for = error
         advice = stop_advice(error, username=self.username, channel=self.channel, site=self.site)
         _log.error("{advice}; not reconnecting", advice=advice)
@@ -357,8 +379,11 @@ class CyTubeConnection(MultiService, ChatEmitter):
     def _connect_failed(self, error: BaseException) -> None:
         if isinstance(error, ChannelError):
             # ClientService is scheduling its retry right now; stop it once that is done
+            self._giving_up = True
             self._reactor.callLater(0, self._stop_reconnecting, error)
         else:
+            if _was_refused(error):
+                self.reconnector.connect_refused()
             _log.warn("cannot connect to #{channel}: {error}", channel=self.channel, error=error)
             self._publish(Event(events.CONNECT_FAILED, {"error": str(error)}))
 
@@ -398,6 +423,27 @@ class CyTubeConnection(MultiService, ChatEmitter):
 
 def _log_listener_failure(failure: Failure, name: str) -> None:
     _log.failure("listener failed on {name}", failure, name=name)
+
+
+def _was_refused(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what caused it, e.g. a failed socketconfig fetch) is a refused TCP
+    connect: nothing listened, so the server never saw it."""
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, TwistedConnectionRefused | ConnectionRefusedError):
+            return True
+        error, seen = error.__cause__, seen + 1
+    return False
+
+
+def _drop(event: Any) -> None:
+    pass
+
+
+class _QuietClientService(ClientService):
+    """ClientService without its "Scheduling retry" line (the connection logs its own)."""
+
+    _log = Logger(observer=cast(ILogObserver, _drop))
 
 
 @implementer(IStreamClientEndpoint)

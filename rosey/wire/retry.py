@@ -5,7 +5,10 @@ jitter, never faster than CyTube's per-IP connection budget (a token bucket of 5
 refilled at one per 10 s; the 6th quick connect is refused with ``44 Rate limit exceeded``), and
 a penalty for sessions that die soon after joining, so a bot kicked at once never loops fast.
 ``ClientService`` resets its failure count on every TCP connect, which is why the penalty lives
-here (twisted-notes §2.4).
+here (twisted-notes §2.4). A refused TCP connect (the server is down, e.g. restarting) never
+reached the server: it gives its budget token back and the next try comes after short steps
+(``refused_step``, ``2 * refused_step``, … up to ``refused_max_delay``), so a server that is back
+after a few seconds is rejoined within a second or two of it.
 
 :class:`KickPolicy` says which kick reasons end the reconnect loop for good.
 """
@@ -42,6 +45,8 @@ class ReconnectPolicy:
     short_session: float = 30.0
     healthy_session: float = 300.0
     rate_limit_delay: float = 10.0
+    refused_step: float = 1.0
+    refused_max_delay: float = 10.0
 
     def __post_init__(self) -> None:
         if self.initial_delay <= 0 or self.factor < 1 or self.max_delay < self.initial_delay:
@@ -50,11 +55,17 @@ class ReconnectPolicy:
             raise ValueError("jitter is a fraction in [0, 1)")
         if self.budget_burst < 1 or self.budget_interval < 0:
             raise ValueError("need budget_burst >= 1 and budget_interval >= 0")
+        if self.refused_step <= 0 or self.refused_max_delay < self.refused_step:
+            raise ValueError("need 0 < refused_step <= refused_max_delay")
 
     def backoff(self, step: int) -> float:
         """The delay before jitter for the ``step``-th retry in a row (1-based)."""
         exponent = min(max(step, 1) - 1, 64)  # past the cap anyway; avoids float overflow
         return min(self.initial_delay * self.factor**exponent, self.max_delay)
+
+    def refused_backoff(self, refusals: int) -> float:
+        """The delay before jitter after ``refusals`` refused connects in a row (1-based)."""
+        return min(self.refused_step * max(refusals, 1), self.refused_max_delay)
 
 
 # CyTube's ban kicks and other kicks that will repeat on every rejoin.
@@ -120,10 +131,19 @@ class ConnectBudget:
         """Connects the server would accept right now (fractions are partly refilled tokens)."""
         return self._refill()
 
-    def spend(self) -> None:
-        """A connect was made now. Without a token the server refuses it and spends nothing."""
+    def spend(self) -> bool:
+        """A connect was made now. Without a token the server refuses it and spends nothing.
+
+        Returns whether a token was spent (to :meth:`refund` if the connect never arrived).
+        """
         if self._refill() >= 1 - _EPSILON:
             self._tokens = max(0.0, self._tokens - 1)
+            return True
+        return False
+
+    def refund(self) -> None:
+        """A spent connect never reached the server (it was refused): give the token back."""
+        self._tokens = min(self._burst, self._refill() + 1)
 
     def drain(self) -> None:
         """The server said the bucket is empty (``44 Rate limit exceeded``)."""
@@ -142,8 +162,8 @@ class Reconnector:
     """``ClientService`` retry policy with connection budget, penalty and one-off holds.
 
     Call it as ``retryPolicy(attempt)``. The connection reports what happens through
-    :meth:`attempt_started`, :meth:`session_ready`, :meth:`session_ended`,
-    :meth:`rate_limited` and :meth:`hold`.
+    :meth:`attempt_started`, :meth:`connect_refused`, :meth:`session_started`,
+    :meth:`session_ready`, :meth:`session_ended`, :meth:`rate_limited` and :meth:`hold`.
     """
 
     def __init__(
@@ -160,11 +180,24 @@ class Reconnector:
         self._floor = 0.0
         self._ready_at: float | None = None
         self._in_session = False
+        self._spent = False  # the attempt under way took a budget token
+        self._refusals = 0  # refused connects since the last TCP connect
+        self._last_refused = False  # the failure being retried is a refusal
+
+    @property
+    def last_refused(self) -> bool:
+        """Whether the failure about to be retried was a refused connect."""
+        return self._last_refused
 
     def __call__(self, attempt: int) -> float:
         """Seconds to wait before the next connect, ``attempt`` failures in a row so far."""
         p = self.policy
-        delay = p.backoff(attempt + self.penalty)
+        if self._last_refused:
+            delay = p.refused_backoff(self._refusals)
+        else:
+            # ClientService counts the refusals too; they are not backoff steps
+            delay = p.backoff(attempt - self._refusals + self.penalty)
+        self._last_refused = False
         delay -= delay * p.jitter * self._random()
         delay = max(delay, self._floor, self.budget.wait())
         self._floor = 0.0
@@ -172,12 +205,23 @@ class Reconnector:
 
     def attempt_started(self) -> None:
         """A websocket connect is being made (it spends a token of the server's budget)."""
-        self.budget.spend()
+        self._spent = self.budget.spend()
+
+    def connect_refused(self) -> None:
+        """The TCP connect (websocket or socketconfig) was refused: the server never saw it."""
+        if self._spent:
+            self.budget.refund()
+            self._spent = False
+        self._refusals += 1
+        self._last_refused = True
 
     def session_started(self) -> None:
         """A connection is up; :meth:`session_ended` must follow."""
         self._in_session = True
         self._ready_at = None
+        self._spent = False
+        self._refusals = 0
+        self._last_refused = False
 
     def session_ready(self) -> None:
         """The session joined the channel."""

@@ -11,6 +11,7 @@ import pytest_twisted
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+import rosey
 from rosey.daemon.config import parse
 from rosey.daemon.metrics import MAX_LABEL_VALUES, OTHER, Metrics
 from rosey.daemon.web import make_metrics_service, when_listening
@@ -117,16 +118,19 @@ def test_health_needs_every_channel_joined_and_storage_keeping_up() -> None:
     assert m.health(60).ok  # nothing observed yet
     joined = {"a": True, "b": True}
     m.observe_channel("s/a", lambda: 1, lambda: 0, lambda: joined["a"], lambda: 3.0)
-    m.observe_channel("s/b", lambda: 1, lambda: 0, lambda: joined["b"], lambda: None)
+    m.observe_channel(
+        "s/b", lambda: 1, lambda: 0, lambda: joined["b"], lambda: None, state=lambda: "joined"
+    )
     storage: dict[str, Any] = {"age": 5.0, "pending": 10}
     m.observe_storage(lambda: storage["age"], lambda: storage["pending"])
     health = m.health(60)
     assert health.ok
     assert health.as_json() == {
         "status": "ok",
+        "version": rosey.__version__,
         "channels": {
-            "s/a": {"joined": True, "last_event_age_s": 3.0},
-            "s/b": {"joined": True, "last_event_age_s": None},
+            "s/a": {"joined": True, "state": None, "last_event_age_s": 3.0},
+            "s/b": {"joined": True, "state": "joined", "last_event_age_s": None},
         },
         "storage": {"ok": True, "last_write_age_s": 5.0, "pending": 10},
     }
@@ -245,7 +249,14 @@ async def test_metrics_endpoint_serves_prometheus_text(served: tuple[Metrics, Cl
 async def test_health_turns_503_and_back(served: tuple[Metrics, Client]) -> None:
     metrics, client = served
     state: dict[str, Any] = {"joined": False, "age": None, "write_age": 1.0, "pending": 5}
-    metrics.observe_channel(CH, lambda: 3, lambda: 0, lambda: state["joined"], lambda: state["age"])
+    metrics.observe_channel(
+        CH,
+        lambda: 3,
+        lambda: 0,
+        lambda: state["joined"],
+        lambda: state["age"],
+        lambda: "connecting",
+    )
     metrics.observe_storage(lambda: state["write_age"], lambda: state["pending"])
 
     code, headers, body = await client.get("/health")
@@ -253,7 +264,9 @@ async def test_health_turns_503_and_back(served: tuple[Metrics, Client]) -> None
     assert headers["content-type"] == ["application/json"]
     doc = json.loads(body)
     assert doc["status"] == "unhealthy"
-    assert doc["channels"] == {CH: {"joined": False, "last_event_age_s": None}}
+    assert doc["channels"] == {
+        CH: {"joined": False, "state": "connecting", "last_event_age_s": None}
+    }
 
     state.update(joined=True, age=2.5)
     code, _, body = await client.get("/health")
@@ -261,7 +274,8 @@ async def test_health_turns_503_and_back(served: tuple[Metrics, Client]) -> None
     doc = json.loads(body)
     assert doc == {
         "status": "ok",
-        "channels": {CH: {"joined": True, "last_event_age_s": 2.5}},
+        "version": rosey.__version__,
+        "channels": {CH: {"joined": True, "state": "connecting", "last_event_age_s": 2.5}},
         "storage": {"ok": True, "last_write_age_s": 1.0, "pending": 5},
     }
 

@@ -698,3 +698,103 @@ async def test_wss_verifies_the_certificate_and_the_host_name() -> None:
         assert len(server.conns) == 1
     finally:
         await port.stopListening()
+
+
+@pytest.fixture
+def all_log() -> Iterator[list[str]]:
+    """Every log line of any namespace (Twisted's too) written during the test."""
+    from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
+
+    lines: list[str] = []
+
+    def observe(event: LogEvent) -> None:
+        lines.append(formatEvent(event))
+
+    observer = cast(ILogObserver, observe)
+    globalLogPublisher.addObserver(observer)
+    yield lines
+    globalLogPublisher.removeObserver(observer)
+
+
+def test_no_retry_is_announced_when_the_channel_is_about_to_stop(all_log: list[str]) -> None:
+    """A 404 socketconfig: "not reconnecting", and no "Scheduling retry" line before it."""
+    clock = MemoryReactorClock()
+
+    def answer(method: bytes, url: str, params: Any, headers: Any, data: Any) -> Any:
+        return 404, {}, b'{"error":"Channel \\"bad name\\" does not exist."}'
+
+    conn = CyTubeConnection(
+        "https://site.example",
+        "bad name",
+        reactor=clock,
+        http=cast(Any, StubTreq(StringStubbingResource(answer))),
+    )
+    conn.startService()
+    clock.advance(0)
+    assert conn.stopped_for is not None
+    assert any("not reconnecting" in line for line in all_log), all_log
+    assert not any("retry" in line.lower() or "reconnecting to" in line for line in all_log)
+    conn.stopService()
+
+
+def _refusing_site(clock: MemoryReactorClock, hits: list[str]) -> CyTubeConnection:
+    def answer(method: bytes, url: str, params: Any, headers: Any, data: Any) -> Any:
+        hits.append(url)
+        return 200, {}, b'{"servers":[{"url":"http://127.0.0.1:9","secure":false}]}'
+
+    return CyTubeConnection(
+        "http://site.example",
+        "labchan",
+        reactor=clock,
+        http=cast(Any, StubTreq(StringStubbingResource(answer))),
+        reconnect=NO_JITTER,
+    )
+
+
+def test_a_refused_connect_is_retried_after_1_s_with_one_rounded_line(
+    all_log: list[str],
+) -> None:
+    clock = MemoryReactorClock()
+    hits: list[str] = []
+    conn = _refusing_site(clock, hits)
+    conn.startService()
+    clock.advance(0)
+    clock.tcpClients[0][2].clientConnectionFailed(cast(Any, None), _refused())
+    clock.advance(0.3)  # HostnameEndpoint notices that its only attempt failed
+    retries = [line for line in all_log if "reconnecting to" in line]
+    assert retries == ["reconnecting to site.example/labchan in 1.0 s (connection refused)"]
+    assert not any("Scheduling retry" in line for line in all_log)
+    assert conn.reconnector.budget.tokens == 5  # the server never saw it
+    clock.advance(1)
+    assert len(hits) == 2  # not 5 s later: nothing was listening, the server counted nothing
+    clock.tcpClients[1][2].clientConnectionFailed(cast(Any, None), _refused())
+    clock.advance(0.3)
+    assert all_log.count("reconnecting to site.example/labchan in 2.0 s (connection refused)")
+    conn.stopService()
+
+
+def test_a_refused_socketconfig_fetch_counts_as_a_refusal() -> None:
+    from twisted.internet.error import ConnectionRefusedError
+
+    clock = MemoryReactorClock()
+    fetches: list[Deferred[Any]] = []
+
+    class _Refused:
+        def get(self, url: str, **kwargs: Any) -> Deferred[Any]:
+            fetches.append(Deferred())
+            return fetches[-1]
+
+    conn = CyTubeConnection(
+        "http://site.example", "labchan", reactor=clock, http=_Refused(), reconnect=NO_JITTER
+    )
+    conn.startService()
+    clock.advance(0)
+    fetches[0].errback(ConnectionRefusedError())
+    clock.advance(1)
+    assert len(fetches) == 2
+    fetches[1].errback(ValueError("a reset, say"))  # not a refusal: the backoff starts at 5 s
+    clock.advance(4.9)
+    assert len(fetches) == 2
+    clock.advance(0.1)
+    assert len(fetches) == 3
+    conn.stopService()

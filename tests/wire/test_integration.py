@@ -292,3 +292,36 @@ async def test_invalid_channel_name_stops_at_the_socketconfig(peer: CyTubePeer) 
         assert seen[-1].name == events.ERROR and peer.connects == 0
     finally:
         await conn.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_after_a_server_restart_refused_connects_are_retried_in_short_steps(
+    peer: CyTubePeer, bots: list[Bot]
+) -> None:
+    """The server down: each refused connect is retried after one more short step (here
+    0.05 s, 0.1 s, …, at most 0.2 s), not after a doubling backoff, so rosey is back as soon
+    as the server listens again. (The old doubling waited 3.2 s after the 4th refusal.)"""
+    from twisted.internet import reactor
+
+    policy = ReconnectPolicy(
+        initial_delay=0.2,
+        factor=2.0,
+        max_delay=10.0,
+        jitter=0.0,
+        budget_burst=100,
+        budget_interval=0.1,
+        refused_step=0.05,
+        refused_max_delay=0.2,
+    )
+    bot = Bot(peer, reconnect=policy)
+    bots.append(bot)
+    bot.start()
+    await bot.ready()
+    peer.crash()
+    await bot.count(events.CONNECT_FAILED, 4, timeout=10)
+    assert all("refused" in e.platform_data["error"] for e in bot.named(events.CONNECT_FAILED))
+    peer.resume()
+    resumed = reactor.seconds()
+    await bot.count(events.READY, 2, timeout=10)
+    assert reactor.seconds() - resumed < 1.5
+    assert bot.conn.reconnector.budget.tokens > 95  # the refused connects spent nothing

@@ -6,12 +6,13 @@ refusing endpoint, so the delays are the ones ClientService actually waits.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
 import pytest
 from twisted.application.internet import ClientService
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
@@ -190,3 +191,106 @@ def test_client_service_waits_what_the_reconnector_says() -> None:
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps == [5, 10, 20, 40, 60, 60, 60]
     service.stopService()
+
+
+def test_refused_connects_retry_in_short_capped_steps() -> None:
+    r = Reconnector(Clock(), NO_BUDGET)
+    waits = []
+    for attempt in range(1, 13):
+        r.connect_refused()
+        waits.append(r(attempt))
+    assert waits == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10]
+
+
+def test_refusals_are_not_backoff_steps_for_the_failures_after_them() -> None:
+    r = Reconnector(Clock(), NO_BUDGET)
+    for attempt in range(1, 4):
+        r.connect_refused()
+        assert r(attempt) == attempt
+    # the server listens again but fails otherwise (e.g. a timeout): the backoff starts at 5
+    assert r(4) == 5
+    assert r(5) == 10
+    r.session_started()  # a TCP connect: the refusal count starts over
+    r.session_ended()
+    r.connect_refused()
+    assert r(1) == 1
+
+
+def test_refused_delays_get_jitter_and_respect_holds() -> None:
+    r = Reconnector(Clock(), ReconnectPolicy(budget_interval=0), random_source=lambda: 0.5)
+    r.connect_refused()
+    assert r(1) == pytest.approx(0.9)  # 1 s less 20 % * 0.5
+    r.hold(10)
+    r.connect_refused()
+    assert r(2) == 10
+
+
+def test_a_refused_connect_gives_its_budget_token_back() -> None:
+    clock = Clock()
+    r = Reconnector(clock, ReconnectPolicy(jitter=0))
+    for _ in range(20):  # the server is down: 20 quick refused connects, none reached it
+        r.attempt_started()
+        r.connect_refused()
+    assert r.budget.tokens == 5
+    for _ in range(5):  # real connects do spend
+        r.attempt_started()
+        r.session_started()
+    assert r.budget.wait() > 0
+    r.attempt_started()  # no token: the server refuses it with no token spent...
+    r.connect_refused()  # ...and a TCP refusal after it refunds nothing it did not spend
+    assert r.budget.tokens == 0
+
+
+@implementer(IStreamClientEndpoint)
+class _Restarting:
+    """Refuses TCP connects until ``back_at`` on ``clock``, then connects."""
+
+    def __init__(self, reconnector: Reconnector, clock: Clock, back_at: float) -> None:
+        self.reconnector = reconnector
+        self.clock = clock
+        self.back_at = back_at
+        self.connected_at: float | None = None
+
+    def connect(self, factory: Any) -> Deferred[Any]:
+        if self.clock.seconds() < self.back_at:
+            self.reconnector.connect_refused()
+            return fail(ConnectionRefusedError())
+        self.reconnector.attempt_started()
+        self.reconnector.session_started()
+        self.connected_at = self.clock.seconds()
+        protocol = factory.buildProtocol(None)
+        protocol.makeConnection(_NullTransport())
+        return succeed(protocol)
+
+
+class _NullTransport:
+    def loseConnection(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("down", "back_within"), [(3, 5.0), (7, 9.0), (20, 22.0)])
+def test_after_a_server_restart_rosey_is_back_soon_after_the_server(
+    down: float, back_within: float
+) -> None:
+    """A drop at t=0 (first retry after ~5 s less jitter), the server listening again at
+    ``down``: the refused tries that follow are 1, 2, 3 s apart, not 10 and 20 s."""
+    for jitter_draw in (0.0, 0.999):
+        clock = Clock()
+        r = Reconnector(
+            clock, ReconnectPolicy(), random_source=functools.partial(float, jitter_draw)
+        )
+        endpoint = _Restarting(r, clock, back_at=down)
+        service = ClientService(endpoint, Factory.forProtocol(Protocol), r, clock=clock)
+        r.session_started()  # the session that the restart dropped had lasted a while
+        r.session_ready()
+        clock.advance(100)
+        r.session_ended()
+        endpoint.back_at += clock.seconds()
+        start = clock.seconds()
+        # ClientService after a lost connection: the first retry waits policy(1)
+        clock.callLater(r(1), service.startService)
+        while endpoint.connected_at is None and clock.seconds() - start < 120:
+            clock.advance(min(c.getTime() for c in clock.getDelayedCalls()) - clock.seconds())
+        assert endpoint.connected_at is not None
+        assert endpoint.connected_at - start <= back_within, jitter_draw
+        service.stopService()
