@@ -10,9 +10,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import twisted
 
 import rosey
+import twisted
 from rosey.cli import main
 from tests.daemon.test_twistd import REPO, TWISTD, environment
 
