@@ -16,10 +16,8 @@ import twisted
 from rosey.cli import main
 from tests.daemon.test_twistd import REPO, TWISTD, environment
 
-EXPECTED = (
-    f"rosey {rosey.__version__} (Python {platform.python_version()}, "
-    f"Twisted {twisted.__version__})"
-)
+PYTHON, TWISTED = platform.python_version(), twisted.__version__
+EXPECTED = f"rosey {rosey.__version__} (Python {PYTHON}, Twisted {TWISTED})"
 
 
 def test_version_is_the_changelogs_latest_release() -> None:
