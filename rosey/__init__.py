@@ -1,3 +1,3 @@
 """rosey: a chat bot daemon for CyTube channels, built on Twisted."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

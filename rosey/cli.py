@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from rosey.storage.cli import add_db_parser
 
     parser = argparse.ArgumentParser(prog="rosey", description="rosey, a CyTube chat bot daemon")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = sub.add_parser("run", help="run the daemon in the foreground (twistd -n rosey)")
     run.add_argument("--config", "-c", default="rosey.toml", help="the TOML configuration")
@@ -37,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_config_parser(sub)
     return parser
+
+
+def version_line() -> str:
+    """``rosey 0.2.0 (Python 3.11.7, Twisted 26.10.0)``: what ``--version`` prints."""
+    import platform
+
+    import twisted
+    from rosey import __version__
+
+    python, twisted_version = platform.python_version(), twisted.__version__
+    return f"rosey {__version__} (Python {python}, Twisted {twisted_version})"
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -36,6 +36,13 @@ class Options(usage.Options):
         ["config", "c", "rosey.toml", "Path to the TOML configuration file."]
     ]
 
+    def opt_version(self) -> None:
+        """Print rosey's version and exit."""
+        from rosey.cli import version_line
+
+        sys.stdout.write(version_line() + "\n")
+        raise SystemExit(0)
+
     def postOptions(self) -> None:
         try:
             self.loaded: Config = load(self["config"])

@@ -34,8 +34,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
-import markovify  # type: ignore[import-untyped]
-from markovify.chain import BEGIN, END, compile_next  # type: ignore[import-untyped]
+try:
+    import markovify  # type: ignore[import-untyped]
+    from markovify.chain import BEGIN, END, compile_next  # type: ignore[import-untyped]
+except ImportError as e:  # an optional dependency: the plugin is skipped with this message
+    raise ImportError(
+        f"the markov plugin needs markovify: pip install 'rosey[markov]' ({e})"
+    ) from e
 
 from rosey.bot.chattext import clean_text
 from rosey.bot.sendqueue.split import utf16_len

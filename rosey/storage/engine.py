@@ -19,6 +19,8 @@ from sqlalchemy.engine import create_engine as sa_create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from rosey.storage.errors import StorageError
+
 DEFAULT_URL = "sqlite:///rosey.sqlite"
 ENV_URL = "ROSEY_DATABASE_URL"
 
@@ -84,8 +86,21 @@ def make_engine(url: str | URL, *, busy_timeout: float = 5.0, **kwargs: Any) -> 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if parsed.get_backend_name() == "postgresql":
+        _require_psycopg(parsed)
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     return sa_create_engine(parsed, **kwargs)
+
+
+def _require_psycopg(url: URL) -> None:
+    """An optional dependency: say which extra installs it, not ``No module named 'psycopg'``."""
+    if url.get_driver_name() != "psycopg":
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise StorageError(
+            "a postgresql:// database needs the psycopg driver: pip install 'rosey[postgresql]'"
+        ) from None
 
 
 def make_oneshot_engine(url: str | URL, **kwargs: Any) -> Engine:
