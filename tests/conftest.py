@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,3 +18,13 @@ def db_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
     migrate.upgrade(url)
     return url
+
+
+@pytest.fixture
+def timezone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fixed local time zone, 5:30 ahead of UTC (POSIX TZ syntax: no tzdata needed)."""
+    monkeypatch.setenv("TZ", "XST-5:30")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -147,7 +147,13 @@ async def _get(http: HTTPGetter, url: str) -> tuple[int, bytes]:
             raise _BodyTooBig()
         chunks.append(data)
 
-    await collect(response, keep)
+    try:
+        await collect(response, keep)
+    except Exception:
+        # Older treq/Twisted wrap our exception (with the connection's loss) in ResponseFailed.
+        if size > _MAX_BODY:
+            raise _BodyTooBig() from None
+        raise
     return response.code, b"".join(chunks)
 
 

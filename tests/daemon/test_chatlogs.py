@@ -3,8 +3,6 @@ duplicate check) per channel from a path pattern."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,17 +12,6 @@ from rosey.daemon import logpaths
 from rosey.daemon.chatlogs import ChannelLogs, ChatLog, LineFile, MediaLog
 from rosey.daemon.config import ChannelConfig, ConfigError, LoggingConfig, parse
 from rosey.events import Event
-
-
-@pytest.fixture
-def timezone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fixed local time zone, 5:30 ahead of UTC (POSIX TZ syntax: no tzdata needed)."""
-    monkeypatch.setenv("TZ", "XST-5:30")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
 
 # 2024-03-01 12:34:56 UTC
 NOON = 1709296496.0

@@ -1,9 +1,9 @@
 """docs/config.md documents every key the configuration accepts.
 
-The accepted keys are not listed here: they are recorded from the parser itself (every
-key the config reader was asked for and every ``only(...)`` of the plugins' ``Settings``, while a configuration
-that enables every built-in plugin is parsed), so a key added to the code without a line in the
-reference fails this test.
+The accepted keys are not listed here: they are recorded from the parser itself (every key the
+config reader was asked for and every ``only(...)`` of the plugins' ``Settings``, while a
+configuration that enables every built-in plugin is parsed), so a key added to the code without
+a line in the reference fails this test.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -126,16 +125,6 @@ def test_configured_observer_for_twistd_logger(monkeypatch: pytest.MonkeyPatch) 
 
 
 # -- journal or terminal -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def timezone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fixed local time zone, 5:30 ahead of UTC (POSIX TZ syntax: no tzdata needed)."""
-    monkeypatch.setenv("TZ", "XST-5:30")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 # 2024-03-01 12:34:56.25 UTC
