@@ -104,6 +104,7 @@ class CyTubeConnection(MultiService, ChatEmitter):
         self._join_timer: IDelayedCall | None = None
         self.stopped_for: CytubeError | None = None  # the failure that stopped reconnecting
         self._giving_up = False  # a fatal failure is being handled: no retry to announce
+        self._connect_error: str | None = None  # why the last attempt failed, for the retry line
         #: ``host/channel``, as logs and metrics name the channel.
         self.label = f"{urlsplit(self.site).netloc}/{channel}"
         self._password = password
@@ -267,16 +268,26 @@ class CyTubeConnection(MultiService, ChatEmitter):
     # -- internals ------------------------------------------------------------------------------
 
     def _retry_delay(self, attempt: int) -> float:
-        """ClientService's retry policy: the reconnector's delay, announced in one line."""
+        """ClientService's retry policy: the reconnector's delay, announced in one line that
+        also says why the attempt before failed (one line per attempt, not two)."""
         refused = self.reconnector.last_refused
+        error, self._connect_error = self._connect_error, None
         delay = self.reconnector(attempt)
-        if not self._giving_up and self.stopped_for is None:
-            _log.info(
-                "reconnecting to {label} in {delay} s{why}",
-                label=self.label,
-                delay=f"{delay:.1f}",
-                why=" (connection refused)" if refused else "",
-            )
+        if self._giving_up or self.stopped_for is not None:
+            return delay
+        if refused:
+            why = " (connection refused)"
+        elif error is not None:
+            why = f" (cannot connect: {error})"
+        else:
+            why = ""
+        emit = _log.info if error is None or refused else _log.warn
+        emit(
+            "reconnecting to {label} in {delay} s{why}",
+            label=self.label,
+            delay=f"{delay:.1f}",
+            why=why,
+        )
         return delay
 
     def _live(self, event: str) -> SessionDriver:
@@ -384,7 +395,7 @@ class CyTubeConnection(MultiService, ChatEmitter):
         else:
             if _was_refused(error):
                 self.reconnector.connect_refused()
-            _log.warn("cannot connect to #{channel}: {error}", channel=self.channel, error=error)
+            self._connect_error = str(error)  # said in the retry line that follows
             self._publish(Event(events.CONNECT_FAILED, {"error": str(error)}))
 
     def _cancel_later(self) -> None:

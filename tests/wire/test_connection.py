@@ -763,6 +763,7 @@ def test_a_refused_connect_is_retried_after_1_s_with_one_rounded_line(
     clock.advance(0.3)  # HostnameEndpoint notices that its only attempt failed
     retries = [line for line in all_log if "reconnecting to" in line]
     assert retries == ["reconnecting to site.example/labchan in 1.0 s (connection refused)"]
+    assert not any("cannot connect" in line for line in all_log)  # one line per attempt
     assert not any("Scheduling retry" in line for line in all_log)
     assert conn.reconnector.budget.tokens == 5  # the server never saw it
     clock.advance(1)
@@ -773,7 +774,9 @@ def test_a_refused_connect_is_retried_after_1_s_with_one_rounded_line(
     conn.stopService()
 
 
-def test_a_refused_socketconfig_fetch_counts_as_a_refusal() -> None:
+def test_a_refused_socketconfig_fetch_counts_as_a_refusal(
+    rosey_log: list[str],  # noqa: F811
+) -> None:
     from twisted.internet.error import ConnectionRefusedError
 
     clock = MemoryReactorClock()
@@ -793,6 +796,10 @@ def test_a_refused_socketconfig_fetch_counts_as_a_refusal() -> None:
     clock.advance(1)
     assert len(fetches) == 2
     fetches[1].errback(ValueError("a reset, say"))  # not a refusal: the backoff starts at 5 s
+    assert rosey_log[-1] == (
+        "reconnecting to site.example/labchan in 5.0 s (cannot connect: "
+        "cannot fetch http://site.example/socketconfig/labchan.json: ValueError: a reset, say)"
+    )
     clock.advance(4.9)
     assert len(fetches) == 2
     clock.advance(0.1)
