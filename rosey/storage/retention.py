@@ -167,7 +167,14 @@ def prune(
     job = _Prune(run, cuts, now, batch_size, on_progress)
     # Cancelling fires this at once with CancelledError; the job notices before its next batch.
     done: Deferred[dict[str, int]] = Deferred(lambda _: job.stop())
-    Deferred.fromCoroutine(job.run()).chainDeferred(done)
+
+    def settle(result: Any) -> None:
+        # After a cancel ``done`` has fired already: what the job ends with (its counts, or the
+        # failure of the batch that was running) has no one left to tell.
+        if not done.called:
+            done.callback(result)
+
+    Deferred.fromCoroutine(job.run()).addBoth(settle)
     return done
 
 
