@@ -7,7 +7,7 @@ send-queue depth, joined, ages) are registered once as callbacks and sampled on 
 
 Event counters sit on the hot path (tens of thousands of events per second), so they are plain
 dict increments exported by a custom collector rather than ``Counter`` children, whose ``inc``
-takes a lock and costs about five times as much. Like every reactor-side call, ``event_in`` and
+takes a lock and costs several times as much. Like every reactor-side call, ``event_in`` and
 ``event_out`` must run on the reactor thread; the histograms and the other counters are
 thread-safe and may be fed from the storage thread pool.
 

@@ -1,6 +1,6 @@
 """The schema migrations of ``twistd rosey``, run in a child process before the reactor starts.
 
-Alembic (with Mako and Pygments) and the dialects it registers take about 10 MB that a daemon
+Alembic (with Mako and Pygments) and the dialects it registers take memory that a daemon
 would otherwise keep for its whole life, for a job done once at start. So :func:`migrate_all`
 runs ``python -m rosey.daemon.migration`` and waits for it: the child upgrades rosey's schema
 (:func:`rosey.storage.migrate.upgrade`), then the plugins' own chains

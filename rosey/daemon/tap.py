@@ -25,7 +25,7 @@ from rosey.daemon.shutdown import install_graceful_stop
 
 # Autobahn's native helpers (NVX) only mask outgoing frames and validate UTF-8, which rosey turns
 # off (it checks UTF-8 itself); loading them compiles C declarations with cffi at import time,
-# about 1.4 MB of RSS for nothing. Set before the wire modules import Autobahn.
+# memory kept for nothing. Set before the wire modules import Autobahn.
 os.environ.setdefault("AUTOBAHN_USE_NVX", "0")
 
 

@@ -429,7 +429,7 @@ def test_custom_prefix() -> None:
     s.router.handle(chat("alice", "!echo no"))
     s.router.handle(chat("alice", "$echo yes"))
     assert s.sender.said == ["yes"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="prefix must be a non-blank string"):
         Setup(echo, prefix=" ")
 
 

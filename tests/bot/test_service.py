@@ -382,5 +382,5 @@ def test_added_commands_and_a_custom_prefix() -> None:
     lab.chat("alice", "~echo hi there")
     lab.chat("mod", "~ping")
     assert lab.said() == ["alice: hi there", "pong"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="already registered"):
         lab.bot.add_command(echo_cmd)  # a name is taken once

@@ -102,7 +102,7 @@ def load_example() -> ModuleType:
     return module
 
 
-@pytest.fixture()
+@pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
     t = Tmux(tmp_path / "tmux.sock")
     yield t

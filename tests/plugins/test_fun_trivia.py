@@ -89,7 +89,7 @@ def test_a_bad_bank_names_the_entry() -> None:
     assert parse_questions([{"q": " Why? ", "a": ["because"]}]) == [Question("Why?", ("because",))]
     bad: list[object] = [[], {}, [{"q": "x"}], [{"q": "ok", "a": []}], [{"q": "ok", "a": ["!!"]}]]
     for raw in bad:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"non-empty list|question \d+ is not"):
             parse_questions(raw)
 
 

@@ -358,7 +358,7 @@ async def test_postgresql_down_then_back(pg):
 
 
 def test_recorder_needs_a_channel():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a channel name"):
         Recorder(NoopStorage(), object(), clock=Clock())  # type: ignore[arg-type]
 
 

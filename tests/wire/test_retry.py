@@ -52,11 +52,11 @@ def test_huge_attempt_numbers_do_not_overflow() -> None:
 
 
 def test_policy_rejects_nonsense() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="initial_delay"):
         ReconnectPolicy(initial_delay=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="jitter"):
         ReconnectPolicy(jitter=1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="initial_delay <= max_delay"):
         ReconnectPolicy(max_delay=1.0)
 
 
