@@ -83,9 +83,8 @@ async def room(tmp_path: Path) -> AsyncIterator[Room]:
     await storage.connect().addTimeout(5, reactor())
     channel = Channel()
     bot = Bot(channel, clock=clock, storage=storage)
-    plugin = hello.create(
-        PluginAPI(bot, hello.name, hello.parse_config({"greeting": "Howdy", "remember_days": 1}))
-    )
+    settings = hello.parse_config({"greeting": "Howdy", "remember_days": 1})
+    plugin = hello.create(PluginAPI(bot, hello.name, settings))
     assert isinstance(plugin, Hello)
     bot.startService()
     plugin.start()
