@@ -1,7 +1,7 @@
 """The ``fun`` plugin's timer data: reminders, countdowns, their limits, and parsing times.
 
-``parse_duration`` reads ``30s``, ``10m``, ``2h``, ``1d``, ``1w`` and sums like ``1h30m``;
-``parse_when`` also takes an absolute UTC time ``YYYY-MM-DD HH:MM``. Rows are stored as JSON
+``parse_when`` takes a duration (:func:`rosey.plugins.support.parse_duration`: ``30s``, ``1h30m``)
+or an absolute UTC time ``YYYY-MM-DD HH:MM``. Rows are stored as JSON
 lists; ``from_row`` refuses anything malformed (the store is read back after a restart, and a
 bad row must be skipped, not crash the load).
 """
