@@ -43,6 +43,8 @@ from bench.wire_bench import Corpus, build_corpus, run_rosey, run_session
 from rosey import events
 from rosey.bot.service import Bot
 from rosey.events import Event
+from rosey.plugin_api import run_plugin
+from rosey.plugins.core import core
 from rosey.wire import codec
 from rosey.wire.fake import FakeConnection
 from rosey.wire.normalize import Normalizer
@@ -72,7 +74,8 @@ def bench_handlers() -> list[Callable[[Event], None]]:
 def bench_bot(on: str = "*") -> Bot:
     """A Bot as the daemon runs it (the core plugin's commands and handlers) on a
     FakeConnection, with ``HANDLERS`` plain handlers on event ``on``."""
-    bot = Bot(FakeConnection(channel="labchan", username=ME), clock=task.Clock(), builtins=True)
+    bot = Bot(FakeConnection(channel="labchan", username=ME), clock=task.Clock())
+    run_plugin(bot, core)
     for handler in bench_handlers():
         bot.on(on, handler)
     bot.startService()

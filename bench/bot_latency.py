@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rosey.bot.service import Bot
+from rosey.plugin_api import run_plugin
+from rosey.plugins.core import core
 from rosey.wire.fake import FakeConnection
 from rosey.wire.normalize import Normalizer
 from rosey.wire.session import Deliver, Session
@@ -70,10 +72,11 @@ class LatencyRun:
         self.normalizer = Normalizer()
         self.conn = LatencyConnection(self.feed_frame, reactor)
         self.bot = (
-            Bot(self.conn, clock=reactor, builtins=True)
+            Bot(self.conn, clock=reactor)
             if margin is None
-            else Bot(self.conn, clock=reactor, builtins=True, queue_margin=margin)
+            else Bot(self.conn, clock=reactor, queue_margin=margin)
         )
+        run_plugin(self.bot, core)
         self.users = [f"chatter{i:02d}" for i in range(50)]
         self.pingers = [f"pinger{i:02d}" for i in range(int(4 / interval) + 1)]
         self.chat_fed = 0

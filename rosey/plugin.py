@@ -3,8 +3,9 @@
 A plugin is a module in the ``rosey.plugins`` package (or in a configured drop-in directory,
 which joins that package's ``__path__``) holding an object that provides both
 :class:`twisted.plugin.IPlugin` and :class:`IRoseyPlugin`. That object is a *factory*: for each
-channel where the plugin is enabled, the daemon calls ``create(bot, config)`` and starts the
-returned :class:`IPluginInstance`.
+channel where the plugin is enabled, the daemon calls ``create(api)`` with an
+:class:`~rosey.api.IPluginAPI` (everything the plugin may use, its parsed settings included) and
+starts the returned :class:`IPluginInstance`.
 
 Most plugins subclass :class:`Plugin`, which records every command and handler it registers
 and removes them all on ``stop`` (so a reload or a disable leaves nothing behind), and gives it
@@ -20,7 +21,7 @@ are stopped first), so state worth keeping belongs in ``kv``. The author's guide
 
 Example (a complete plugin module)::
 
-    from rosey.bot.commands import command
+    from rosey.api import command
     from rosey.plugin import Plugin, PluginFactory
 
     class Hello(Plugin):
@@ -43,11 +44,11 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import Attribute, Interface, implementer
 
-from rosey.bot.commands import Command
+from rosey.api import Command
 from rosey.events import Event
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IKeyValue, IPluginAPI
 
 
 class PluginConfigError(ValueError):
@@ -166,50 +167,37 @@ class IRoseyPlugin(Interface):
         """Validate the plugin's ``[plugins.NAME]`` table (``{}`` when absent) into a frozen
         value; raise :class:`PluginConfigError` naming the key, the value and what is expected."""
 
-    def create(bot: Bot, config: Any) -> IPluginInstance:
-        """A new instance for ``bot`` (not started)."""
-
-
-class KeyValue:
-    """The plugin's slice of the shared key/value table (channel + plugin namespace)."""
-
-    def __init__(self, bot: Bot, namespace: str) -> None:
-        self._bot = bot
-        self.namespace = namespace
-
-    def get(self, key: str) -> Deferred[str | None]:
-        return self._bot.storage.kv_get(self._bot.storage_key, self.namespace, key)
-
-    def set(self, key: str, value: str, ttl: float | None = None) -> Deferred[None]:
-        """Store ``value``; it expires ``ttl`` seconds from now when given."""
-        return self._bot.storage.kv_set(self._bot.storage_key, self.namespace, key, value, ttl)
-
-    def delete(self, key: str) -> Deferred[bool]:
-        return self._bot.storage.kv_delete(self._bot.storage_key, self.namespace, key)
+    def create(api: IPluginAPI) -> IPluginInstance:
+        """A new instance (not started) using ``api``, an :class:`~rosey.api.IPluginAPI` for one
+        channel whose ``settings`` are what :meth:`parse_config` returned."""
 
 
 @implementer(IPluginInstance)
 class Plugin:
-    """Base class for plugin instances: tracked registrations, ``kv``, a logger."""
+    """Base class for plugin instances: tracked registrations, ``kv``, ``config``, a logger.
+
+    ``self.api`` is the :class:`~rosey.api.IPluginAPI`; ``self.config`` its ``settings`` and
+    ``self.kv`` its key/value store; ``self.log`` is a logger named after the class.
+    """
 
     log = Logger()
 
-    def __init__(self, bot: Bot, config: Any, name: str) -> None:
-        self.bot = bot
-        self.config = config
-        self.name = name
-        self.kv = KeyValue(bot, name)
+    def __init__(self, api: IPluginAPI) -> None:
+        self.api = api
+        self.config = api.settings
+        self.name: str = api.name
+        self.kv: IKeyValue = api.kv
         self._commands: list[Command] = []
         self._handlers: list[tuple[str, Callable[[Event], Any]]] = []
 
     def add_command(self, *commands: Command) -> None:
         """Register commands; they are removed again on :meth:`stop`."""
-        self.bot.add_command(*commands)
+        self.api.add_command(*commands)
         self._commands.extend(commands)
 
     def on(self, event: str, handler: Callable[[Event], Any]) -> None:
         """Run ``handler`` for ``event``; unregistered on :meth:`stop`."""
-        self.bot.on(event, handler)
+        self.api.on(event, handler)
         self._handlers.append((event, handler))
 
     def start(self) -> Deferred[None] | None:
@@ -222,10 +210,9 @@ class Plugin:
         Only this instance's own registrations go: a command of the same name that another
         instance registered since (a reload's replacement) stays."""
         for cmd in self._commands:
-            if self.bot.commands.get(cmd.name) is cmd:
-                self.bot.commands.remove(cmd.name)
+            self.api.remove_command(cmd)
         for event, handler in self._handlers:
-            self.bot.off(event, handler)
+            self.api.off(event, handler)
         self._commands.clear()
         self._handlers.clear()
         return None
@@ -239,7 +226,7 @@ class PluginFactory:
     def __init__(
         self,
         name: str,
-        instance: Callable[[Bot, Any, str], IPluginInstance],
+        instance: Callable[[IPluginAPI], IPluginInstance],
         *,
         description: str = "",
         default_enabled: bool = True,
@@ -260,8 +247,8 @@ class PluginFactory:
             return None
         return self._parse(raw)
 
-    def create(self, bot: Bot, config: Any) -> IPluginInstance:
-        return self._instance(bot, config, self.name)
+    def create(self, api: IPluginAPI) -> IPluginInstance:
+        return self._instance(api)
 
     def __repr__(self) -> str:
         return f"<rosey plugin {self.name}>"

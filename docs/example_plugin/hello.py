@@ -21,8 +21,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from rosey import events
-from rosey.bot.commands import CommandContext, command
-from rosey.events import Event
+from rosey.api import CommandContext, Event, command
 from rosey.plugin import Plugin, PluginFactory, Settings
 
 
@@ -65,12 +64,11 @@ class Hello(Plugin):
 
     def wave(self, event: Event) -> None:
         # Only live lines: never the history the server replays on join, never our own.
-        own = self.bot.mirror.name or ""
-        if event.replayed or (event.user or "").casefold() == own.casefold():
+        if event.replayed or self.api.channel.is_me(event.user or ""):
             return
         if (event.content or "").strip() == "o/":
             # Not returned: the other handlers need not wait for the server to confirm it.
-            self.bot.say("\\o").addErrback(
+            self.api.say("\\o").addErrback(
                 lambda f: self.log.warn("could not wave back: {error}", error=f.value)
             )
 

@@ -21,6 +21,7 @@ from twisted.internet.defer import Deferred
 
 from rosey.bot.service import Bot
 from rosey.plugin import PluginConfigError
+from rosey.plugin_api import PluginAPI
 from rosey.storage import migrate
 from rosey.storage.service import open_storage
 from rosey.wire.fake import FakeConnection
@@ -82,7 +83,8 @@ async def room(tmp_path: Path) -> AsyncIterator[Room]:
     await storage.connect().addTimeout(5, reactor())
     channel = Channel()
     bot = Bot(channel, clock=clock, storage=storage)
-    plugin = hello.create(bot, hello.parse_config({"greeting": "Howdy", "remember_days": 1}))
+    settings = hello.parse_config({"greeting": "Howdy", "remember_days": 1})
+    plugin = hello.create(PluginAPI(bot, hello.name, settings))
     assert isinstance(plugin, Hello)
     bot.startService()
     plugin.start()

@@ -21,9 +21,9 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from rosey import events
-from rosey.bot.chattext import clean_text, safe_line
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
+from rosey.plugins.support import clean_text, safe_line
 
 _USER_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
 #: Longest echo, in characters (CyTube cuts chat lines at 320).
@@ -40,37 +40,36 @@ class Echo(Plugin):
     def on_pm(self, event: Event) -> None:
         text = self._live_text(event)
         if text is not None and event.user is not None:
-            self._sent(self.bot.pm(event.user, self._safe(text)), event.user)
+            self._sent(self.api.pm(event.user, self._safe(text)), event.user)
 
     def on_message(self, event: Event) -> None:
         text = self._live_text(event)
-        own = self.bot.mirror.name or self.bot.connection.username
-        if text is None or event.user is None or own is None:
+        own = self.api.channel.own_name
+        if text is None or event.user is None or not own:
             return
         mention = re.compile(rf"(?<![\w-]){re.escape(own)}(?![\w-])[:,]?", re.IGNORECASE)
         if not mention.search(text):
             return
         rest = " ".join(mention.sub(" ", text).split())
         if rest:
-            self._sent(self.bot.say(self._safe(f"{event.user}: {rest}")), event.user)
+            self._sent(self.api.say(self._safe(f"{event.user}: {rest}")), event.user)
 
     def _live_text(self, event: Event) -> str | None:
         """The event's text when it is a live line from a real user other than the bot."""
         user, content = event.user, event.content
         if event.replayed or user is None or content is None or event.extra.get("server_whisper"):
             return None
-        own = self.bot.mirror.name or self.bot.connection.username
-        if not _USER_NAME.fullmatch(user) or (own and user.casefold() == own.casefold()):
+        if not _USER_NAME.fullmatch(user) or self.api.channel.is_me(user):
             return None
         text = clean_text(content)
-        if not text or text.startswith(self.bot.router.prefix) or text in self.bot.memory:
+        if not text or text.startswith(self.api.prefix) or self.api.channel.said_recently(text):
             return None
         return text
 
     def _safe(self, text: str) -> str:
         if len(text) > MAX_ECHO:
             text = text[: MAX_ECHO - 1] + "…"
-        return safe_line(text, self.bot.router.prefix)
+        return safe_line(text, self.api.prefix)
 
     def _sent(self, d: Deferred[None], user: str) -> None:
         def failed(failure: Failure) -> None:

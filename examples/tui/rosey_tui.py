@@ -1,6 +1,6 @@
 """A terminal chat client for one CyTube channel, on rosey's connection layer and urwid.
 
-The channel state comes from :class:`rosey.bot.service.Bot` (a bare one: ``builtins=False``,
+The channel state comes from :class:`rosey.bot.service.Bot` (a bare one, with no plugins,
 so it never answers commands): the mirror feeds the user list and the now-playing line, and
 ``bot.actions`` / ``bot.say`` / ``bot.pm`` do what the input line asks. urwid draws on the
 Twisted reactor through ``urwid.TwistedEventLoop``.
@@ -175,7 +175,7 @@ class TuiApp:
         self.connection = CyTubeConnection(
             site, channel, username=user, password=password, reactor=reactor
         )
-        self.bot = Bot(self.connection, clock=reactor, builtins=False)
+        self.bot = Bot(self.connection, clock=reactor)
         self.bot.on("*", self._on_event)
         self.header = urwid.Text("")
         self.lines: urwid.SimpleFocusListWalker[urwid.Text] = urwid.SimpleFocusListWalker([])

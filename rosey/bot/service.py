@@ -41,8 +41,7 @@ class Bot(MultiService):
     :class:`~rosey.storage.interface.IStorage` (a no-op one when none is given).
 
     A bare bot has no commands: the daemon loads them from plugins (the **core** plugin has the
-    built-in ones). ``builtins=True`` starts the core plugin on this bot right away, for a bot
-    used on its own.
+    built-in ones), each through its own :class:`~rosey.plugin_api.PluginAPI`.
     """
 
     log = Logger()
@@ -56,7 +55,6 @@ class Bot(MultiService):
         queue_margin: float = 0.025,
         storage: IStorage | None = None,
         storage_key: str | None = None,
-        builtins: bool = False,
     ) -> None:
         super().__init__()
         self.connection = connection
@@ -109,10 +107,6 @@ class Bot(MultiService):
         self.dispatcher.watch(self._routes.clear)
         self._confirm = self.confirmations.feed
         self._run_handlers = self.dispatcher.run_handlers
-        if builtins:
-            from rosey.plugins.core import core
-
-            core.create(self, None).start()
 
     # -- handlers and commands ----------------------------------------------------------------
 

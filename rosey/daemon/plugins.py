@@ -34,6 +34,7 @@ from zope.interface import provider
 
 import rosey.plugins
 from rosey.plugin import IPluginInstance, IRoseyPlugin, PluginConfigError
+from rosey.plugin_api import PluginAPI
 
 if TYPE_CHECKING:
     from rosey.bot.service import Bot
@@ -311,7 +312,7 @@ class PluginHost(Service):
         self.failed.pop(name, None)
         where = f"plugin {name} in {self.label}"
         try:
-            instance = IPluginInstance(factory.create(self.bot, config))
+            instance = IPluginInstance(factory.create(PluginAPI(self.bot, name, config)))
         except Exception as e:
             self.failed[name] = f"create: {type(e).__name__}: {e}"
             raise PluginFailed(f"{where} could not be created: {e}") from e

@@ -46,20 +46,18 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 
 from rosey import events
-from rosey.bot.chattext import clean_text, safe_line
-from rosey.bot.commands import Arg, Command, CommandContext, Rest, command
+from rosey.api import Arg, Command, CommandContext, Rest, command
 from rosey.plugin import Plugin, PluginFactory, Settings
 from rosey.plugins.fun_quotes import QuoteBook, QuoteCommand, QuoteRules
-from rosey.plugins.fun_store import KvWriter
 from rosey.plugins.fun_timedata import TimerRules
 from rosey.plugins.fun_timer_commands import TimerCommands
 from rosey.plugins.fun_timers import Timers
 from rosey.plugins.fun_trivia import Scoreboard, Trivia, TriviaRules
 from rosey.plugins.fun_trivia_bank import Question, load_questions
-from rosey.storage.noop import NoopStorage
+from rosey.plugins.support import KvWriter, clean_text, safe_line
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["EIGHTBALL_ANSWERS", "Fun", "FunConfig", "fun", "parse"]
 
@@ -181,32 +179,34 @@ class Fun(Plugin):
 
     config: FunConfig
 
-    def __init__(self, bot: Bot, config: FunConfig | None, name: str) -> None:
-        super().__init__(bot, config if config is not None else FunConfig(), name)
+    def __init__(self, api: IPluginAPI) -> None:
+        super().__init__(api)
+        if self.config is None:
+            self.config = FunConfig()
         self.rng = random.Random()
-        self.writer = KvWriter(self.kv, bot.clock)
+        self.writer = KvWriter(self.kv, api.clock)
         self.quotes = QuoteBook(self.kv, self.writer)
-        self.timers = Timers(bot, self.kv, self.writer, self.config.timers)
+        self.timers = Timers(api, self.kv, self.writer, self.config.timers)
         self.trivia = Trivia(
-            bot,
+            api,
             Scoreboard(self.kv, self.writer),
             self.config.trivia,
             self.config.questions,
             lambda: self.rng,
-            persistent=not isinstance(bot.storage, NoopStorage),
+            persistent=api.persistent,
         )
 
     def start(self) -> Deferred[None]:
         """Register the commands and load the quotes and the pending timers."""
-        bot = self.bot
-        if isinstance(bot.storage, NoopStorage):
+        api = self.api
+        if not api.persistent:
             self.log.warn(
                 "fun: no database, so quotes, timers and trivia scores last only until a restart"
             )
         quote = QuoteCommand(
-            self.quotes, self.config.quotes, bot.clock, lambda: self.rng, bot.queue.max_length
+            self.quotes, self.config.quotes, api.clock, lambda: self.rng, api.max_line_length
         )
-        timer_commands = TimerCommands(self.timers, bot.clock, bot.queue.max_length)
+        timer_commands = TimerCommands(self.timers, api.clock, api.max_line_length)
         self.add_command(self._eightball(), self._choose(), quote.command())
         self.add_command(*timer_commands.commands())
         self.add_command(self.trivia.command())

@@ -20,11 +20,8 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from rosey.bot.chattext import ago, clean_text
-from rosey.bot.commands import Arg, Command, CommandContext, Rest, command, rank_name
-from rosey.plugin import KeyValue
-from rosey.plugins.fun_store import KvWriter, Loader, dump, load_json
-from rosey.plugins.fun_text import safe_replies
+from rosey.api import Arg, Command, CommandContext, IKeyValue, Rest, command, rank_name
+from rosey.plugins.support import KvWriter, Loader, ago, clean_text, dump, load_json, safe_replies
 
 __all__ = ["PAGE_SIZE", "Quote", "QuoteBook", "QuoteCommand", "QuoteRules"]
 
@@ -81,7 +78,7 @@ class Quote:
 class QuoteBook:
     """The quotes, in memory and in the plugin's key/value store (see the module docs)."""
 
-    def __init__(self, kv: KeyValue, writer: KvWriter) -> None:
+    def __init__(self, kv: IKeyValue, writer: KvWriter) -> None:
         self._kv = kv
         self._writer = writer
         self.quotes: dict[int, Quote] = {}

@@ -1,7 +1,7 @@
 """The ``fun`` plugin's timer data: reminders, countdowns, their limits, and parsing times.
 
-``parse_duration`` reads ``30s``, ``10m``, ``2h``, ``1d``, ``1w`` and sums like ``1h30m``;
-``parse_when`` also takes an absolute UTC time ``YYYY-MM-DD HH:MM``. Rows are stored as JSON
+``parse_when`` takes a duration (:func:`rosey.plugins.support.parse_duration`: ``30s``, ``1h30m``)
+or an absolute UTC time ``YYYY-MM-DD HH:MM``. Rows are stored as JSON
 lists; ``from_row`` refuses anything malformed (the store is read back after a restart, and a
 bad row must be skipped, not crash the load).
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rosey.bot.commands import ArgumentError
+from rosey.api import ArgumentError
+from rosey.plugins.support import parse_duration
 
 __all__ = [
     "Countdown",
@@ -21,29 +22,14 @@ __all__ = [
     "TimerRules",
     "countdown_name",
     "is_name",
-    "parse_duration",
     "parse_when",
     "utc",
 ]
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(?:[0-9]{1,7}[smhdw])+")
-_PART = re.compile(r"([0-9]{1,7})([smhdw])")
 _ABSOLUTE = re.compile(
     r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})[ t]([0-9]{1,2}):([0-9]{2})(?: ?(?:utc|z))?"
 )
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
-
-
-def parse_duration(text: str) -> float:
-    """``30s``, ``10m``, ``2h``, ``1d``, ``1w``, ``1h30m`` (spaces allowed) → seconds > 0."""
-    compact = "".join(text.split()).lower()
-    if not _DURATION.fullmatch(compact):
-        raise ArgumentError(f"{text[:30]!r} is not a duration like 30s, 10m, 2h, 1d or 1h30m")
-    total = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(compact))
-    if total <= 0:
-        raise ArgumentError("a duration must be longer than 0 seconds")
-    return float(total)
 
 
 def parse_when(text: str, now: float) -> float:

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from twisted.internet.interfaces import IReactorTime
 
-from rosey.bot.chattext import clean_text, human_duration
-from rosey.bot.commands import Arg, ArgumentError, Command, CommandContext, Rest, command, rank_name
-from rosey.plugins.fun_text import reply_safe, safe_replies
-from rosey.plugins.fun_timedata import Countdown, countdown_name, parse_duration, parse_when, utc
+from rosey.api import Arg, ArgumentError, Command, CommandContext, Rest, command, rank_name
+from rosey.plugins.fun_timedata import Countdown, countdown_name, parse_when, utc
 from rosey.plugins.fun_timers import Timers
+from rosey.plugins.support import (
+    clean_text,
+    human_duration,
+    parse_duration,
+    reply_safe,
+    safe_replies,
+)
 
 __all__ = ["TimerCommands"]
 

@@ -29,15 +29,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
-from rosey.bot.chattext import ago
-from rosey.bot.tasks import TaskSet
-from rosey.plugin import KeyValue
-from rosey.plugins.fun_store import KvWriter, Loader, dump, load_json
-from rosey.plugins.fun_text import send_safe
+from rosey.api import IKeyValue
 from rosey.plugins.fun_timedata import Countdown, Reminder, TimerRules, is_name
+from rosey.plugins.support import KvWriter, Loader, TaskSet, ago, dump, load_json, send_safe
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["COUNTDOWN_KEY", "INDEX_KEY", "Timers", "reminder_key"]
 
@@ -64,8 +61,8 @@ def reminder_key(user: str) -> str:
 class Timers:
     """Reminders and countdowns for one bot (see the module docs)."""
 
-    def __init__(self, bot: Bot, kv: KeyValue, writer: KvWriter, rules: TimerRules) -> None:
-        self._bot = bot
+    def __init__(self, api: IPluginAPI, kv: IKeyValue, writer: KvWriter, rules: TimerRules) -> None:
+        self._api = api
         self._kv = kv
         self._writer = writer
         self.rules = rules
@@ -106,7 +103,7 @@ class Timers:
         """The bot can speak (again): deliver everything that is due."""
         if not (self._running and self._armed):
             return
-        now = self._bot.clock.seconds()
+        now = self._api.clock.seconds()
         for r in list(self.reminders.values()):
             if r.due <= now:
                 self._fire(("r", r.id))
@@ -123,7 +120,7 @@ class Timers:
             return ok
         if not ok:
             if self._load_retry is None:
-                self._load_retry = self._bot.clock.callLater(self._load_pause, self._try_load)
+                self._load_retry = self._api.clock.callLater(self._load_pause, self._try_load)
                 self._load_pause = min(self._load_pause * 2, LOAD_RETRY[1])
             return ok
         if not self._armed:
@@ -176,7 +173,7 @@ class Timers:
         """A new reminder for ``user`` in ``delay`` seconds; returns it and whether it was
         saved. The caller checks the limits; the timers must be loaded."""
         self._check_loaded()
-        now = self._bot.clock.seconds()
+        now = self._api.clock.seconds()
         r = Reminder(self.next_id, user, now + delay, now, text)
         self.next_id += 1
         self.reminders[r.id] = r
@@ -192,7 +189,7 @@ class Timers:
     async def set_countdown(self, name: str, due: float, by: str) -> tuple[Countdown, bool]:
         """Start (or replace) the countdown ``name``; returns it and whether it was saved."""
         self._check_loaded()
-        c = Countdown(name, due, self._bot.clock.seconds(), by)
+        c = Countdown(name, due, self._api.clock.seconds(), by)
         self.countdowns[c.key] = c
         self._schedule(("c", c.key), due)
         return c, await self._save_countdowns()
@@ -212,14 +209,14 @@ class Timers:
     # -- scheduling and delivery ----------------------------------------------------------------
 
     def _schedule(self, key: Key, due: float) -> None:
-        self._arm(key, due - self._bot.clock.seconds())
+        self._arm(key, due - self._api.clock.seconds())
 
     def _arm(self, key: Key, delay: float) -> None:
         self._unschedule(key)
         if delay <= 0:
             self._fire(key)
         elif self._running:
-            self._calls[key] = self._bot.clock.callLater(delay, self._fire, key)
+            self._calls[key] = self._api.clock.callLater(delay, self._fire, key)
 
     def _unschedule(self, key: Key) -> None:
         call = self._calls.pop(key, None)
@@ -230,7 +227,7 @@ class Timers:
         self._calls.pop(key, None)
         if not self._running or key in self._active:
             return
-        if not self._bot.connection.ready:
+        if not self._api.channel.ready:
             return  # on_ready delivers it
         kind, ident = key
         run = self._deliver_reminder(ident) if kind == "r" else self._deliver_countdown(ident)
@@ -242,23 +239,23 @@ class Timers:
         return f" (late: it was due {ago(now - due)})" if now - due > LATE_AFTER else ""
 
     def _pm_target(self, user: str) -> str | None:
-        mirror = self._bot.mirror
-        listed = mirror.users.get(user)
-        return listed.name if listed is not None and mirror.logged_in else None
+        channel = self._api.channel
+        listed = channel.users.get(user)
+        return listed.name if listed is not None and channel.logged_in else None
 
     async def _send(self, send: Callable[[str], Deferred[None]], text: str) -> None:
-        await send_safe(send, text, self._bot.router.prefix, self._bot.queue.max_length)
+        await send_safe(send, text, self._api.prefix, self._api.max_line_length)
 
     async def _deliver_reminder(self, rid: int) -> None:
         r = self.reminders.get(rid)
         if r is None:
             return
-        now = self._bot.clock.seconds()
+        now = self._api.clock.seconds()
         text = f"Reminder from {ago(now - r.created)}{self._late(r.due, now)}: {r.text}"
         to = self._pm_target(r.user)
         if to is not None:
             try:
-                await self._send(lambda line: self._bot.pm(to, line), text)
+                await self._send(lambda line: self._api.pm(to, line), text)
             except Exception as e:
                 log.info(
                     "reminder #{id}: PM to {user} failed ({error}); saying it in chat",
@@ -269,7 +266,7 @@ class Timers:
             else:
                 return await self._delivered(r)
         try:
-            await self._send(self._bot.say, f"{r.user}: {text}")
+            await self._send(self._api.say, f"{r.user}: {text}")
         except Exception as e:
             self._failed(f"reminder #{r.id} for {r.user}", e, ("r", rid))
             return
@@ -283,10 +280,10 @@ class Timers:
         c = self.countdowns.get(key)
         if c is None:
             return
-        now = self._bot.clock.seconds()
+        now = self._api.clock.seconds()
         try:
             await self._send(
-                self._bot.say, f"Countdown {c.name}: time's up!{self._late(c.due, now)}"
+                self._api.say, f"Countdown {c.name}: time's up!{self._late(c.due, now)}"
             )
         except Exception as e:
             self._failed(f"countdown {c.name}", e, ("c", key))
@@ -306,7 +303,7 @@ class Timers:
     # -- persistence ----------------------------------------------------------------------------
 
     def _ttl(self, dues: list[float]) -> float:
-        return max(0.0, max(dues) - self._bot.clock.seconds()) + _KEEP_AFTER_DUE
+        return max(0.0, max(dues) - self._api.clock.seconds()) + _KEEP_AFTER_DUE
 
     async def _save_reminders(self, user: str) -> bool:
         """Save the index, then ``user``'s reminders: in that order, because a user key the

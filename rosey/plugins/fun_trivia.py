@@ -26,15 +26,13 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from rosey.bot.commands import CHAT, Arg, Choice, Command, CommandContext, command, rank_name
+from rosey.api import CHAT, Arg, Choice, Command, CommandContext, IKeyValue, command, rank_name
 from rosey.events import Event
-from rosey.plugin import KeyValue
-from rosey.plugins.fun_store import KvWriter, Loader, dump, load_json
-from rosey.plugins.fun_text import send_safe
 from rosey.plugins.fun_trivia_bank import Question, hint
+from rosey.plugins.support import KvWriter, Loader, dump, load_json, send_safe
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["SCORES_KEY", "Scoreboard", "Trivia", "TriviaRules"]
 
@@ -66,7 +64,7 @@ class Scoreboard:
     is; nothing is written before that, so a stored board is never replaced by a partial one.
     """
 
-    def __init__(self, kv: KeyValue, writer: KvWriter) -> None:
+    def __init__(self, kv: IKeyValue, writer: KvWriter) -> None:
         self._kv = kv
         self._writer = writer
         self.scores: dict[str, tuple[str, int]] = {}
@@ -137,7 +135,7 @@ class Trivia:
 
     def __init__(
         self,
-        bot: Bot,
+        api: IPluginAPI,
         board: Scoreboard,
         rules: TriviaRules,
         questions: tuple[Question, ...],
@@ -145,7 +143,7 @@ class Trivia:
         *,
         persistent: bool = True,
     ) -> None:
-        self._bot = bot
+        self._api = api
         self.board = board
         self.rules = rules
         self.questions = questions
@@ -219,12 +217,11 @@ class Trivia:
         game, user, text = self.game, event.user, event.content
         if game is None or not game.open or event.replayed or user is None or text is None:
             return
-        own = self._bot.mirror.name or self._bot.connection.username
-        if own is not None and user.casefold() == own.casefold():
+        if self._api.channel.is_me(user):
             return
         if not _USER_NAME.fullmatch(user) or event.extra.get("server_whisper"):
             return
-        if text.lstrip().startswith(self._bot.router.prefix):
+        if text.lstrip().startswith(self._api.prefix):
             return  # a command is not a guess
         if not game.question.accepts(text):
             return
@@ -273,7 +270,7 @@ class Trivia:
         self.stop()
         if won:
             best = ", ".join(f"{name} {points}" for name, points in won[:TOP])
-            top = f"{self._bot.router.prefix}trivia top"
+            top = f"{self._api.prefix}trivia top"
             self._say(f"Trivia over! This game: {best}. Say {top} for the all-time best.")
         else:
             self._say("Trivia over! Nobody scored this time.")
@@ -287,7 +284,7 @@ class Trivia:
 
     def _later(self, seconds: float, call: Callable[[], Any]) -> None:
         self._timers = [t for t in self._timers if t.active()]
-        self._timers.append(self._bot.clock.callLater(seconds, call))
+        self._timers.append(self._api.clock.callLater(seconds, call))
 
     def _cancel(self) -> None:
         timers, self._timers = self._timers, []
@@ -303,5 +300,5 @@ class Trivia:
                 error=failure.getErrorMessage(),
             )
 
-        bot = self._bot
-        return send_safe(bot.say, text, bot.router.prefix, bot.queue.max_length).addErrback(failed)
+        api = self._api
+        return send_safe(api.say, text, api.prefix, api.max_line_length).addErrback(failed)

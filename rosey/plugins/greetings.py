@@ -32,16 +32,14 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 
 from rosey import events
-from rosey.bot.chattext import safe_line
-from rosey.bot.tasks import TaskSet
+from rosey.api import StorageError
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory, Settings
-from rosey.storage.errors import StorageError
-from rosey.storage.noop import NoopStorage
+from rosey.plugins.support import TaskSet, safe_line
 from rosey.storage.rows import UserStats
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["Greetings", "GreetingsConfig", "greetings", "parse", "render"]
 
@@ -111,8 +109,10 @@ class Greetings(Plugin):
 
     config: GreetingsConfig
 
-    def __init__(self, bot: Bot, config: GreetingsConfig | None, name: str) -> None:
-        super().__init__(bot, config if config is not None else GreetingsConfig(), name)
+    def __init__(self, api: IPluginAPI) -> None:
+        super().__init__(api)
+        if self.config is None:
+            self.config = GreetingsConfig()
         self._live = False
         self._greeted: dict[str, float] = {}  # user (folded) -> when last looked at
         self._sent: deque[float] = deque()  # times of the greetings of the last minute
@@ -122,10 +122,10 @@ class Greetings(Plugin):
 
     def start(self) -> None:
         """Watch joins and the connection's state."""
-        if isinstance(self.bot.storage, NoopStorage):
+        if not self.api.persistent:
             self.log.warn("greetings: no database, so nobody is greeted")
             return
-        self._live = bool(self.bot.connection.ready)
+        self._live = bool(self.api.channel.ready)
         self.on(events.CONNECTED, self._not_live)
         self.on(events.DISCONNECTED, self._not_live)
         self.on(events.READY, self._now_live)
@@ -151,10 +151,9 @@ class Greetings(Plugin):
             name = event.platform_data.get("name")
         if not isinstance(name, str) or not _USER_NAME.fullmatch(name):
             return
-        own = self.bot.mirror.name or self.bot.connection.username
-        if own is not None and own.casefold() == name.casefold():
+        if self.api.channel.is_me(name):
             return
-        now = self.bot.clock.seconds()
+        now = self.api.clock.seconds()
         key = name.casefold()
         if now < self._greeted.get(key, float("-inf")) + self.config.cooldown:
             return
@@ -172,18 +171,18 @@ class Greetings(Plugin):
 
     async def _greet(self, name: str, joined: float) -> None:
         try:
-            stats = await self.bot.storage.get_user_stats(self.bot.storage_key, name)
+            stats = await self.api.storage.get_user_stats(self.api.storage_key, name)
             template = await self._choose(stats, joined)
         except StorageError as e:
             self.log.warn("greetings: cannot look {user} up: {error}", user=name, error=e)
             return
-        if not template or name not in self.bot.mirror.users:
+        if not template or name not in self.api.channel.users:
             return  # nothing to say, or they left already
         if not self._take_slot():
             self.log.info("greetings: {user} not greeted (many joins this minute)", user=name)
             return
         try:
-            await self.bot.say(render(template, name, self.bot.router.prefix))
+            await self.api.say(render(template, name, self.api.prefix))
         except Exception as e:
             self.log.info("greetings: could not greet {user}: {error}", user=name, error=e)
             return
@@ -198,8 +197,8 @@ class Greetings(Plugin):
         last = stats.last_seen
         if last is None or last >= joined - JOIN_SLACK:
             # last_seen is this join: when they left last is in the action log.
-            leaves = await self.bot.storage.get_user_actions(
-                self.bot.storage_key, stats.username, "leave", limit=1
+            leaves = await self.api.storage.get_user_actions(
+                self.api.storage_key, stats.username, "leave", limit=1
             )
             last = leaves[0].timestamp if leaves else None
         if last is not None and joined - last >= cfg.returning_after_days * 86400:
@@ -207,7 +206,7 @@ class Greetings(Plugin):
         return ""
 
     def _take_slot(self) -> bool:
-        now = self.bot.clock.seconds()
+        now = self.api.clock.seconds()
         while self._sent and self._sent[0] <= now - 60:
             self._sent.popleft()
         if len(self._sent) >= self.config.max_per_minute:

@@ -47,15 +47,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from rosey import events
-from rosey.bot.chattext import clean_text, safe_line
-from rosey.bot.commands import ANYWHERE, Arg, Command, CommandContext, Rest, command
+from rosey.api import ANYWHERE, Arg, Command, CommandContext, Rest, StorageError, command
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory, Settings
 from rosey.plugins.markov_model import SHARDS, MarkovModel, tokenize
-from rosey.storage.errors import StorageError
+from rosey.plugins.support import clean_text, safe_line
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["Markov", "MarkovConfig", "markov", "parse_config"]
 
@@ -121,10 +120,9 @@ class Markov(Plugin):
     one has been read.
     """
 
-    def __init__(
-        self, bot: Bot, config: MarkovConfig | None, name: str, rng: random.Random | None = None
-    ) -> None:
-        super().__init__(bot, config or MarkovConfig(), name)
+    def __init__(self, api: IPluginAPI, rng: random.Random | None = None) -> None:
+        super().__init__(api)
+        self.config = self.config or MarkovConfig()
         self.settings: MarkovConfig = self.config
         self.rng = rng or random.Random()
         self.model = MarkovModel(self.settings.state_size, self.settings.max_states, self.rng)
@@ -143,7 +141,7 @@ class Markov(Plugin):
         self.add_command(self._command())
         self.on(events.MESSAGE, self._on_message)
         self._ticker = LoopingCall(self._tick)
-        self._ticker.clock = self.bot.clock
+        self._ticker.clock = self.api.clock
         self._ticker.start(self.settings.save_interval, now=False).addErrback(
             lambda f: log.failure("markov: the save timer stopped", f)
         )
@@ -258,7 +256,7 @@ class Markov(Plugin):
     # -- chat -----------------------------------------------------------------------------------
 
     def _own_name(self) -> str | None:
-        return self.bot.mirror.name or self.bot.connection.username
+        return self.api.channel.own_name or None
 
     def _on_message(self, event: Event) -> None:
         user, content = event.user, event.content
@@ -272,9 +270,9 @@ class Markov(Plugin):
         if own is not None and user.casefold() == own.casefold():
             return
         text = content.strip()
-        if text.startswith(self.bot.router.prefix) or text.startswith("/"):
+        if text.startswith(self.api.prefix) or text.startswith("/"):
             return
-        if text in self.bot.memory:  # the bot's own words, repeated by a relay or a bot
+        if self.api.channel.said_recently(text):  # its own words, repeated by a relay
             return
         if own is not None and _mentions(text, own):
             self._answer_mention(user, text, own)
@@ -291,7 +289,7 @@ class Markov(Plugin):
         )
 
     def _answer_mention(self, user: str, text: str, own: str) -> None:
-        now = self.bot.clock.seconds()
+        now = self.api.clock.seconds()
         if now < self._next_mention_at:
             return
         if self.rng.random() >= self.settings.mention_probability:
@@ -304,8 +302,8 @@ class Markov(Plugin):
         if sentence is None:
             return
         self._next_mention_at = now + self.settings.mention_cooldown
-        line = safe_line(f"{user}: {sentence}", self.bot.router.prefix)
-        self.bot.say(line).addErrback(
+        line = safe_line(f"{user}: {sentence}", self.api.prefix)
+        self.api.say(line).addErrback(
             lambda f: log.info("markov: answer to {user} not sent: {e}", user=user, e=f.value)
         )
 

@@ -42,8 +42,7 @@ except ImportError as e:  # an optional dependency: the plugin is skipped with t
         f"the markov plugin needs markovify: pip install 'rosey[markov]' ({e})"
     ) from e
 
-from rosey.bot.chattext import clean_text
-from rosey.bot.sendqueue.split import utf16_len
+from rosey.plugins.support import clean_text, utf16_len
 
 __all__ = [
     "MAX_FOLLOWERS",

@@ -10,7 +10,7 @@
   ``!ban user [reason]``, ``!unban user``, ``!bans``, ``!modlog [user]``: rank 2 or more, and
   the caller must outrank the target. Bans and timed mutes persist in ``kv`` and survive
   restarts; a banned name is banned again (or kicked) when it joins, a ban made while the user
-  was offline included; expired ones are lifted with ``bot.actions.unban``/``unmute``.
+  was offline included; expired ones are lifted with ``api.actions.unban``/``unmute``.
 - Every action goes to the audit log (``IStorage.log_user_action``, type ``mod_<action>``,
   details JSON ``{by, why, until}``).
 
@@ -50,8 +50,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
 from rosey import events
-from rosey.bot.chattext import safe_line
-from rosey.bot.errors import ActionFailed, TargetNotFound
+from rosey.api import ActionFailed, TargetNotFound
 from rosey.errors import ChannelPermissionError
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
@@ -59,9 +58,10 @@ from rosey.plugins.moderation_commands import ModerationCommands
 from rosey.plugins.moderation_config import ModerationConfig, parse
 from rosey.plugins.moderation_spam import SpamDetector, Strikes
 from rosey.plugins.moderation_store import Sanction, SanctionStore
+from rosey.plugins.support import safe_line
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["Moderation", "ModerationConfig", "moderation", "parse"]
 
@@ -75,11 +75,13 @@ class Moderation(Plugin):
 
     config: ModerationConfig
 
-    def __init__(self, bot: Bot, config: ModerationConfig | None, name: str) -> None:
-        super().__init__(bot, config if config is not None else ModerationConfig(), name)
+    def __init__(self, api: IPluginAPI) -> None:
+        super().__init__(api)
+        if self.config is None:
+            self.config = ModerationConfig()
         self.spam = SpamDetector(self.config.spam)
         self.strikes = Strikes(self.config.strike_decay)
-        self.store = SanctionStore(self.kv, bot.clock)
+        self.store = SanctionStore(self.kv, api.clock)
         self._timers: dict[tuple[str, str], IDelayedCall] = {}
         self._refused: set[str] = set()
         self._busy: set[Deferred[Any]] = set()
@@ -119,15 +121,15 @@ class Moderation(Plugin):
 
     @property
     def now(self) -> float:
-        return self.bot.clock.seconds()
+        return self.api.clock.seconds()
 
     def me(self) -> str:
         """The bot's name."""
-        return self.bot.mirror.name or self.bot.connection.username or ""
+        return self.api.channel.own_name
 
     def rank_of(self, name: str) -> float | None:
         """``name``'s rank, None when not in the channel."""
-        user = self.bot.mirror.users.get(name)
+        user = self.api.channel.users.get(name)
         return None if user is None else user.rank
 
     def _track(self, d: Deferred[Any]) -> Deferred[Any]:
@@ -143,8 +145,8 @@ class Moderation(Plugin):
         self, target: str, action: str, by: str, why: str, until: float | None = None
     ) -> None:
         """Log one moderation action (never fails; a storage error is logged)."""
-        d = self.bot.storage.log_user_action(
-            self.bot.storage_key, target, f"mod_{action}", _details(by, why, until), self.now
+        d = self.api.storage.log_user_action(
+            self.api.storage_key, target, f"mod_{action}", _details(by, why, until), self.now
         )
         d.addErrback(lambda f: self.log.warn("moderation: audit log failed: {e}", e=f.value))
         self._track(d)
@@ -175,7 +177,7 @@ class Moderation(Plugin):
                 self.spam.forget(name)
                 self.sanction(f.action, name, "used a filtered word", by=self.me())
                 return
-        reason = self.spam.check(name, text, self.now, self.bot.mirror.users.names)
+        reason = self.spam.check(name, text, self.now, self.api.channel.users.names)
         self.spam.expire(self.now)
         if reason is None:
             return
@@ -189,12 +191,12 @@ class Moderation(Plugin):
         if self._exempt(name):
             return
         if step == "warn":
-            d = self.bot.say(safe_line(f"{name}: please stop ({why}).", self.bot.router.prefix))
+            d = self.api.say(safe_line(f"{name}: please stop ({why}).", self.api.prefix))
             d.addCallback(lambda _: self.audit(name, "warn", by, why))
         elif step == "mute":
             d = self.timed_mute(name, self.config.mute_seconds, why, by, self.config.exempt_rank)
         elif step == "kick":
-            d = self.bot.actions.kick(name, why)
+            d = self.api.actions.kick(name, why)
             d.addCallback(lambda _: self.audit(name, "kick", by, why))
         else:
             seconds = self.config.ban_seconds or None
@@ -207,7 +209,7 @@ class Moderation(Plugin):
         self, name: str, seconds: float, why: str, by: str, by_rank: float
     ) -> Deferred[None]:
         """Mute ``name`` for ``seconds`` (recorded, audited, unmuted on expiry)."""
-        user = self.bot.mirror.users.get(name)
+        user = self.api.channel.users.get(name)
         shown = user.name if user is not None else name
 
         def muted(_: None) -> None:
@@ -216,7 +218,7 @@ class Moderation(Plugin):
             self._schedule("mutes", s)
             self.audit(shown, "mute", by, why, s.until)
 
-        mute = self.bot.actions.smute if self.config.shadow_mute else self.bot.actions.mute
+        mute = self.api.actions.smute if self.config.shadow_mute else self.api.actions.mute
         return mute(name).addCallback(muted)
 
     def ban(
@@ -236,7 +238,7 @@ class Moderation(Plugin):
             if "already banned" not in str(f.value):
                 f.raiseException()
 
-        return self.bot.actions.ban(name, why).addErrback(already)
+        return self.api.actions.ban(name, why).addErrback(already)
 
     def _schedule(self, kind: str, s: Sanction) -> None:
         key = (kind, s.name.casefold())
@@ -245,7 +247,7 @@ class Moderation(Plugin):
             old.cancel()
         if s.until is not None:
             delay = max(0.0, s.until - self.now)
-            self._timers[key] = self.bot.clock.callLater(delay, self._expire, kind, s.name)
+            self._timers[key] = self.api.clock.callLater(delay, self._expire, kind, s.name)
 
     def _expire(self, kind: str, name: str) -> None:
         self._timers.pop((kind, name.casefold()), None)
@@ -257,11 +259,11 @@ class Moderation(Plugin):
         s = self.store.get(kind, name)
         shown = s.name if s is not None else name
         if kind == "bans":
-            d: Deferred[Any] = self.bot.actions.unban(shown)
-        elif self.bot.mirror.users.get(shown) is None:
+            d: Deferred[Any] = self.api.actions.unban(shown)
+        elif self.api.channel.users.get(shown) is None:
             return succeed(False)  # unmuted when it rejoins
         else:
-            d = self.bot.actions.unmute(shown)
+            d = self.api.actions.unmute(shown)
 
         def gone(f: Failure) -> None:
             f.trap(TargetNotFound, ActionFailed)  # not banned / not muted any more
@@ -296,20 +298,20 @@ class Moderation(Plugin):
         mute = self.store.get("mutes", name)
         if mute is None:
             return
-        user = self.bot.mirror.users.get(name)
+        user = self.api.channel.users.get(name)
         if not self._active(mute):
             self._track(self.lift("mutes", name, self.me(), "expired"))
         elif user is not None and not user.muted and rank < mute.by_rank:
-            act = self.bot.actions.smute if self.config.shadow_mute else self.bot.actions.mute
+            act = self.api.actions.smute if self.config.shadow_mute else self.api.actions.mute
             d = act(name).addErrback(lambda f: self._refusal("mute", f))
             self._track(d)
 
     def _enforce(self, name: str, ban: Sanction) -> Deferred[None]:
         def kick(f: Failure) -> Deferred[None]:
             f.trap(ActionFailed)  # already banned on the server: still in, so kick
-            return self.bot.actions.kick(name, "banned")
+            return self.api.actions.kick(name, "banned")
 
-        d = self.bot.actions.ban(name, ban.reason).addErrback(kick)
+        d = self.api.actions.ban(name, ban.reason).addErrback(kick)
         d.addCallback(lambda _: self.audit(name, "ban_enforced", self.me(), ban.reason, ban.until))
         return d.addErrback(lambda f: self._refusal("ban", f))
 

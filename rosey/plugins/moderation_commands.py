@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from rosey.bot.chattext import clean_text, human_duration, safe_line
-from rosey.bot.commands import Arg, Command, CommandContext, Rest, UserName, command
-from rosey.plugins.fun_timedata import parse_duration
+from rosey.api import Arg, Command, CommandContext, Rest, UserName, command
+from rosey.plugins.support import clean_text, human_duration, parse_duration, safe_line
 
 if TYPE_CHECKING:
     from rosey.plugins.moderation import Moderation
@@ -65,7 +64,7 @@ class ModerationCommands:
             refusal = self._check_target(ctx, name)
             if refusal is not None:
                 return refusal
-            if self.p.bot.mirror.users.get(name) is None:
+            if self.p.api.channel.users.get(name) is None:
                 return f"{name} is not here."
             seconds = self._duration(ctx, self.p.config.max_timeout_days)
             d = self.p.timed_mute(name, seconds, self._reason(ctx), ctx.user, ctx.rank)
@@ -135,7 +134,7 @@ class ModerationCommands:
         )
         async def modlog(ctx: CommandContext) -> str:
             who = ctx.args["user"]
-            rows = await self.p.bot.storage.get_user_actions(self.p.bot.storage_key, who, None, 200)
+            rows = await self.p.api.storage.get_user_actions(self.p.api.storage_key, who, None, 200)
             rows = [r for r in rows if r.action_type.startswith("mod_")][:5]
             if not rows:
                 return "No moderation actions logged."

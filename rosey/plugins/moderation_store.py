@@ -15,8 +15,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from rosey.plugin import KeyValue
-from rosey.plugins.fun_store import KvWriter, Loader, dump, load_json
+from rosey.api import IKeyValue
+from rosey.plugins.support import KvWriter, Loader, dump, load_json
 
 __all__ = ["Sanction", "SanctionStore"]
 
@@ -56,7 +56,7 @@ class Sanction:
 class SanctionStore:
     """Bans and timed mutes by folded name, loaded once and saved on every change."""
 
-    def __init__(self, kv: KeyValue, clock: IReactorTime) -> None:
+    def __init__(self, kv: IKeyValue, clock: IReactorTime) -> None:
         self.writer = KvWriter(kv, clock)
         self._kv = kv
         self.items: dict[str, dict[str, Sanction]] = {kind: {} for kind in KINDS}

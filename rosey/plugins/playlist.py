@@ -3,19 +3,19 @@
 
 - Per-user limits: an item queued by someone below ``exempt_rank`` that takes them over
   ``max_items_per_user`` items or ``max_seconds_per_user`` seconds in the queue, or that is
-  blacklisted, is deleted again (``bot.actions.delete``) with a PM saying why. Items queued by
+  blacklisted, is deleted again (``api.actions.delete``) with a PM saying why. Items queued by
   the bot or by users of ``exempt_rank`` or more are never touched. The bot needs the
   ``playlistdelete`` permission; without it this is logged once and nothing is removed.
 - ``!skip``: one vote per user per item; AFK users and the bot are not counted. When the votes
   reach ``max(skip_min_votes, ceil(skip_ratio × eligible users))`` the bot skips
-  (``bot.actions.play_next``, permission ``playlistjump``).
+  (``api.actions.play_next``, permission ``playlistjump``).
 - ``!np``: what plays and how long is left. ``!history [n]``: the last plays from storage.
 - ``!blacklist add|del <link or "current">`` and ``!blacklist list`` (``blacklist_rank``, at
   least 2): kept in the plugin's kv namespace (key ``blacklist``, a JSON object
   ``{"type:id": title}``).
 - Auto-refill (``refill = true``): when the playlist runs empty, up to ``refill_items`` media
   from the history that did not play in the last ``refill_not_played_hours`` hours and are not
-  blacklisted are queued through ``bot.actions.queue`` (so the send queue's limits apply), at
+  blacklisted are queued through ``api.actions.queue`` (so the send queue's limits apply), at
   most ``refill_attempts`` tries.
 
 Config (``[plugins.playlist]``, every key optional; see
@@ -43,11 +43,18 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from rosey.bot.chattext import clean_text, safe_line
-from rosey.bot.commands import CHAT, Arg, Choice, Command, CommandContext, Rest, command
+from rosey.api import (
+    CHAT,
+    Arg,
+    Choice,
+    Command,
+    CommandContext,
+    PlaylistItem,
+    Rest,
+    StorageError,
+    command,
+)
 from rosey.bot.medialink import MediaLinkError, parse_media_link
-from rosey.bot.permissions import can
-from rosey.bot.state import PlaylistItem
 from rosey.bot.state.models import Malformed, parse_item
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
@@ -60,10 +67,10 @@ from rosey.plugins.playlist_rules import (
     refill_candidates,
     skip_threshold,
 )
-from rosey.storage.errors import StorageError
+from rosey.plugins.support import clean_text, safe_line
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["PlaylistConfig", "PlaylistPlugin", "parse", "playlist"]
 
@@ -81,8 +88,10 @@ class PlaylistPlugin(Plugin):
 
     config: PlaylistConfig
 
-    def __init__(self, bot: Bot, config: PlaylistConfig | None, name: str) -> None:
-        super().__init__(bot, config if config is not None else PlaylistConfig(), name)
+    def __init__(self, api: IPluginAPI) -> None:
+        super().__init__(api)
+        if self.config is None:
+            self.config = PlaylistConfig()
         self.rng = random.Random()
         self.blacklist: dict[str, str] = {}
         self.votes: set[str] = set()
@@ -152,13 +161,12 @@ class PlaylistPlugin(Plugin):
     # -- who is who -----------------------------------------------------------------------------
 
     def _is_bot(self, name: str) -> bool:
-        me = self.bot.mirror.name or self.bot.connection.username
-        return bool(me) and name.casefold() == str(me).casefold()
+        return bool(self.api.channel.is_me(name))
 
     def _exempt(self, name: str) -> bool:
         if self._is_bot(name):
             return True
-        user = self.bot.mirror.users.get(name)
+        user = self.api.channel.users.get(name)
         return user is not None and user.rank >= self.config.exempt_rank
 
     # -- limits and blacklist on queue ------------------------------------------------------------
@@ -176,17 +184,17 @@ class PlaylistPlugin(Plugin):
         if key in self.blacklist:
             why: str | None = "it is blacklisted in this channel"
         else:
-            why = limit_breach(self.config, self.bot.mirror.playlist.items, item.queueby)
+            why = limit_breach(self.config, self.api.channel.playlist.items, item.queueby)
         if why is not None:
             self._remove(item, why)
 
     def _remove(self, item: PlaylistItem, why: str) -> None:
-        if not can(self.bot.mirror, "playlistdelete"):
+        if not self.api.channel.can("playlistdelete"):
             self._warn_once("playlistdelete", "remove items that break the playlist rules")
             return
-        d = self.bot.actions.delete(item.uid)
+        d = self.api.actions.delete(item.uid)
         text = f"I removed {_title(item.media.title)} from the playlist: {why}."
-        d.addCallback(lambda _: self.bot.pm(item.queueby, text))
+        d.addCallback(lambda _: self.api.pm(item.queueby, text))
         self._track(d, f"removal of uid {item.uid}")
 
     # -- !skip -----------------------------------------------------------------------------------
@@ -199,12 +207,12 @@ class PlaylistPlugin(Plugin):
             self.votes.clear()
 
     def _eligible(self) -> list[str]:
-        return [u.name for u in self.bot.mirror.users if not u.afk and not self._is_bot(u.name)]
+        return [u.name for u in self.api.channel.users if not u.afk and not self._is_bot(u.name)]
 
     def _skip(self) -> Command:
         @command("skip", where=CHAT, cooldown_user=2, help="Vote to skip what is playing.")
         def skip(ctx: CommandContext) -> str | None:
-            playlist = self.bot.mirror.playlist
+            playlist = self.api.channel.playlist
             now = playlist.now_playing
             if playlist.current_uid is None or now is None:
                 return "Nothing is playing."
@@ -220,11 +228,11 @@ class PlaylistPlugin(Plugin):
             need = skip_threshold(self.config.skip_min_votes, self.config.skip_ratio, len(eligible))
             if counted < need:
                 return f"Skip vote {counted}/{need} for {_title(now.media.title)}."
-            if not can(self.bot.mirror, "playlistjump"):
+            if not self.api.channel.can("playlistjump"):
                 self._warn_once("playlistjump", "skip after a passed !skip vote")
                 return "The skip vote passed, but I lack the rank to skip."
             self.votes.clear()
-            self._track(self.bot.actions.play_next(), "skip")
+            self._track(self.api.actions.play_next(), "skip")
             return f"Skip vote passed ({counted}/{need}): skipping {_title(now.media.title)}."
 
         return skip
@@ -234,7 +242,7 @@ class PlaylistPlugin(Plugin):
     def _np(self) -> Command:
         @command("np", aliases=("nowplaying",), cooldown_user=3, help="What is playing now.")
         def np(ctx: CommandContext) -> str:
-            playlist = self.bot.mirror.playlist
+            playlist = self.api.channel.playlist
             now = playlist.now_playing
             if now is None:
                 return "Nothing is playing."
@@ -259,7 +267,7 @@ class PlaylistPlugin(Plugin):
         async def history(ctx: CommandContext) -> str:
             count = max(1, min(int(ctx.args["count"]), self.config.history_max))
             try:
-                plays = await self.bot.storage.get_media_history(self.bot.storage_key, count)
+                plays = await self.api.storage.get_media_history(self.api.storage_key, count)
             except StorageError:
                 return "Sorry, the history is not available right now."
             if not plays:
@@ -289,7 +297,7 @@ class PlaylistPlugin(Plugin):
                 return safe_line("Blacklisted: " + "; ".join(self.blacklist.values()), ctx.prefix)
             what = ctx.args["what"].strip()
             if what.casefold() == "current":
-                now = self.bot.mirror.playlist.now_playing
+                now = self.api.channel.playlist.now_playing
                 if now is None:
                     return "Nothing is playing."
                 key, title = media_key(now.media.type, now.media.id), _title(now.media.title)
@@ -321,7 +329,7 @@ class PlaylistPlugin(Plugin):
 
     def on_maybe_empty(self, event: Event) -> None:
         """Refill when the playlist has just run empty."""
-        if not self.config.refill or len(self.bot.mirror.playlist) or self._refilling:
+        if not self.config.refill or len(self.api.channel.playlist) or self._refilling:
             return
         d = Deferred.fromCoroutine(self.refill())
         self._refilling = d
@@ -336,10 +344,10 @@ class PlaylistPlugin(Plugin):
     async def refill(self) -> None:
         """Queue up to ``refill_items`` history items (see the module docstring)."""
         cfg = self.config
-        history = await self.bot.storage.get_media_history(self.bot.storage_key, 200)
+        history = await self.api.storage.get_media_history(self.api.storage_key, 200)
         picks = refill_candidates(
             history,
-            self.bot.clock.seconds(),
+            self.api.clock.seconds(),
             cfg.refill_not_played_hours * 3600,
             set(self.blacklist),
         )
@@ -349,14 +357,14 @@ class PlaylistPlugin(Plugin):
             if queued >= cfg.refill_items:
                 break
             try:
-                await self.bot.actions.queue((play.media_type, play.media_id))
+                await self.api.actions.queue((play.media_type, play.media_id))
             except Exception as e:  # a refusal or a timeout: try the next one
                 self.log.info(
                     "playlist: refill could not queue {key}: {error}",
                     key=media_key(play.media_type, play.media_id),
                     error=str(e),
                 )
-                if not can(self.bot.mirror, "playlistadd"):
+                if not self.api.channel.can("playlistadd"):
                     self._warn_once("playlistadd", "refill the playlist")
                     return
                 continue

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rosey.bot.state import PlaylistItem
+from rosey.api import PlaylistItem
 from rosey.plugin import Settings
 from rosey.storage.rows import MediaPlay
 

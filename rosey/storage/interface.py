@@ -33,6 +33,7 @@ class IStorage(Interface):
     """Persistent storage for one or more channels."""
 
     is_connected = Attribute("True between a successful connect() and close() (bool).")
+    persistent = Attribute("True when what is written is kept (a database); False for none.")
 
     # -- lifecycle ----------------------------------------------------------------------------
 

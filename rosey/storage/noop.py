@@ -30,6 +30,8 @@ from rosey.storage.rows import (
 class NoopStorage:
     """:class:`IStorage` that keeps nothing. ``recorded`` counts the operations it was given."""
 
+    persistent = False
+
     def __init__(self) -> None:
         self.is_connected = False
         self.recorded = 0

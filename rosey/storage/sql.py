@@ -47,6 +47,7 @@ class SQLStorage:
     """
 
     log = Logger()
+    persistent = True
 
     def __init__(
         self,

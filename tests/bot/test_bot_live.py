@@ -28,6 +28,8 @@ from rosey.bot.sendqueue import PMFailed
 from rosey.bot.service import Bot
 from rosey.errors import ChannelPermissionError
 from rosey.events import Event
+from rosey.plugin_api import run_plugin
+from rosey.plugins.core import core
 from rosey.wire.connection import CyTubeConnection
 from rosey.wire.retry import ReconnectPolicy
 from tests.peers.channel import Channel
@@ -63,7 +65,8 @@ class LiveBot:
             reconnect=FAST,
             reactor=reactor,
         )
-        self.bot = Bot(self.conn, clock=reactor, builtins=True, **kwargs)
+        self.bot = Bot(self.conn, clock=reactor, **kwargs)
+        run_plugin(self.bot, core)
         self.events: list[Event] = []
         self.bot.on("*", self.events.append)
 

@@ -21,6 +21,8 @@ from rosey.bot.dispatch import MAX_CACHED_NAMES
 from rosey.bot.service import Bot
 from rosey.errors import ConnectionClosed
 from rosey.events import Event
+from rosey.plugin_api import run_plugin
+from rosey.plugins.core import core
 from rosey.wire.fake import FakeConnection
 from rosey.wire.normalize import Normalizer
 
@@ -41,12 +43,13 @@ def user(name: str, rank: float = 1) -> dict[str, Any]:
 class Lab:
     """A Bot on a FakeConnection, fed server events through the real normalizer."""
 
-    def __init__(self, **bot_kwargs: Any) -> None:
+    def __init__(self, *, with_core: bool = True, **bot_kwargs: Any) -> None:
         self.clock = task.Clock()
         self.clock.advance(1_000)
         self.conn = FakeConnection(channel="testchan", username=ME)
-        bot_kwargs.setdefault("builtins", True)
         self.bot = Bot(self.conn, clock=self.clock, **bot_kwargs)
+        if with_core:  # the core plugin, as the daemon enables it by default
+            run_plugin(self.bot, core)
         self.normalizer = Normalizer()
         self.ms = 1_800_000_000_000  # chatMsg.time, epoch milliseconds
         self.echoed = 0  # how many of the bot's chatMsg frames were echoed back

@@ -40,3 +40,13 @@ def test_the_example_is_one_file_to_drop_in(dropin: DropIn) -> None:
     factory = found.factories["hello"]
     assert factory.default_enabled and factory.description
     assert factory.parse_config({"greeting": "Hi"}).greeting == "Hi"
+
+
+def test_the_example_uses_only_the_documented_api() -> None:
+    import ast
+
+    tree = ast.parse((EXAMPLE / "hello.py").read_text())
+    used = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    used |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    documented = {"rosey", "rosey.api", "rosey.plugin", "rosey.events", "rosey.plugins.support"}
+    assert {m for m in used if m.startswith("rosey")} <= documented

@@ -1,11 +1,11 @@
 """The **fun** plugin on a real SQLite file: 8ball, choose, quotes, reminders and countdowns.
 
-Each test runs the real plugin lifecycle (``fun.create(bot, fun.parse_config(...))``, ``start``,
-``stop``) on the bot harness of ``tests/bot/test_stats.py``: a FakeConnection answering like the
-CyTube server, the real recorder and a real migrated SQLite storage. The bot's clock is a
-``task.Clock``; storage runs on the real reactor's thread pool and every wait is bounded.
-A "restart" is a new Bot, a new storage object and a new plugin instance on the same file.
-"""
+Each test runs the real plugin lifecycle (``fun.create(PluginAPI(bot, "fun", settings))``,
+``start``, ``stop``) on the bot harness of ``tests/plugins/test_core_stats.py``: a
+FakeConnection answering like the CyTube server, the real recorder and a real migrated SQLite
+storage. The bot's clock is a ``task.Clock``; storage runs on the real reactor's thread pool and
+every wait is bounded. A "restart" is a new Bot, a new storage object and a new plugin instance
+on the same file."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from rosey import events
 from rosey.events import Event
 from rosey.plugin import PluginConfigError
+from rosey.plugin_api import PluginAPI
 from rosey.plugins.fun import EIGHTBALL_ANSWERS, Fun, fun
 from rosey.plugins.fun_quotes import PAGE_SIZE
-from rosey.plugins.fun_timedata import parse_duration, parse_when
-from tests.bot.test_stats import CH, T0, Lab, bounded
+from rosey.plugins.fun_timedata import parse_when
+from rosey.plugins.support import parse_duration
+from tests.plugins.test_core_stats import CH, T0, Lab, bounded
 
 ALICE_RANK, MOD_RANK = 1, 2
 
@@ -38,7 +40,7 @@ class FunLab:
         self, url: str, clock: task.Clock | None = None, config: dict[str, Any] | None = None
     ) -> None:
         self.lab = Lab(url, clock)
-        plugin = fun.create(self.lab.bot, fun.parse_config(config or {}))
+        plugin = fun.create(PluginAPI(self.lab.bot, fun.name, fun.parse_config(config or {})))
         assert isinstance(plugin, Fun)
         plugin.rng = random.Random(7)
         self.plugin = plugin

@@ -19,6 +19,7 @@ from twisted.internet.defer import maybeDeferred
 from rosey import events
 from rosey.events import Event
 from rosey.plugin import PluginConfigError
+from rosey.plugin_api import PluginAPI
 from rosey.plugins.fun import Fun, fun
 from rosey.plugins.fun_trivia import PAUSE, SCORES_KEY
 from rosey.plugins.fun_trivia_bank import (
@@ -29,8 +30,8 @@ from rosey.plugins.fun_trivia_bank import (
     normalize,
     parse_questions,
 )
-from tests.bot.test_stats import CH, bounded
 from tests.plugins import lab as plain
+from tests.plugins.test_core_stats import CH, bounded
 from tests.plugins.test_fun import FunLab
 
 FAST = {"trivia_rounds": 2, "trivia_seconds": 20}
@@ -240,7 +241,7 @@ async def test_scores_are_per_channel_and_survive_a_restart(db_url: str) -> None
 
 def test_without_a_database_top_says_scores_are_not_kept() -> None:
     lab = plain.Lab()
-    plugin = fun.create(lab.bot, fun.parse_config({}))
+    plugin = fun.create(PluginAPI(lab.bot, fun.name, fun.parse_config({})))
     assert isinstance(plugin, Fun)
     plugin.start()
     lab.join()

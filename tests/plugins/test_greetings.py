@@ -1,9 +1,8 @@
 """The **greetings** plugin on a real SQLite file, through the real plugin lifecycle.
 
-The harness is the one of ``tests/bot/test_stats.py``: a FakeConnection answering like the CyTube
-server, the real recorder writing joins and leaves into a real migrated SQLite storage (which is
-what tells a first visit from a return), and a ``task.Clock`` for the bot.
-"""
+The harness is the one of ``tests/plugins/test_core_stats.py``: a FakeConnection answering like
+the CyTube server, the real recorder writing joins and leaves into a real migrated SQLite
+storage (which is what tells a first visit from a return), and a ``task.Clock`` for the bot."""
 
 from __future__ import annotations
 
@@ -17,10 +16,11 @@ from twisted.internet.defer import maybeDeferred
 
 from rosey.bot.service import Bot
 from rosey.plugin import PluginConfigError
+from rosey.plugin_api import PluginAPI
 from rosey.plugins.greetings import Greetings, greetings, render
 from rosey.storage import ops as o
 from rosey.wire.fake import FakeConnection
-from tests.bot.test_stats import CH, ME, Lab, bounded, user
+from tests.plugins.test_core_stats import CH, ME, Lab, bounded, user
 
 DAY = 86400.0
 
@@ -30,7 +30,9 @@ class GreetLab:
 
     def __init__(self, url: str, config: dict[str, Any] | None = None) -> None:
         self.lab = Lab(url)
-        plugin = greetings.create(self.lab.bot, greetings.parse_config(config or {}))
+        plugin = greetings.create(
+            PluginAPI(self.lab.bot, greetings.name, greetings.parse_config(config or {}))
+        )
         assert isinstance(plugin, Greetings)
         self.plugin = plugin
         self.clock = self.lab.clock
@@ -214,10 +216,10 @@ async def test_without_a_database_nobody_is_greeted() -> None:
     bot = Bot(conn, clock=clock)
     bot.startService()
     conn.make_ready()
-    plugin = greetings.create(bot, greetings.parse_config({}))
+    plugin = greetings.create(PluginAPI(bot, greetings.name, greetings.parse_config({})))
     assert isinstance(plugin, Greetings)
     plugin.start()
-    assert plugin.bot.dispatcher.handlers("user_join") == ()  # it listens to nothing
+    assert bot.dispatcher.handlers("user_join") == ()  # it listens to nothing
     conn.feed(lab_join("newbie"))
     await bounded(plugin.idle())
     assert conn.sent == []

@@ -16,6 +16,7 @@ from rosey.daemon.plugins import Discovery, PluginHost
 from rosey.daemon.reload import PluginManager
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
+from rosey.plugin_api import run_plugin
 from rosey.plugins.core import core
 from tests.plugins.lab import Lab
 
@@ -87,7 +88,7 @@ def test_help_lists_the_commands_of_every_plugin() -> None:
 
 
 class CreateFails(Plugin):
-    def __init__(self, bot: Any, config: Any, name: str) -> None:
+    def __init__(self, api: Any) -> None:
         raise RuntimeError("cannot create")
 
 
@@ -101,7 +102,7 @@ class StartFailsLater(Plugin):
     def start(self) -> Deferred[None] | None:
         self.add_command(command("later", help="Registered before the failure.")(lambda c: "x"))
         d: Deferred[None] = Deferred()
-        self.bot.clock.callLater(5, d.errback, OSError("state did not load"))
+        self.api.clock.callLater(5, d.errback, OSError("state did not load"))
         return d
 
 
@@ -218,10 +219,12 @@ disable_plugins = ["alpha", "core"]
     assert "beta: running in cytu.be/two\n" in status
 
 
-def test_a_standalone_bot_gets_the_core_commands_with_builtins_true() -> None:
+def test_a_standalone_bot_gets_the_core_commands_with_run_plugin() -> None:
     bare = Lab()
     assert len(bare.bot.commands) == 0
-    lab = Lab(builtins=True).join()
+    lab = Lab()
+    run_plugin(lab.bot, core)
+    lab.join()
     assert sorted(c.name for c in lab.bot.commands) == CORE_COMMANDS
     assert lab.chat("alice", "!ping") == ["pong"]
     assert lab.chat("alice", "!tell bob hi") == [

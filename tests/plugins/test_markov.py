@@ -1,11 +1,10 @@
 """The markov plugin on a Bot fed real server frames, with a real SQLite storage.
 
-The harness is :class:`tests.bot.test_stats.Lab`: a Bot on a FakeConnection that answers like
-CyTube (it echoes the bot's own chat lines back), frames through the real normalizer, a real
-SQLStorage on a migrated SQLite file in ``tmp_path``. The bot's clock is a ``task.Clock``
-(cooldowns, the save timer); storage runs on the real reactor's thread pool and every wait on it
-is bounded. The plugin's randomness is a seeded ``random.Random``.
-"""
+The harness is :class:`tests.plugins.test_core_stats.Lab`: a Bot on a FakeConnection that
+answers like CyTube (it echoes the bot's own chat lines back), frames through the real
+normalizer, a real SQLStorage on a migrated SQLite file in ``tmp_path``. The bot's clock is a
+``task.Clock`` (cooldowns, the save timer); storage runs on the real reactor's thread pool and
+every wait on it is bounded. The plugin's randomness is a seeded ``random.Random``."""
 
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import capturedLogs
 
 from rosey.plugin import IRoseyPlugin, PluginConfigError
+from rosey.plugin_api import PluginAPI
 from rosey.plugins.markov import Markov, MarkovConfig, markov, parse_config
 from rosey.plugins.markov_model import (
     MAX_FOLLOWERS,
@@ -32,7 +32,7 @@ from rosey.plugins.markov_model import (
     MarkovModel,
     tokenize,
 )
-from tests.bot.test_stats import ME, Lab, bounded, user
+from tests.plugins.test_core_stats import ME, Lab, bounded, user
 
 CORPUS = [
     "cats are great pets",
@@ -76,7 +76,7 @@ class MarkovLab:
     async def start(self, clock: task.Clock | None = None) -> MarkovLab:
         self.lab = await Lab(self.url, clock).start()
         config = markov.parse_config(self.settings)
-        plugin = markov.create(self.lab.bot, config)
+        plugin = markov.create(PluginAPI(self.lab.bot, markov.name, config))
         assert isinstance(plugin, Markov)
         self.plugin: Markov = plugin
         plugin.rng.seed(self.seed)

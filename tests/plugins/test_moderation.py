@@ -17,9 +17,10 @@ from twisted.internet.defer import maybeDeferred
 from twisted.logger import capturedLogs, formatEvent
 
 from rosey.bot.service import Bot
-from rosey.bot.stats import stats_commands
-from rosey.bot.tell import TellDelivery
 from rosey.plugin import PluginConfigError
+from rosey.plugin_api import PluginAPI
+from rosey.plugins.core_stats import stats_commands
+from rosey.plugins.core_tell import TellDelivery
 from rosey.plugins.moderation import Moderation, moderation
 from rosey.plugins.moderation_config import SpamRules
 from rosey.plugins.moderation_spam import SpamDetector, Strikes
@@ -27,7 +28,7 @@ from rosey.storage.recorder import Recorder
 from rosey.storage.service import open_storage
 from rosey.wire.fake import FakeConnection
 from rosey.wire.normalize import Normalizer
-from tests.bot.test_stats import CH, ME, T0, Lab, Server, _reactor, bounded
+from tests.plugins.test_core_stats import CH, ME, T0, Lab, Server, _reactor, bounded
 
 
 class ModServer(Server):
@@ -99,14 +100,17 @@ class ModLab(Lab):
         self.conn = ModServer(self)
         self.storage = open_storage(url, _reactor())
         self.bot = Bot(self.conn, clock=self.clock, storage=self.storage, storage_key=CH)
-        self.tells = TellDelivery(self.bot)
-        self.bot.add_command(*stats_commands(self.bot, self.tells))
+        self.api = PluginAPI(self.bot, "core")
+        self.tells = TellDelivery(self.api)
+        self.bot.add_command(*stats_commands(self.api, self.tells))
         self.tells.attach()
         self.recorder = Recorder(
             self.storage, self.conn, clock=self.clock, channel=CH, snapshot_interval=0
         )
         self.normalizer = Normalizer()
-        plugin = moderation.create(self.bot, moderation.parse_config(config or {}))
+        plugin = moderation.create(
+            PluginAPI(self.bot, moderation.name, moderation.parse_config(config or {}))
+        )
         assert isinstance(plugin, Moderation)
         self.plugin = plugin
 
@@ -425,7 +429,7 @@ async def test_live_spammer_is_muted_then_kicked() -> None:
     peer = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
     live = LiveBot(peer)
     config = moderation.parse_config({"ladder": ["mute", "kick"], "max_messages": 3})
-    plugin = moderation.create(live.bot, config)
+    plugin = moderation.create(PluginAPI(live.bot, moderation.name, config))
     try:
         await live.start()
         await live.bound(maybeDeferred(plugin.start))
@@ -464,7 +468,7 @@ async def test_live_tempban_reapplied_on_rejoin_and_lifted_on_expiry() -> None:
 
     peer = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
     live = LiveBot(peer)
-    plugin = moderation.create(live.bot, moderation.parse_config({}))
+    plugin = moderation.create(PluginAPI(live.bot, moderation.name, moderation.parse_config({})))
     assert isinstance(plugin, Moderation)
 
     def banned() -> list[str]:

@@ -1,10 +1,10 @@
 """The **playlist** plugin on the fake connection and a real SQLite file.
 
-The bot harness is ``tests/bot/test_stats.py``'s (real Bot, Recorder and migrated SQLite storage,
-a ``task.Clock``), with a server that also answers the playlist requests the way CyTube 3.86
-does (``delete`` → ``delete {uid}``, ``playNext`` → ``setCurrent`` + ``changeMedia``, ``queue``
-→ ``queue {item, after}``), using the payload shapes of ``tests/fixtures/playlist_ops.jsonl``.
-"""
+The bot harness is ``tests/plugins/test_core_stats.py``'s (real Bot, Recorder and migrated
+SQLite storage, a ``task.Clock``), with a server that also answers the playlist requests the way
+CyTube 3.86 does (``delete`` → ``delete {uid}``, ``playNext`` → ``setCurrent`` +
+``changeMedia``, ``queue`` → ``queue {item, after}``), using the payload shapes of
+``tests/fixtures/playlist_ops.jsonl``."""
 
 from __future__ import annotations
 
@@ -19,16 +19,17 @@ from twisted.internet.defer import maybeDeferred
 from twisted.logger import capturedLogs, formatEvent
 
 from rosey.bot.service import Bot
-from rosey.bot.stats import stats_commands
-from rosey.bot.tell import TellDelivery
 from rosey.plugin import PluginConfigError
+from rosey.plugin_api import PluginAPI
+from rosey.plugins.core_stats import stats_commands
+from rosey.plugins.core_tell import TellDelivery
 from rosey.plugins.playlist import PlaylistPlugin, playlist
 from rosey.plugins.playlist_rules import refill_candidates, skip_threshold
 from rosey.storage.recorder import Recorder
 from rosey.storage.rows import MediaPlay
 from rosey.storage.service import open_storage
 from rosey.wire.normalize import Normalizer
-from tests.bot.test_stats import CH, ME, T0, Lab, Server, _reactor, bounded
+from tests.plugins.test_core_stats import CH, ME, T0, Lab, Server, _reactor, bounded
 
 BASE = "http://127.0.0.1:8090/"
 CATALOGUE = {
@@ -83,13 +84,16 @@ class PlaylistLab(Lab):
         self.conn = PlaylistServer(self)
         self.storage = open_storage(url, _reactor())
         self.bot = Bot(self.conn, clock=self.clock, storage=self.storage, storage_key=CH)
-        self.tells = TellDelivery(self.bot)
-        self.bot.add_command(*stats_commands(self.bot, self.tells))
+        self.api = PluginAPI(self.bot, "core")
+        self.tells = TellDelivery(self.api)
+        self.bot.add_command(*stats_commands(self.api, self.tells))
         self.recorder = Recorder(
             self.storage, self.conn, clock=self.clock, channel=CH, snapshot_interval=0
         )
         self.normalizer = Normalizer()
-        plugin = playlist.create(self.bot, playlist.parse_config(config or {}))
+        plugin = playlist.create(
+            PluginAPI(self.bot, playlist.name, playlist.parse_config(config or {}))
+        )
         assert isinstance(plugin, PlaylistPlugin)
         self.plugin = plugin
         self.next_uid = 0
@@ -450,7 +454,11 @@ async def test_live_skip_vote_makes_the_peer_play_the_next_item() -> None:
             peer.add_virtual_user(name, 1)
         live = await LiveBot(peer).start()
         plugin = playlist.create(
-            live.bot, playlist.parse_config({"skip_min_votes": 2, "skip_ratio": 0.5})
+            PluginAPI(
+                live.bot,
+                playlist.name,
+                playlist.parse_config({"skip_min_votes": 2, "skip_ratio": 0.5}),
+            )
         )
         await live.bound(maybeDeferred(plugin.start))
         await live.until(lambda: live is not None and len(live.bot.mirror.playlist) == 2)

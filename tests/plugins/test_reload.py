@@ -24,7 +24,7 @@ from tests.plugins.lab import Lab
 MODULE = "rosey.plugins.reloadme"
 
 TEMPLATE = """
-    from rosey.bot.commands import command
+    from rosey.api import command
     from rosey.plugin import Plugin, PluginFactory, Settings
 
     VERSION = "{version}"
@@ -129,7 +129,7 @@ async def test_good_broken_broken_broken_fixed(dropin: DropIn) -> None:
     assert sys.modules[MODULE] is first_module
     assert rig.answers() == [["hello from v1"], ["hello from v1"]]
 
-    fails_in_two = "assert str(self.bot.connection.channel) == 'one', 'not in two'"
+    fails_in_two = "assert self.api.channel.name == 'one', 'not in two'"
     result = await rig.reload(version("v2", start=fails_in_two))
     assert not result.ok and "plugin reloadme in cytu.be/two failed to start" in result.message
     assert rig.answers() == [["hello from v1"], ["hello from v1"]]

@@ -18,13 +18,14 @@ from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs, formatEvent
 
 from rosey import events
-from rosey.bot import stats as stats_mod
 from rosey.bot.chattext import ago, clean_text, human_duration, js_substring, safe_line
 from rosey.bot.sendqueue.split import split_message
 from rosey.bot.service import Bot
-from rosey.bot.stats import install_stats, stats_commands
-from rosey.bot.tell import TellDelivery
 from rosey.events import Event
+from rosey.plugin_api import PluginAPI
+from rosey.plugins import core_stats as stats_mod
+from rosey.plugins.core_stats import install_stats, stats_commands
+from rosey.plugins.core_tell import TellDelivery
 from rosey.storage.errors import StorageError
 from rosey.storage.interface import IStorage
 from rosey.storage.recorder import Recorder
@@ -103,8 +104,9 @@ class Lab:
         self.conn = Server(self)
         self.storage: IStorage = open_storage(url, _reactor())
         self.bot = Bot(self.conn, clock=self.clock, storage=self.storage, storage_key=CH)
-        self.tells = TellDelivery(self.bot)
-        self.bot.add_command(*stats_commands(self.bot, self.tells))
+        self.api = PluginAPI(self.bot, "core")
+        self.tells = TellDelivery(self.api)
+        self.bot.add_command(*stats_commands(self.api, self.tells))
         self.tells.attach()
         self.recorder = Recorder(
             self.storage, self.conn, clock=self.clock, channel=CH, snapshot_interval=0
@@ -548,7 +550,7 @@ async def test_install_stats_adds_the_commands_and_the_delivery(db_url: str) -> 
     storage = open_storage(db_url, _reactor())
     await bounded(storage.connect())
     bot = Bot(FakeConnection(ROOM, ME), clock=clock, storage=storage)
-    install_stats(bot)
+    install_stats(PluginAPI(bot, "core"))
     assert {"stats", "seen", "top", "peak", "tell"} <= {c.name for c in bot.commands}
     [on_join] = bot.dispatcher.handlers(events.USER_JOIN)
     assert isinstance(getattr(on_join, "__self__", None), TellDelivery)
@@ -560,7 +562,7 @@ def test_tell_without_a_database_says_so() -> None:
     clock = task.Clock()
     conn = FakeConnection(ROOM, ME)
     bot = Bot(conn, clock=clock)  # the no-op storage
-    install_stats(bot)
+    install_stats(PluginAPI(bot, "core"))
     bot.startService()
     conn.connect()
     normalizer = Normalizer()

@@ -1,18 +1,32 @@
-"""Keeping a plugin's in-memory state in its key/value store (:attr:`rosey.plugin.Plugin.kv`).
+"""Helpers shared by plugins: safe text, keeping state in the key/value store, durations.
 
-The state lives in memory and is the truth while the plugin runs; each key of the store holds
-one JSON snapshot of a part of it. :class:`KvWriter` writes those snapshots one at a time and in
-order, always rendering the *current* state at write time, so quick successive changes to one key
-coalesce and an older snapshot never overwrites a newer one. A write that fails (storage down) is
-retried later and once more on close. :class:`Loader` loads the state once, retrying on demand
-after a failure: nothing may be written before the state was read, or the write would replace
-what is stored with an empty state.
+Every plugin may import this module (it is part of the documented plugin API, see
+``docs/plugins.md``); no plugin imports another plugin's module.
+
+Safe text. Whatever users typed is put on one line with :func:`clean_text`; :func:`safe_line`
+keeps a line from starting with ``/`` (a server command) or the command prefix, and
+:func:`send_safe`/:func:`reply_safe`/:func:`safe_replies` split a long text so that no part, the
+continuation lines included, reads as a command, to the server or to another bot sharing the
+prefix.
+
+Key/value state. The state lives in memory and is the truth while the plugin runs; each key of
+the store holds one JSON snapshot of a part of it. :class:`KvWriter` writes those snapshots one
+at a time and in order, always rendering the *current* state at write time, so quick successive
+changes to one key coalesce and an older snapshot never overwrites a newer one. A write that
+fails (storage down) is retried later and once more on close. :class:`Loader` loads the state
+once, retrying on demand after a failure: nothing may be written before the state was read, or
+the write would replace what is stored with an empty state.
+
+Durations. :func:`parse_duration` reads ``30s``, ``10m``, ``2h``, ``1d``, ``1w`` and sums like
+``1h30m``; :func:`human_duration` and :func:`ago` write them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -20,11 +34,109 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from rosey.plugin import KeyValue
+from rosey.api import ArgumentError, CommandContext, IKeyValue
+from rosey.bot.chattext import ago, clean_text, count_of, human_duration, safe_line
+from rosey.bot.sendqueue.lines import all_done
+from rosey.bot.sendqueue.split import MAX_LENGTH, split_message, utf16_len
+from rosey.bot.tasks import TaskSet
 
-__all__ = ["KvWriter", "Loader", "Render", "dump", "load_json"]
+__all__ = [
+    "MAX_LENGTH",
+    "KvWriter",
+    "Loader",
+    "Render",
+    "TaskSet",
+    "ago",
+    "all_done",
+    "clean_text",
+    "count_of",
+    "dump",
+    "human_duration",
+    "load_json",
+    "parse_duration",
+    "reply_safe",
+    "safe_line",
+    "safe_parts",
+    "safe_replies",
+    "send_safe",
+    "split_message",
+    "utf16_len",
+]
 
 log = Logger()
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(?:[0-9]{1,7}[smhdw])+")
+_PART = re.compile(r"([0-9]{1,7})([smhdw])")
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``10m``, ``2h``, ``1d``, ``1w``, ``1h30m`` (spaces allowed) → seconds > 0;
+    raises :class:`~rosey.api.ArgumentError` (a command's usage error) otherwise."""
+    compact = "".join(text.split()).lower()
+    if not _DURATION.fullmatch(compact):
+        raise ArgumentError(f"{text[:30]!r} is not a duration like 30s, 10m, 2h, 1d or 1h30m")
+    total = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(compact))
+    if total <= 0:
+        raise ArgumentError("a duration must be longer than 0 seconds")
+    return float(total)
+
+
+# -- safe text ------------------------------------------------------------------------------------
+
+
+def safe_parts(text: str, prefix: str, limit: int = MAX_LENGTH) -> list[str]:
+    """``text`` split into parts that fit ``limit`` once a guard mark is added, each made safe
+    with :func:`safe_line`."""
+    room = max(20, limit - 2)
+    return [safe_line(part, prefix) for part in split_message(text, room)]
+
+
+def send_safe(
+    send: Callable[[str], Deferred[None]], text: str, prefix: str, limit: int = MAX_LENGTH
+) -> Deferred[None]:
+    """Send ``text`` with ``send`` (``api.say``, or a PM partial) in safe parts; fires when all
+    parts were confirmed, or fails with the first failure."""
+    return all_done([send(part) for part in safe_parts(text, prefix, limit)])
+
+
+def reply_safe(
+    ctx: CommandContext, text: str, limit: int = MAX_LENGTH, *, private: bool = False
+) -> Deferred[None]:
+    """Answer a command in safe parts (chat to chat, PM to PM; by PM when ``private``). Fires
+    when sent; never fails (a failed send is logged)."""
+
+    def failed(failure: Failure) -> None:
+        log.info(
+            "Could not answer {user} ({cmd}): {error}",
+            user=ctx.user,
+            cmd=ctx.invocation,
+            error=failure.getErrorMessage(),
+        )
+
+    send = ctx.reply_pm if private else ctx.reply
+    return send_safe(send, text, ctx.prefix, limit).addErrback(failed)
+
+
+def safe_replies(
+    handler: Callable[[CommandContext], Awaitable[str | None]], limit: int = MAX_LENGTH
+) -> Callable[[CommandContext], Deferred[None]]:
+    """``handler`` with its text answer sent by :func:`reply_safe` (whatever it quotes)."""
+
+    async def run(ctx: CommandContext) -> None:
+        text = await handler(ctx)
+        if text:
+            await reply_safe(ctx, text, limit)
+
+    @functools.wraps(handler)
+    def wrapped(ctx: CommandContext) -> Deferred[None]:
+        return Deferred.fromCoroutine(run(ctx))
+
+    return wrapped
+
+
+# -- state in the key/value store ------------------------------------------------------------
+
 
 #: Renders a key's current value: ``(json text or None to delete the key, ttl or None)``.
 Render = Callable[[], tuple[str | None, float | None]]
@@ -35,7 +147,7 @@ def dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-async def load_json(kv: KeyValue, key: str) -> Any:
+async def load_json(kv: IKeyValue, key: str) -> Any:
     """The JSON value stored under ``key``; None when absent or not JSON (logged). Storage
     errors propagate."""
     raw = await kv.get(key)
@@ -54,7 +166,7 @@ class KvWriter:
     ``retry_after``: seconds before keys whose write failed are written again.
     """
 
-    def __init__(self, kv: KeyValue, clock: IReactorTime, *, retry_after: float = 30.0) -> None:
+    def __init__(self, kv: IKeyValue, clock: IReactorTime, *, retry_after: float = 30.0) -> None:
         self._kv = kv
         self._clock = clock
         self.retry_after = retry_after

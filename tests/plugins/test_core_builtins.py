@@ -11,9 +11,9 @@ from twisted.internet.defer import Deferred, succeed
 
 import rosey
 from rosey import events
-from rosey.bot.builtins import DiceSpec, builtin_commands, format_duration
 from rosey.bot.commands import PM, ArgumentError, CommandRegistry, CommandRouter, command
 from rosey.events import Event
+from rosey.plugins.core_builtins import DiceSpec, builtin_commands, format_duration
 
 
 class Recorder:

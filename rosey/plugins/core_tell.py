@@ -22,16 +22,12 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from rosey import events
-from rosey.bot.chattext import ago, clean_text, safe_line
-from rosey.bot.sendqueue.lines import all_done
-from rosey.bot.sendqueue.split import split_message
-from rosey.bot.tasks import TaskSet
-from rosey.events import Event
-from rosey.storage.errors import StorageError
+from rosey.api import Event, StorageError
+from rosey.plugins.support import TaskSet, ago, all_done, clean_text, safe_line, split_message
 from rosey.storage.rows import OutboundMessage
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["MAX_RETRIES", "TellDelivery"]
 
@@ -53,14 +49,14 @@ class TellDelivery:
 
     def __init__(
         self,
-        bot: Bot,
+        api: IPluginAPI,
         *,
         max_retries: int = MAX_RETRIES,
         batch: int = 10,
         recheck_after: float = 300.0,
         retry_after: float = 60.0,
     ) -> None:
-        self._bot = bot
+        self._api = api
         self.max_retries = max_retries
         self.batch = batch
         self.recheck_after = recheck_after
@@ -76,13 +72,13 @@ class TellDelivery:
 
     def attach(self) -> None:
         """Watch the bot's ``user_join`` and ``message`` events."""
-        self._bot.on(events.USER_JOIN, self.on_event)
-        self._bot.on(events.MESSAGE, self.on_event)
+        self._api.on(events.USER_JOIN, self.on_event)
+        self._api.on(events.MESSAGE, self.on_event)
 
     def detach(self) -> None:
         """Undo :meth:`attach`."""
-        self._bot.off(events.USER_JOIN, self.on_event)
-        self._bot.off(events.MESSAGE, self.on_event)
+        self._api.off(events.USER_JOIN, self.on_event)
+        self._api.off(events.MESSAGE, self.on_event)
 
     def expect(self, recipient: str) -> None:
         """A message for ``recipient`` was just queued: look for it at their next event."""
@@ -94,15 +90,14 @@ class TellDelivery:
         user = event.user
         # First the check that nearly always ends it: storage knows, without I/O, that nothing
         # waits for this user.
-        bot = self._bot
-        if not user or not bot.storage.may_have_outbound(bot.storage_key, user):
+        api = self._api
+        if not user or not api.storage.may_have_outbound(api.storage_key, user):
             return
         if event.replayed or event.extra.get("malformed") or event.extra.get("server_whisper"):
             return
         if not _USER_NAME.fullmatch(user):
             return  # [server], [voteskip] and other pseudo-users
-        own = self._own_name()
-        if own is not None and user.casefold() == own.casefold():
+        if self._api.channel.is_me(user):
             return
         self.deliver(user)
 
@@ -112,7 +107,7 @@ class TellDelivery:
         key = user.casefold()
         if key in self._active:
             return None
-        if self._quiet_until.get(key, 0.0) > self._bot.clock.seconds():
+        if self._quiet_until.get(key, 0.0) > self._api.clock.seconds():
             return None
         d = Deferred.fromCoroutine(self._deliver(user, key))
         d.addErrback(lambda f: log.failure("!tell delivery to {user} crashed", f, user=user))
@@ -125,14 +120,11 @@ class TellDelivery:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _own_name(self) -> str | None:
-        return self._bot.mirror.name or self._bot.connection.username
-
     def _channel(self) -> str:
-        return self._bot.storage_key
+        return self._api.storage_key
 
     def _pause(self, key: str, seconds: float) -> None:
-        now = self._bot.clock.seconds()
+        now = self._api.clock.seconds()
         if len(self._quiet_until) > self._prune_at:
             self._quiet_until = {k: t for k, t in self._quiet_until.items() if t > now}
             # Prune again only once the dict has doubled: O(1) amortized per call even when
@@ -141,7 +133,7 @@ class TellDelivery:
         self._quiet_until[key] = now + seconds
 
     async def _deliver(self, user: str, key: str) -> None:
-        storage, channel = self._bot.storage, self._channel()
+        storage, channel = self._api.storage, self._channel()
         try:
             rows = await storage.get_unsent_outbound(
                 channel, user, limit=self.batch, max_retries=self.max_retries
@@ -179,31 +171,31 @@ class TellDelivery:
 
     def _pm_target(self, user: str) -> str | None:
         """The user's name as listed when the bot can PM them, else None (deliver in chat)."""
-        mirror = self._bot.mirror
-        listed = mirror.users.get(user)
-        if listed is None or not mirror.logged_in:
+        channel = self._api.channel
+        listed = channel.users.get(user)
+        if listed is None or not channel.logged_in:
             return None
         return listed.name
 
     def _send(self, row: OutboundMessage, user: str, pm_to: str | None) -> Deferred[None]:
-        now = self._bot.clock.seconds()
+        now = self._api.clock.seconds()
         said = f"{clean_text(row.message)} ({ago(now - row.created_at)})"
         text = f"{row.sender or 'someone'} said: {said}"
         if pm_to is None:
             text = f"{user}: {text}"
-        prefix = self._bot.router.prefix
+        prefix = self._api.prefix
         # Split here rather than in the queue so that continuation lines get checked too.
-        limit = max(20, self._bot.queue.max_length - 2)
+        limit = max(20, self._api.max_line_length - 2)
         lines = [safe_line(part, prefix) for part in split_message(text, limit)]
         if pm_to is None:
-            return all_done([self._bot.say(line) for line in lines])
-        return all_done([self._bot.pm(pm_to, line) for line in lines])
+            return all_done([self._api.say(line) for line in lines])
+        return all_done([self._api.pm(pm_to, line) for line in lines])
 
     async def _failed(self, row: OutboundMessage, user: str, error: Exception) -> None:
         self.failed += 1
         reason = f"{type(error).__name__}: {error}"[:200]
         try:
-            count = await self._bot.storage.mark_outbound_failed(self._channel(), row.id, reason)
+            count = await self._api.storage.mark_outbound_failed(self._channel(), row.id, reason)
         except StorageError as e:
             log.warn("!tell: cannot record failure of message {id}: {error}", id=row.id, error=e)
             return
@@ -218,8 +210,8 @@ class TellDelivery:
 
     async def _mark_sent(self, row: OutboundMessage, user: str) -> None:
         try:
-            await self._bot.storage.mark_outbound_sent(
-                self._channel(), row.id, timestamp=self._bot.clock.seconds()
+            await self._api.storage.mark_outbound_sent(
+                self._channel(), row.id, timestamp=self._api.clock.seconds()
             )
         except StorageError as e:
             log.warn(

@@ -1,8 +1,8 @@
 """The commands every rosey has: ``help``, ``about``, ``ping``, ``roll`` and ``flip``.
 
 :func:`builtin_commands` makes them with their dependencies (clock, randomness, channel name)
-injected; register the result in the router's :class:`~rosey.bot.commands.CommandRegistry`.
-The **core** plugin (:mod:`rosey.plugins.core`) is how bots get them.
+injected; register the result with ``api.add_command``.
+Part of the **core** plugin (:mod:`rosey.plugins.core`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from twisted.internet.interfaces import IReactorTime
 
 import rosey
-from rosey.bot.commands import PM, Arg, ArgumentError, Command, CommandContext, command
+from rosey.api import PM, Arg, ArgumentError, Command, CommandContext, command
 
 __all__ = ["DiceSpec", "builtin_commands", "format_duration"]
 

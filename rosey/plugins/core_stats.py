@@ -1,12 +1,12 @@
 """Commands on top of storage: ``stats``, ``seen``, ``top``, ``peak`` and ``tell``.
 
-:func:`install_stats` adds them to a :class:`~rosey.bot.service.Bot` together with a
-:class:`TellDelivery`, which hands ``!tell`` messages over when their recipient joins or chats.
-(The daemon's bots get them from the **core** plugin, :mod:`rosey.plugins.core`.)
-Everything goes through the bot's :class:`~rosey.storage.interface.IStorage`; nothing here knows
-SQL.
+Part of the **core** plugin (:mod:`rosey.plugins.core`). :func:`install_stats` adds them
+through a plugin's :class:`~rosey.api.IPluginAPI` together with a :class:`TellDelivery`, which
+hands ``!tell`` messages over when their recipient joins or chats. Everything goes through the
+channel's storage (``api.storage``); nothing here knows SQL.
 
-``!tell`` delivery lives in :mod:`rosey.bot.tell`; the text helpers in :mod:`rosey.bot.chattext`.
+``!tell`` delivery lives in :mod:`rosey.plugins.core_tell`; the text helpers in
+:mod:`rosey.plugins.support`.
 
 Hostile text. Whatever users typed is put on one line (control characters and newlines become
 spaces) and no line the bot sends starts with ``/`` (a server command) or the command prefix,
@@ -20,15 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from rosey.bot.chattext import ago, clean_text, count_of, human_duration, safe_line
-from rosey.bot.commands import Arg, Command, CommandContext, Rest, UserName, command
-from rosey.bot.tell import TellDelivery
-from rosey.storage.errors import StorageError
-from rosey.storage.noop import NoopStorage
+from rosey.api import Arg, Command, CommandContext, Rest, StorageError, UserName, command
+from rosey.plugins.core_tell import TellDelivery
+from rosey.plugins.support import ago, clean_text, count_of, human_duration, safe_line
 from rosey.storage.rows import UserStats
 
 if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+    from rosey.api import IPluginAPI
 
 __all__ = ["install_stats", "stats_commands"]
 
@@ -63,25 +61,21 @@ def _parse_pending(raw: str | None) -> list[tuple[int, str]]:
     ]
 
 
-def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
-    """The commands ``stats``, ``seen``, ``top``, ``peak`` and ``tell`` for ``bot``."""
+def stats_commands(api: IPluginAPI, tells: TellDelivery) -> list[Command]:
+    """The commands ``stats``, ``seen``, ``top``, ``peak`` and ``tell`` through ``api``."""
     telling: set[str] = set()  # senders whose !tell is being stored
 
     def channel() -> str:
-        return bot.storage_key
-
-    def own_name() -> str | None:
-        return bot.mirror.name or bot.connection.username
+        return api.storage_key
 
     def is_me(name: str) -> bool:
-        own = own_name()
-        return own is not None and own.casefold() == name.casefold()
+        return bool(api.channel.is_me(name))
 
     def now() -> float:
-        return bot.clock.seconds()
+        return api.clock.seconds()
 
     def here(name: str) -> str | None:
-        user = bot.mirror.users.get(name)
+        user = api.channel.users.get(name)
         return None if user is None else user.name
 
     def reply(ctx: CommandContext, text: str) -> str:
@@ -107,7 +101,7 @@ def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
         asked: str | None = ctx.args["user"]
         name = asked or ctx.user
         try:
-            stats = await bot.storage.get_user_stats(channel(), name)
+            stats = await api.storage.get_user_stats(channel(), name)
         except StorageError as e:
             return unavailable(ctx, e)
         if stats is None:
@@ -140,7 +134,7 @@ def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
         if listed is not None:
             return reply(ctx, f"{listed} is here now.")
         try:
-            stats = await bot.storage.get_user_stats(channel(), name)
+            stats = await api.storage.get_user_stats(channel(), name)
         except StorageError as e:
             return unavailable(ctx, e)
         if stats is None or (stats.last_seen is None and stats.first_seen is None):
@@ -152,7 +146,7 @@ def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
     @command("top", cooldown_user=COOLDOWN, help=f"The {TOP_COUNT} most talkative users.")
     async def top_cmd(ctx: CommandContext) -> str:
         try:
-            rows = await bot.storage.get_top_chatters(channel(), limit=TOP_COUNT + 1)
+            rows = await api.storage.get_top_chatters(channel(), limit=TOP_COUNT + 1)
         except StorageError as e:
             return unavailable(ctx, e)
         rows = [r for r in rows if r.total_chat_lines > 0 and not is_me(r.username)]
@@ -166,7 +160,7 @@ def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
     @command("peak", cooldown_user=COOLDOWN, help="The most users the channel has had.")
     async def peak_cmd(ctx: CommandContext) -> str:
         try:
-            marks = await bot.storage.get_channel_stats(channel())
+            marks = await api.storage.get_channel_stats(channel())
         except StorageError as e:
             return unavailable(ctx, e)
         parts = []
@@ -185,10 +179,10 @@ def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
     async def pending_from(sender: str) -> list[tuple[int, str]]:
         """The sender's messages still waiting (kept per sender in the plugin store; what was
         delivered or given up is dropped by asking for each recipient's unsent messages)."""
-        entries = _parse_pending(await bot.storage.kv_get(channel(), _KV_NAMESPACE, sender))
+        entries = _parse_pending(await api.storage.kv_get(channel(), _KV_NAMESPACE, sender))
         waiting: set[int] = set()
         for recipient in {r.casefold(): r for _, r in entries}.values():
-            rows = await bot.storage.get_unsent_outbound(
+            rows = await api.storage.get_unsent_outbound(
                 channel(), recipient, limit=1000, max_retries=tells.max_retries
             )
             waiting.update(row.id for row in rows)
@@ -212,7 +206,7 @@ def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
             return f"Usage: {ctx.command.usage(ctx.prefix)}"
         if len(message) > MAX_TELL_LENGTH:
             return f"That's {len(message):,} characters; {ctx.invocation} takes {MAX_TELL_LENGTH}."
-        if isinstance(bot.storage, NoopStorage):
+        if not api.persistent:
             return "I have no database here, so I can't keep messages."
         sender_key = ctx.user.casefold()
         if sender_key in telling:
@@ -226,7 +220,7 @@ def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
             telling.discard(sender_key)
 
     async def store_tell(ctx: CommandContext, recipient: str, message: str) -> str:
-        storage, sender_key = bot.storage, ctx.user.casefold()
+        storage, sender_key = api.storage, ctx.user.casefold()
         listed = here(recipient)
         if listed is None:
             known = await storage.get_user_stats(channel(), recipient)
@@ -254,9 +248,9 @@ def stats_commands(bot: Bot, tells: TellDelivery) -> list[Command]:
     return [stats_cmd, seen_cmd, top_cmd, peak_cmd, tell_cmd]
 
 
-def install_stats(bot: Bot, **delivery_options: Any) -> None:
-    """Add ``stats``, ``seen``, ``top``, ``peak`` and ``tell`` to ``bot`` and start delivering
+def install_stats(api: IPluginAPI, **delivery_options: Any) -> None:
+    """Add ``stats``, ``seen``, ``top``, ``peak`` and ``tell`` through ``api`` and start delivering
     ``!tell`` messages (``delivery_options`` go to :class:`TellDelivery`)."""
-    tells = TellDelivery(bot, **delivery_options)
-    bot.add_command(*stats_commands(bot, tells))
+    tells = TellDelivery(api, **delivery_options)
+    api.add_command(*stats_commands(api, tells))
     tells.attach()

@@ -1,0 +1,193 @@
+"""Everything a plugin may use: :class:`IPluginAPI` (the way Synapse hands modules a
+``ModuleApi`` instead of the homeserver).
+
+A plugin never sees the :class:`~rosey.bot.service.Bot`. For each channel where it is enabled,
+the daemon builds one :class:`IPluginAPI` (:class:`rosey.plugin_api.PluginAPI`) and passes it to
+the plugin factory's ``create(api)``. Through it the plugin talks (:meth:`IPluginAPI.say`,
+:meth:`IPluginAPI.pm`), listens (:meth:`IPluginAPI.on`), declares commands
+(:meth:`IPluginAPI.add_command` with :func:`command`), reads the channel
+(:attr:`IPluginAPI.channel`, an :class:`IChannelView`), acts on it (:attr:`IPluginAPI.actions`),
+and keeps data (:attr:`IPluginAPI.kv`, :attr:`IPluginAPI.storage`).
+
+This module also re-exports the few value types those calls take and return, so a plugin
+imports from ``rosey.api``, ``rosey.plugin`` and ``rosey.events`` only. ``docs/plugins.md``
+documents exactly this surface and says what is stable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zope.interface import Attribute, Interface
+
+from rosey.bot.commands import (
+    ANYWHERE,
+    CHAT,
+    PM,
+    Arg,
+    ArgumentError,
+    Choice,
+    Command,
+    CommandContext,
+    Rest,
+    UserName,
+    Where,
+    command,
+    rank_name,
+)
+from rosey.bot.errors import ActionFailed, ActionRefused, TargetNotFound
+from rosey.bot.state import NowPlaying, PlaylistItem, User
+from rosey.errors import ChannelPermissionError, NotConnected
+from rosey.events import Event
+from rosey.storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from twisted.internet.defer import Deferred
+
+__all__ = [
+    "ANYWHERE",
+    "CHAT",
+    "PM",
+    "ActionFailed",
+    "ActionRefused",
+    "Arg",
+    "ArgumentError",
+    "ChannelPermissionError",
+    "Choice",
+    "Command",
+    "CommandContext",
+    "Event",
+    "IChannelView",
+    "IKeyValue",
+    "IPluginAPI",
+    "NotConnected",
+    "NowPlaying",
+    "PlaylistItem",
+    "Rest",
+    "StorageError",
+    "TargetNotFound",
+    "User",
+    "UserName",
+    "Where",
+    "command",
+    "rank_name",
+]
+
+
+class IUsersView(Interface):
+    """The users in the channel, read-only (names compare case-insensitively)."""
+
+    names = Attribute("The listed names, in list order (tuple of str).")
+
+    def get(name: str) -> User | None:
+        """The listed user called ``name``, or None."""
+
+    def __contains__(name: object) -> bool:
+        """Whether ``name`` is listed."""
+
+    def __iter__() -> Any:
+        """The listed :class:`User` values."""
+
+    def __len__() -> int:
+        """How many users are listed."""
+
+
+class IPlaylistView(Interface):
+    """The channel's playlist, read-only."""
+
+    items = Attribute("The items in play order (tuple of :class:`PlaylistItem`).")
+    current_uid = Attribute("The uid the server marked current (int), or None.")
+    current = Attribute("The item the server marked current, or None.")
+    now_playing = Attribute("What plays (:class:`NowPlaying`), or None.")
+    locked = Attribute("Whether the playlist is locked (bool).")
+
+    def __len__() -> int:
+        """How many items there are."""
+
+
+class IChannelView(Interface):
+    """A read-only view of the channel as the server described it, and of the bot in it."""
+
+    name = Attribute("The channel's name on its site (str).")
+    users = Attribute("Who is here (:class:`IUsersView`).")
+    playlist = Attribute("The playlist and what plays (:class:`IPlaylistView`).")
+    own_name = Attribute("The bot's name: the one it logged in with, or the configured one (str).")
+    own_rank = Attribute("The rank the server checks the bot's permissions against (float).")
+    logged_in = Attribute("True once the bot's login succeeded (it can PM).")
+    ready = Attribute("True once the join burst is over (the connection's ``ready`` event).")
+
+    def is_me(name: str) -> bool:
+        """Whether ``name`` is the bot itself (case-insensitive)."""
+
+    def can(node: str) -> bool:
+        """Whether the server would let the bot use permission ``node`` (e.g.
+        ``"playlistdelete"``) now."""
+
+    def said_recently(text: str) -> bool:
+        """Whether ``text`` is a line the bot sent recently (to ignore its own words when a
+        relay or another bot repeats them)."""
+
+
+class IKeyValue(Interface):
+    """The plugin's own key/value store in the channel's storage (kept across reloads and
+    restarts when :attr:`IPluginAPI.persistent`)."""
+
+    namespace = Attribute("The plugin's namespace (its name).")
+
+    def get(key: str) -> Deferred[str | None]:
+        """The value stored under ``key``, or None (absent or expired)."""
+
+    def set(key: str, value: str, ttl: float | None = None) -> Deferred[None]:
+        """Store ``value``; it expires ``ttl`` seconds from now when given."""
+
+    def delete(key: str) -> Deferred[bool]:
+        """Remove ``key``; True when there was one."""
+
+
+class IPluginAPI(Interface):
+    """Everything one plugin instance may use in one channel.
+
+    Handlers and commands registered here stay until removed; :class:`rosey.plugin.Plugin`
+    removes its own on ``stop``.
+    """
+
+    name = Attribute("The plugin's name (its config table is [plugins.NAME]).")
+    settings = Attribute("The plugin's parsed settings: what its ``parse_config`` returned.")
+    log = Attribute("A twisted.logger.Logger for the plugin.")
+    clock = Attribute("The reactor's clock (IReactorTime): ``seconds()``, ``callLater``.")
+    started_at = Attribute("``clock.seconds()`` when the channel's bot was made (float).")
+    prefix = Attribute("The command prefix, e.g. ``!`` (str).")
+    max_line_length = Attribute("The longest chat line the bot sends, in UTF-16 units (int).")
+    channel = Attribute("The channel, read-only (:class:`IChannelView`).")
+    actions = Attribute(
+        "The typed channel actions (:class:`rosey.bot.actions.Actions`): kick, ban, mute, "
+        "queue, delete, play_next, …; each a Deferred that fires on the server's confirmation."
+    )
+    storage = Attribute("The channel's storage (:class:`rosey.storage.interface.IStorage`).")
+    storage_key = Attribute("The channel key that storage rows are scoped by (str).")
+    persistent = Attribute("True when storage keeps data (a database), False for none (bool).")
+    kv = Attribute("The plugin's key/value store (:class:`IKeyValue`).")
+
+    def say(text: str, meta: dict[str, Any] | None = None) -> Deferred[None]:
+        """Send a chat line through the flood-safe send queue; fires once the server echoed
+        it."""
+
+    def pm(to: str, text: str) -> Deferred[None]:
+        """Send a private message through the send queue."""
+
+    def on(event: str, handler: Callable[[Event], Any]) -> None:
+        """Run ``handler(event)`` for every event named ``event`` (``rosey.events`` names;
+        ``"*"``: every event). A handler may return a Deferred; it must not raise."""
+
+    def off(event: str, handler: Callable[[Event], Any]) -> None:
+        """Stop running ``handler`` for ``event``."""
+
+    def add_command(*commands: Command) -> None:
+        """Register commands declared with :func:`command` (a later one of the same name
+        replaces an earlier one)."""
+
+    def remove_command(command: Command) -> None:
+        """Unregister ``command`` if it is still the one registered under its name."""
