@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rosey.version import version_line
+
 if TYPE_CHECKING:
     from rosey.daemon.config import RetentionConfig
 
@@ -38,17 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_config_parser(sub)
     return parser
-
-
-def version_line() -> str:
-    """``rosey 0.2.0 (Python 3.11.7, Twisted 26.10.0)``: what ``--version`` prints."""
-    import platform
-
-    import twisted
-    from rosey import __version__
-
-    python, twisted_version = platform.python_version(), twisted.__version__
-    return f"rosey {__version__} (Python {python}, Twisted {twisted_version})"
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,13 +12,7 @@ import grimp
 
 # One import of each cycle that is known today; remove the entry with the cycle (the test fails
 # while an entry names an import that no longer exists).
-KNOWN = {
-    # removed by the plugin API work (bot/service -> plugins/core -> bot/stats -> bot/service)
-    ("rosey.bot.service", "rosey.plugins.core"),
-    # TYPE_CHECKING cycles
-    ("rosey.bot.commands.spec", "rosey.bot.commands.context"),
-    ("rosey.plugins.moderation_commands", "rosey.plugins.moderation"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def imports_on_a_cycle(graph: grimp.ImportGraph) -> list[tuple[str, str]]:

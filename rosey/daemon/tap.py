@@ -38,7 +38,7 @@ class Options(usage.Options):
 
     def opt_version(self) -> None:
         """Print rosey's version and exit."""
-        from rosey.cli import version_line
+        from rosey.version import version_line
 
         sys.stdout.write(version_line() + "\n")
         raise SystemExit(0)

@@ -4,18 +4,39 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from rosey.api import Arg, Command, CommandContext, Rest, UserName, command
+from rosey.plugins.moderation_config import ModerationConfig
+from rosey.plugins.moderation_store import SanctionStore
 from rosey.plugins.support import clean_text, human_duration, parse_duration, safe_line
 
-if TYPE_CHECKING:
-    from rosey.plugins.moderation import Moderation
+__all__ = ["MOD_RANK", "ModerationCommands", "Moderator"]
 
-__all__ = ["MOD_RANK", "ModerationCommands"]
+
+class Moderator(Protocol):
+    """What the commands use of the moderation plugin (it imports this module, so the commands
+    name the plugin by this protocol rather than import it back)."""
+
+    api: Any
+    config: ModerationConfig
+    store: SanctionStore
+
+    @property
+    def now(self) -> float: ...
+    def me(self) -> str: ...
+    def rank_of(self, name: str) -> float | None: ...
+    def timed_mute(
+        self, name: str, seconds: float, why: str, by: str, by_rank: float
+    ) -> Deferred[None]: ...
+    def ban(
+        self, name: str, seconds: float | None, why: str, by: str, by_rank: float
+    ) -> Deferred[None]: ...
+    def lift(self, kind: str, name: str, by: str, why: str) -> Deferred[bool]: ...
+
 
 MOD_RANK = 2
 _REASON = 120
@@ -24,7 +45,7 @@ _REASON = 120
 class ModerationCommands:
     """The commands of one :class:`~rosey.plugins.moderation.Moderation` instance."""
 
-    def __init__(self, plugin: Moderation) -> None:
+    def __init__(self, plugin: Moderator) -> None:
         self.p = plugin
 
     def _check_target(self, ctx: CommandContext, name: str) -> str | None:

@@ -21,17 +21,16 @@ import enum
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rosey.bot.commands.args import Arg, check_declaration, usage
 from rosey.bot.permissions import rank_name
 
-if TYPE_CHECKING:
-    from rosey.bot.commands.context import CommandContext
-
 __all__ = ["ANYWHERE", "CHAT", "PM", "Command", "CommandRegistry", "Where", "command", "rank_name"]
 
-Callback = Callable[["CommandContext"], Any]
+#: A handler: takes a :class:`~rosey.bot.commands.context.CommandContext` (typed ``Any`` here:
+#: that module imports this one, and the handlers name the type themselves).
+Callback = Callable[[Any], Any]
 #: What :func:`command` decorates: a handler, or a method taking ``(self, ctx)``.
 Decorated = Callable[..., Any]
 
@@ -81,7 +80,7 @@ class Command:
             return self
         return replace(self, callback=self.callback.__get__(obj, objtype), _bound=True)
 
-    def __call__(self, ctx: CommandContext) -> Any:
+    def __call__(self, ctx: Any) -> Any:
         """Run the handler directly (the router does more: rank, arguments, cooldowns)."""
         return self.callback(ctx)
 
