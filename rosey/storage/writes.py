@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, literal, select, update
 from sqlalchemy.engine import Connection
 
+from rosey.interfaces import channel_key
 from rosey.storage import bulk
 from rosey.storage import ops as o
 from rosey.storage.tables import (
@@ -85,13 +86,6 @@ def session_upsert(conn: Connection) -> Any:
     if found is None:
         found = _SESSION[name] = _session_upsert(name)
     return found
-
-
-def channel_key(name: str) -> str:
-    """The key of channel ``name`` in ``channels.name``: CyTube channel names (and host names)
-    are case-insensitive, so ``cytu.be/MyChan`` and ``cytu.be/mychan`` are one channel and
-    must share one row. Migration 0003_channel_case folded older rows the same way."""
-    return name.lower()
 
 
 def find_channel(conn: Connection, name: str) -> int | None:

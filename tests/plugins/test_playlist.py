@@ -86,7 +86,12 @@ class PlaylistLab(Lab):
         self.tells = TellDelivery(self.bot)
         self.bot.add_command(*stats_commands(self.bot, self.tells))
         self.recorder = Recorder(
-            self.storage, self.conn, clock=self.clock, channel=CH, snapshot_interval=0
+            self.storage,
+            self.bot,
+            view=self.bot.mirror,
+            clock=self.clock,
+            channel=CH,
+            snapshot_interval=0,
         )
         self.normalizer = Normalizer()
         plugin = playlist.create(self.bot, playlist.parse_config(config or {}))
