@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rosey.bot.mirror import ChannelMirror
 from rosey.events import Event
 from rosey.storage import migrate
 from rosey.storage.engine import make_engine
@@ -142,7 +143,10 @@ async def through_rosey(reactor: Any, url: str, events: list[Event], args: Any) 
     rec = Recorder(
         storage,
         source,
+        # The view the recorder reads: these events carry no user list or playlist to apply.
+        view=ChannelMirror(),
         clock=reactor,
+        channel=CHANNEL,
         batch_size=args.batch,
         max_buffer=args.backlog * 4,
         snapshot_interval=0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
@@ -15,6 +16,45 @@ from zope.interface import Attribute, Interface
 from rosey.events import Event
 
 EventListener = Callable[[Event], object]
+
+#: The current playlist item as (media type, media id, queued by).
+CurrentItem = tuple[str, str, str | None]
+
+
+def channel_label(site: str, name: str) -> str:
+    """``host/channel``: a channel's one identity, as configured (logs and metrics show it;
+    the bot and the recorder scope its rows in storage by it, through :func:`channel_key`).
+    The site's host keeps two sites' same-named channels apart."""
+    return f"{urlsplit(site).netloc}/{name}"
+
+
+def channel_key(label: str) -> str:
+    """The storage key of the channel labelled ``label``: CyTube channel names (and host names)
+    are case-insensitive, so ``cytu.be/MyChan`` and ``cytu.be/mychan`` are one channel and share
+    one row."""
+    return label.lower()
+
+
+class IChannelState(Interface):
+    """One channel's state as the server described it, read-only: the bot's channel mirror, as
+    storage reads it (plugins read the same mirror through :class:`rosey.api.IChannelView`).
+
+    Whoever holds a view reads it after the mirror applied the event at hand (the recorder gets
+    each event from the bot right after its mirror step), and never changes it.
+    """
+
+    name = Attribute("The bot's own name once a login succeeded, else None (str | None).")
+    rank = Attribute("The bot's own rank as the server last gave it; -1 until told (float).")
+    afk = Attribute("Whether the server has the bot marked AFK (bool).")
+    user_count = Attribute("How many users are listed (int).")
+    user_names = Attribute("Every listed user's name, in list order (tuple of str).")
+    connected_count = Attribute(
+        "Sockets in the channel, anonymous viewers included; None before the first count "
+        "(int | None)."
+    )
+
+    def current_item() -> CurrentItem | None:
+        """The playlist's current item as (media type, media id, queued by), or None."""
 
 
 class IConnection(Interface):

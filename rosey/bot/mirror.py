@@ -17,11 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from rosey import events
 from rosey.bot.state import ChannelSettings, Playlist, User, UserList
 from rosey.bot.state.models import Malformed, as_bool, as_dict, as_number, as_str
 from rosey.events import Event
+from rosey.interfaces import CurrentItem, IChannelState
 
 log = Logger()
 
@@ -30,8 +32,12 @@ LEADER_RANK = 1.5
 _Handler = Callable[[Any], None]
 
 
+@implementer(IChannelState)
 class ChannelMirror:
     """The channel state one connection has been told, plus the bot's own identity.
+
+    It is the channel's one model: the recorder reads it through
+    :class:`~rosey.interfaces.IChannelState`.
 
     Own identity: ``name`` (None until a successful ``login``), ``guest``, and ``rank``, the
     rank the server last gave the bot (``rank`` events, including the two of the login
@@ -94,6 +100,30 @@ class ChannelMirror:
         if self.is_leader:
             return max(self.rank, LEADER_RANK)
         return self.rank
+
+    # -- IChannelState (what the recorder reads) ------------------------------------------------
+
+    @property
+    def user_count(self) -> int:
+        """How many users are listed."""
+        return len(self.users)
+
+    @property
+    def user_names(self) -> tuple[str, ...]:
+        """Every listed name, in list order."""
+        return self.users.names
+
+    @property
+    def connected_count(self) -> int | None:
+        """Sockets in the channel (``usercount``), None before the first count."""
+        return self.users.usercount
+
+    def current_item(self) -> CurrentItem | None:
+        """The current playlist item as (media type, media id, queued by), or None."""
+        item = self.playlist.current
+        if item is None:
+            return None
+        return (item.media.type, item.media.id, item.queueby or None)
 
     def _is_self(self, name: str) -> bool:
         return self.name is not None and name.casefold() == self.name.casefold()

@@ -1,7 +1,8 @@
 """The Bot service: the business layer between one channel's connection and its handlers.
 
 It never touches sockets or SQL. Each normalized event from the :class:`IConnection` goes, in
-this order, to the channel mirror (so handlers see the state the event created), the send
+this order, to the channel mirror (so handlers see the state the event created), the
+subscribers (:meth:`Bot.subscribe`: the recorder), the send
 queue (confirmations, cooldowns), the action confirmations, and then the dispatcher (handlers,
 commands).
 """
@@ -107,6 +108,7 @@ class Bot(MultiService):
         self.dispatcher.watch(self._routes.clear)
         self._confirm = self.confirmations.feed
         self._run_handlers = self.dispatcher.run_handlers
+        self._subscribers: tuple[Callable[[Event], object], ...] = ()
 
     # -- handlers and commands ----------------------------------------------------------------
 
@@ -132,6 +134,16 @@ class Bot(MultiService):
 
     # -- the event path -----------------------------------------------------------------------
 
+    def subscribe(self, listener: Callable[[Event], object]) -> None:
+        """Hand every event to ``listener`` right after the mirror applied it, before the queue
+        and the handlers (the recorder reads ``bot.mirror`` then). It should not raise: an
+        exception is logged and the event goes on."""
+        self._subscribers += (listener,)
+
+    def unsubscribe(self, listener: Callable[[Event], object]) -> None:
+        """Stop handing events to ``listener``."""
+        self._subscribers = tuple(s for s in self._subscribers if s != listener)
+
     def handle_event(self, event: Event) -> bool | Deferred[bool]:
         """Feed one normalized event through mirror, queue, confirmations and handlers.
 
@@ -145,6 +157,11 @@ class Bot(MultiService):
         apply, answer, handlers = route
         if apply is not None:
             apply(event)
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                self.log.failure("a subscriber failed on a {name!r} event", name=event.name)
         if answer is not None:
             answer(event)
         self._confirm(event)

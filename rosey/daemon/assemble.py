@@ -44,7 +44,6 @@ from rosey.events import Event
 from rosey.storage.errors import StorageError
 from rosey.storage.recorder import Recorder
 from rosey.storage.service import StorageService, open_storage
-from rosey.storage.tracker import QueuedItem
 from rosey.wire.connection import CyTubeConnection
 
 log = Logger(namespace="rosey.daemon")
@@ -294,9 +293,8 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
     bot.setServiceParent(services)
     services.setServiceParent(daemon)
 
-    recorder = Recorder(
-        storage, connection, clock=reactor, channel=label, queued_item=_current_item(bot)
-    )
+    # The recorder sees each event after the bot's mirror applied it, and reads the mirror.
+    recorder = Recorder(storage, bot, view=bot.mirror, clock=reactor, channel=bot.storage_key)
     recorder.on_batch = daemon.metrics.storage_batch
     recorder.setServiceParent(daemon.storage)
     daemon.recorders.append(recorder)
@@ -306,17 +304,6 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
     daemon.bots[label] = bot
     _observe_channel(daemon.metrics, label, connection, bot, watch)
     return bot
-
-
-def _current_item(bot: Bot) -> QueuedItem:
-    """The bot's current playlist item as the recorder wants it: (type, id, queued by)."""
-    playlist = bot.mirror.playlist
-
-    def current() -> tuple[str, str, str | None] | None:
-        item = playlist.current
-        return None if item is None else (item.media.type, item.media.id, item.queueby or None)
-
-    return current
 
 
 def _observe_channel(

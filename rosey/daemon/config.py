@@ -25,6 +25,7 @@ from rosey.daemon import logpaths
 from rosey.daemon.config_reader import ConfigError, Problems, Reader, Secret
 from rosey.daemon.plugin_config import PluginsConfig, PluginsError, resolve_plugins
 from rosey.daemon.plugins import Discovery
+from rosey.interfaces import channel_label
 
 CHANNEL_NAME = re.compile(r"^[\w-]{1,30}$")
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -50,8 +51,9 @@ class ChannelConfig:
 
     @property
     def label(self) -> str:
-        """``host/channel``: how logs and metrics name this channel."""
-        return f"{urlsplit(self.site).netloc}/{self.name}"
+        """``host/channel``: how logs and metrics name this channel, and the key its rows are
+        scoped by in storage (:func:`rosey.interfaces.channel_label`)."""
+        return channel_label(self.site, self.name)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 A run of these operations (up to the next operation of another kind) is written with at most
 four ``executemany`` calls whatever its length: the chat lines; the user actions (joins, leaves,
 PMs) in their order; and one ``user_stats`` upsert per user with the run's effect on that user
-folded into one row (a short one for users who only chatted). The statements are plain SQL,
+folded into one row (a short one for users who only chatted). The statements are plain SQL
+(the ``user_stats`` upserts are the rules of :mod:`rosey.storage.sessions`, compiled to SQL),
 rendered once per channel and dialect with the channel id written in and positional parameters
 (SQLite numbers them, so a repeated one is bound once); the rows are plain tuples handed to the
 driver as they are. SQLAlchemy does no per-row work: building and processing a dict per row
@@ -25,9 +26,10 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import literal, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from rosey.storage import ops as o
+from rosey.storage import sessions
 from rosey.storage.tables import chat_messages
 
 # Statement templates: {cid} is the channel id (an int, written into the statement: one
@@ -37,44 +39,36 @@ _ACTION = (
     "INSERT INTO user_actions (channel_id, ts, username, action_type, details) "
     "VALUES ({cid}, :t, :u, :k, :x)"
 )
-_FIRST_LAST = """\
-  first_seen = CASE WHEN user_stats.first_seen IS NULL
-                      OR excluded.first_seen < user_stats.first_seen
-                    THEN excluded.first_seen ELSE user_stats.first_seen END,
-  last_seen = CASE WHEN user_stats.last_seen IS NULL
-                     OR excluded.last_seen > user_stats.last_seen
-                   THEN excluded.last_seen ELSE user_stats.last_seen END,
-  total_chat_lines = user_stats.total_chat_lines + excluded.total_chat_lines"""
-# A user who only chatted in the run.
-_CHATTER = f"""\
-INSERT INTO user_stats (channel_id, username, first_seen, last_seen, total_chat_lines)
-VALUES ({{cid}}, :u, :f, :l, :n)
-ON CONFLICT (channel_id, username) DO UPDATE SET
-{_FIRST_LAST}"""
-# A user who joined or left (and maybe chatted): :l0 and :d are the fold's (see below).
-# ``excluded`` holds the row as it would be for a user seen first in this run, which is also
-# what an update needs when no session was open before the run.
-_L0 = "CAST(:l0 AS DOUBLE PRECISION)"
-_D = "CAST(:d AS DOUBLE PRECISION)"
-_VISITOR = f"""\
-INSERT INTO user_stats (channel_id, username, first_seen, last_seen, total_chat_lines,
-                        total_time_connected, current_session_start)
-VALUES ({{cid}}, :u, :f, :l, :n, :tot, :css)
-ON CONFLICT (channel_id, username) DO UPDATE SET
-{_FIRST_LAST},
-  total_time_connected = user_stats.total_time_connected + CASE
-      WHEN {_L0} IS NULL THEN 0.0
-      WHEN user_stats.current_session_start IS NULL THEN excluded.total_time_connected
-      WHEN {_L0} > user_stats.current_session_start
-        THEN {_L0} - user_stats.current_session_start + {_D}
-      ELSE {_D} END,
-  current_session_start = CASE WHEN {_L0} IS NULL
-      THEN COALESCE(user_stats.current_session_start, excluded.current_session_start)
-      ELSE excluded.current_session_start END"""
-#: The visitor row as built (see _write): each parameter once, in this order.
+# The user_stats upserts follow the session rules of rosey.storage.sessions, rendered to SQL
+# once per dialect (see _template).
+#: The rows as built (see _write): each parameter once, in this order.
+_CHATTER_ROW = ("u", "f", "l", "n")
 _VISITOR_ROW = ("u", "f", "l", "n", "tot", "css", "l0", "d")
 
 _PARAM = re.compile(r":([a-z0-9]+)\b")
+
+_TEMPLATES: dict[tuple[str, str], str] = {}
+
+
+def _template(dialect: str, kind: str) -> str:
+    """The ``chatter`` or ``visitor`` upsert of :mod:`rosey.storage.sessions` as SQL text for
+    ``dialect``, with ``:name`` parameters and the channel id as ``{cid}`` (see _render)."""
+    found = _TEMPLATES.get((dialect, kind))
+    if found is None:
+        named: Dialect
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql.base import PGDialect
+
+            named = PGDialect(paramstyle="named")
+        else:
+            from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+            named = SQLiteDialect(paramstyle="named")
+        build = sessions.chatter_upsert if kind == "chatter" else sessions.visitor_upsert
+        # for_executemany: no RETURNING, which a single-row INSERT could get.
+        compiled = build(dialect).compile(dialect=named, for_executemany=True)
+        found = _TEMPLATES[(dialect, kind)] = str(compiled)
+    return found
 
 
 def _render(template: str, cid: int, paramstyle: str, row: Sequence[str]) -> tuple[str, Any]:
@@ -96,21 +90,23 @@ def _render(template: str, cid: int, paramstyle: str, row: Sequence[str]) -> tup
 class _SQL:
     """The statements for one channel in one dialect's parameter style."""
 
-    def __init__(self, cid: int, paramstyle: str) -> None:
+    def __init__(self, cid: int, dialect: str, paramstyle: str) -> None:
         self.chat, _ = _render(_CHAT, cid, paramstyle, ("t", "u", "m"))
         self.action, _ = _render(_ACTION, cid, paramstyle, ("t", "u", "k", "x"))
-        self.chatter, _ = _render(_CHATTER, cid, paramstyle, ("u", "f", "l", "n"))
-        self.visitor, self.arrange_visitor = _render(_VISITOR, cid, paramstyle, _VISITOR_ROW)
+        chatter, visitor = _template(dialect, "chatter"), _template(dialect, "visitor")
+        self.chatter, self.arrange_chatter = _render(chatter, cid, paramstyle, _CHATTER_ROW)
+        self.visitor, self.arrange_visitor = _render(visitor, cid, paramstyle, _VISITOR_ROW)
 
 
-_CACHE: dict[tuple[str, int], _SQL] = {}
+_CACHE: dict[tuple[str, str, int], _SQL] = {}
 
 
 def _sql(conn: Connection, cid: int) -> _SQL:
-    key = (conn.dialect.paramstyle, cid)
+    dialect = conn.dialect
+    key = (dialect.name, dialect.paramstyle, cid)
     found = _CACHE.get(key)
     if found is None:
-        found = _CACHE[key] = _SQL(cid, key[0])
+        found = _CACHE[key] = _SQL(cid, key[0], key[1])
     return found
 
 
@@ -234,7 +230,10 @@ def _write(
             closed = l0 - j0 if j0 is not None and l0 > j0 else 0.0
             visitors.append((name, first, last, lines, closed + d, open_, l0, d))
     if chatters:
-        conn.exec_driver_sql(sql.chatter, chatters)
+        arrange = sql.arrange_chatter
+        conn.exec_driver_sql(
+            sql.chatter, chatters if arrange is None else list(map(arrange, chatters))
+        )
     if visitors:
         arrange = sql.arrange_visitor
         conn.exec_driver_sql(

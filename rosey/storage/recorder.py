@@ -1,9 +1,12 @@
 """The recorder: the bot's events, written to storage in batches.
 
-Subscribe it to anything with ``subscribe(listener)`` that delivers :class:`rosey.events.Event`
-(every :class:`~rosey.interfaces.IConnection` does). It keeps the full chat log, joins and leaves
-with session time, PMs to the bot, high-water marks, a user-count snapshot every
-``snapshot_interval`` seconds, every media change and the bot's status.
+It subscribes to a ``source`` that delivers each :class:`rosey.events.Event` after the channel
+``view`` (an :class:`~rosey.interfaces.IChannelState`) has applied it: in the daemon the bot,
+which hands each event on right after its mirror step, and the bot's mirror. The view is the
+channel's one model: who is here, the connection count, who queued what plays and the bot's own
+login, rank and AFK flag come from it (:mod:`rosey.storage.tracker`). It keeps the full chat
+log, joins and leaves with session time, PMs to the bot, high-water marks, a user-count snapshot
+every ``snapshot_interval`` seconds, every media change and the bot's status.
 
 Writes are buffered and sent as one :meth:`IStorage.record` transaction per batch: when
 ``batch_size`` operations wait, or ``flush_interval`` seconds after the first one arrived,
@@ -15,10 +18,6 @@ operations: past that, new ones are dropped, counted in :attr:`Recorder.dropped`
 (never silently). A failed batch goes back to the front of the buffer and is retried with
 exponential backoff while the bot keeps running. ``stopService`` writes out what is buffered
 (waiting at most ``stop_timeout`` seconds for a database that is down).
-
-Who queued the item a ``changeMedia`` plays comes from a copy of the playlist the recorder
-keeps, unless it is given ``queued_item``: a look-up of the current item in a mirror kept
-elsewhere (the daemon passes the bot's, so a channel's playlist is held once).
 """
 
 from __future__ import annotations
@@ -35,14 +34,16 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from rosey.events import Event
+from rosey.interfaces import IChannelState
 from rosey.storage import ops as o
 from rosey.storage.errors import StorageUnavailable
 from rosey.storage.interface import IStorage
-from rosey.storage.tracker import ChannelTracker, QueuedItem
+from rosey.storage.tracker import ChannelTracker
 
 
 class EventSource(Protocol):
-    """Anything that delivers events to subscribed listeners (e.g. an ``IConnection``)."""
+    """Delivers events to subscribed listeners, each after the recorder's view applied it (the
+    bot does: :meth:`rosey.bot.service.Bot.subscribe`)."""
 
     def subscribe(self, listener: Callable[[Event], object]) -> None: ...
 
@@ -59,8 +60,9 @@ class Recorder(Service):
         storage: IStorage,
         source: EventSource,
         *,
+        view: IChannelState,
         clock: IReactorTime,
-        channel: str | None = None,
+        channel: str,
         batch_size: int = 2000,
         max_batch: int | None = None,
         flush_interval: float = 0.1,
@@ -70,12 +72,11 @@ class Recorder(Service):
         retry_max: float = 30.0,
         stop_timeout: float = 10.0,
         report_interval: float = 10.0,
-        queued_item: QueuedItem | None = None,
     ) -> None:
-        name = channel if channel is not None else getattr(source, "channel", None)
-        if not name:
+        if not channel:
             raise ValueError("the recorder needs a channel name")
-        self.channel: str = name
+        #: The key rows are scoped by (the bot's ``storage_key``).
+        self.channel: str = channel
         self._storage = storage
         self._source = source
         self._clock = clock
@@ -108,12 +109,7 @@ class Recorder(Service):
         self._snapshots.clock = clock
         self._report: IDelayedCall | None = None
         self._unreported_drops = 0
-        self.tracker = ChannelTracker(
-            clock,
-            own_name=lambda: getattr(source, "username", None),
-            push=self._push,
-            queued_item=queued_item,
-        )
+        self.tracker = ChannelTracker(clock, view, self._push)
 
         #: Events handed to the recorder.
         self.received = 0

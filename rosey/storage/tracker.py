@@ -1,16 +1,17 @@
-"""What the recorder knows about one channel, and the write operations each event becomes.
+"""The write operations each of one channel's events becomes.
 
-Sans-IO: :class:`ChannelTracker` gets events and hands operations to ``push``; it keeps the user
-list, the connection count, the playlist (to know who queued what plays, unless it is given
-``queued_item``: a look-up in a mirror kept elsewhere, the bot's) and the bot's status.
-High-water marks and the status are coalesced: :meth:`ChannelTracker.pending` returns them once
-per batch instead of one write per event.
+Sans-IO: :class:`ChannelTracker` gets events and hands operations to ``push``. It keeps no
+model of the channel: who is here, how many are connected, what the current playlist item is
+and the bot's own login, rank and AFK flag it reads from an :class:`~rosey.interfaces.IChannelState`
+(the bot's mirror), which has already applied the event at hand. What it keeps is what the
+database needs and the mirror does not: the high-water marks and the status row, coalesced
+(:meth:`ChannelTracker.pending` returns them once per batch instead of one write per event), and
+whether this session's users and counts are known yet (sessions and snapshots start then).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from twisted.internet.interfaces import IReactorTime
 from rosey import events
 from rosey.events import Event
 from rosey.frozen import maker
+from rosey.interfaces import IChannelState
 from rosey.storage import ops as o
 from rosey.storage.rows import BotStatus
 
@@ -26,9 +28,6 @@ from rosey.storage.rows import BotStatus
 _chat_line = maker(o.ChatLine)
 _user_joined = maker(o.UserJoined)
 _user_left = maker(o.UserLeft)
-
-#: The current playlist item as (media type, media id, queued by), or None when there is none.
-QueuedItem = Callable[[], "tuple[str, str, str | None] | None"]
 
 
 def _text(value: object) -> str:
@@ -57,21 +56,15 @@ class ChannelTracker:
     """Turns one channel's events into write operations (see the module docstring)."""
 
     def __init__(
-        self,
-        clock: IReactorTime,
-        own_name: Callable[[], str | None],
-        push: Callable[[o.WriteOp], None],
-        queued_item: QueuedItem | None = None,
+        self, clock: IReactorTime, view: IChannelState, push: Callable[[o.WriteOp], None]
     ) -> None:
         self._clock = clock
-        self._queued_item = queued_item
-        self._own_name = own_name
+        self._view = view
         self._push = push
-        self.users: dict[str, None] = {}
-        self.connected_users: int | None = None
+        #: The user list is known this session (joins and leaves open and close sessions).
         self._observing = False
-        self._items: dict[Any, tuple[str, str, str | None]] = {}
-        self._current_uid: Any = None
+        #: A connection count came this session.
+        self._counted = False
         self._max_users = 0
         self._max_connected = 0
         # One pending mark per count, each with its own time (merged they would share one).
@@ -93,17 +86,11 @@ class ChannelTracker:
             "changeMedia": self._change_media,
             "setPlaylistMeta": self._playlist_meta,
             "rank": self._rank,
+            "setUserRank": self._rank,
             "login": self._login,
             "setAFK": self._afk,
-            "setUserMeta": self._user_meta,
+            "setUserMeta": self._afk,
         }
-        if queued_item is None:  # keep a copy of the playlist of our own
-            self._handlers |= {
-                "setCurrent": self._set_current,
-                "playlist": self._playlist,
-                "queue": self._queue,
-                "delete": self._delete,
-            }
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -117,12 +104,12 @@ class ChannelTracker:
         self._set_status(connected=False)
 
     def sample(self, now: float) -> o.UserCountSample | None:
-        """A user-count snapshot, or None before any count is known."""
-        if not self._observing and self.connected_users is None:
+        """A user-count snapshot, or None before any count is known this session."""
+        if not self._observing and not self._counted:
             return None
-        chat = len(self.users)
-        connected = self.connected_users if self.connected_users is not None else chat
-        return o.UserCountSample(now, chat, connected)
+        chat = self._view.user_count if self._observing else 0
+        count = self._view.connected_count if self._counted else None
+        return o.UserCountSample(now, chat, count if count is not None else chat)
 
     def has_pending(self) -> bool:
         """True if coalesced writes wait for the next batch."""
@@ -147,7 +134,7 @@ class ChannelTracker:
     # -- events -------------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
-        """Record one event."""
+        """Record one event (the view has applied it already)."""
         if event.name == events.MESSAGE:  # the hot path: one allocation, few checks
             ts = event.timestamp
             if ts is None:
@@ -170,7 +157,7 @@ class ChannelTracker:
 
     def _pm(self, event: Event, ts: float) -> None:
         sender = _name(event)
-        if not sender or sender == self._own_name():
+        if not sender or sender == self._view.name:
             return  # the server echoes the bot's own PMs back to it
         data = event.platform_data if isinstance(event.platform_data, dict) else {}
         text = event.content if event.content is not None else data.get("msg")
@@ -181,7 +168,6 @@ class ChannelTracker:
         if not name:
             return
         self._observing = True
-        self.users[name] = None
         self._push(_user_joined(ts, name))
         self._users_changed(ts)
 
@@ -189,7 +175,6 @@ class ChannelTracker:
         name = _name(event)
         if not name:
             return
-        self.users.pop(name, None)
         self._push(_user_left(ts, name))
         self._users_changed(ts)
 
@@ -197,14 +182,12 @@ class ChannelTracker:
         data = event.platform_data
         if not isinstance(data, list):
             raise ValueError(f"user list is not a list: {type(data).__name__}")
-        names = [str(u["name"]) for u in data if isinstance(u, dict) and u.get("name")]
         self._observing = True
-        self.users = dict.fromkeys(names)
-        self._push(o.Presence(ts, tuple(names)))
+        self._push(o.Presence(ts, self._view.user_names))
         self._users_changed(ts)
 
     def _users_changed(self, ts: float) -> None:
-        n = len(self.users)
+        n = self._view.user_count
         # The status takes the count at the next batch (pending): rebuilding it on every join
         # and leave cost more than recording the join.
         self._chat_users = n
@@ -213,15 +196,14 @@ class ChannelTracker:
             self._raise_high_water(ts, chat_users=n)
 
     def _usercount(self, event: Event, ts: float) -> None:
-        count = _number(event.platform_data)
-        if count is None:
+        count = self._view.connected_count
+        if _number(event.platform_data) is None or count is None:
             raise ValueError(f"usercount is not a number: {event.platform_data!r}")
-        n = int(count)
-        self.connected_users = n
-        self._set_status(connected_users=n)
-        if n > self._max_connected:
-            self._max_connected = n
-            self._raise_high_water(ts, connected_users=n)
+        self._counted = True
+        self._set_status(connected_users=count)
+        if count > self._max_connected:
+            self._max_connected = count
+            self._raise_high_water(ts, connected_users=count)
 
     def _raise_high_water(self, ts: float, **counts: int) -> None:
         for name, count in counts.items():
@@ -232,46 +214,15 @@ class ChannelTracker:
 
     def _disconnected(self, event: Event, ts: float) -> None:
         self._end_sessions(ts)
-        self.connected_users = None
+        self._counted = False
         self._set_status(connected=False, chat_users=0, connected_users=0)
 
     def _end_sessions(self, ts: float) -> None:
         if self._observing:
             self._push(o.SessionsEnded(ts))
         self._observing = False
-        self.users = {}
 
     # -- playlist and media -------------------------------------------------------------------
-
-    def _remember(self, item: object) -> None:
-        if not isinstance(item, dict) or not isinstance(item.get("media"), dict):
-            return
-        media = item["media"]
-        queued_by = item.get("queueby")
-        # Interned: a handful of media types and of queuers are shared by thousands of items
-        # (each decoded as its own string otherwise).
-        self._items[item.get("uid")] = (
-            sys.intern(str(media.get("type", ""))),
-            str(media.get("id", "")),
-            sys.intern(str(queued_by)) if queued_by else None,
-        )
-
-    def _playlist(self, event: Event, ts: float) -> None:
-        if isinstance(event.platform_data, list):
-            self._items.clear()
-            for item in event.platform_data:
-                self._remember(item)
-
-    def _queue(self, event: Event, ts: float) -> None:
-        if isinstance(event.platform_data, dict):
-            self._remember(event.platform_data.get("item"))
-
-    def _delete(self, event: Event, ts: float) -> None:
-        if isinstance(event.platform_data, dict):
-            self._items.pop(event.platform_data.get("uid"), None)
-
-    def _set_current(self, event: Event, ts: float) -> None:
-        self._current_uid = event.platform_data
 
     def _playlist_meta(self, event: Event, ts: float) -> None:
         data = event.platform_data
@@ -287,10 +238,8 @@ class ChannelTracker:
         duration = int(_number(data.get("seconds")) or 0)
         # Negative during the lead-in: the item starts that many seconds from now.
         elapsed = _number(data.get("currentTime")) or 0.0
-        if self._queued_item is not None:
-            item = self._queued_item()
-        else:
-            item = self._items.get(self._current_uid)
+        # Who queued it: the current item, if it is what plays.
+        item = self._view.current_item()
         queued_by = item[2] if item is not None and item[:2] == (media_type, media_id) else None
         self._push(o.MediaChanged(ts - elapsed, media_type, media_id, title, duration, queued_by))
         self._set_status(media_title=title, media_duration=duration)
@@ -298,34 +247,20 @@ class ChannelTracker:
     # -- the bot itself -----------------------------------------------------------------------
 
     def _rank(self, event: Event, ts: float) -> None:
-        rank = _number(event.platform_data)
-        if rank is not None:
-            self._set_status(bot_rank=rank)
+        self._set_status(bot_rank=self._view.rank)
 
     def _login(self, event: Event, ts: float) -> None:
-        data = event.platform_data
-        if isinstance(data, dict) and data.get("success") and data.get("name"):
-            self._set_status(bot_name=str(data["name"]))
+        if self._view.name is not None:
+            self._set_status(bot_name=self._view.name)
 
     def _afk(self, event: Event, ts: float) -> None:
-        data = event.platform_data
-        if isinstance(data, dict) and data.get("name") == self._bot_name():
-            self._set_status(bot_afk=bool(data.get("afk")))
-
-    def _user_meta(self, event: Event, ts: float) -> None:
-        data = event.platform_data
-        meta = data.get("meta") if isinstance(data, dict) else None
-        if isinstance(meta, dict) and "afk" in meta and data["name"] == self._bot_name():
-            self._set_status(bot_afk=bool(meta["afk"]))
-
-    def _bot_name(self) -> str | None:
-        return self.status.bot_name or self._own_name()
+        data, name = event.platform_data, self._view.name
+        if name is not None and isinstance(data, dict) and data.get("name") == name:
+            self._set_status(bot_afk=self._view.afk)
 
     def _set_status(self, **changes: Any) -> None:
         if "chat_users" in changes:
             self._chat_users = changes["chat_users"]
-        if self.status.bot_name is None and "bot_name" not in changes and self._own_name():
-            changes["bot_name"] = self._own_name()
         new = dataclasses.replace(self.status, **changes)
         if new != self.status:
             self.status = new

@@ -10,7 +10,7 @@ may be a false "yes" (the read then finds nothing), never a false "no" for a mes
 through this process; one queued elsewhere shows up within ``refresh`` seconds.
 
 Names are compared with ``str.lower``, as the database query does (``lower(recipient)``);
-channels by their storage key (:func:`rosey.storage.writes.channel_key`), which is what the
+channels by their storage key (:func:`rosey.interfaces.channel_key`), which is what the
 load gives back.
 """
 
@@ -23,7 +23,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from rosey.storage.writes import channel_key
+from rosey.interfaces import channel_key
 
 
 class WaitingRecipients:

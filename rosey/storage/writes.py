@@ -13,11 +13,13 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.engine import Connection
 
-from rosey.storage import bulk
+from rosey.interfaces import channel_key
+from rosey.storage import bulk, sessions
 from rosey.storage import ops as o
+from rosey.storage.sessions import close_sessions, greatest
 from rosey.storage.tables import (
     bot_status,
     channel_stats,
@@ -35,63 +37,19 @@ us = user_stats.c
 
 def upsert(conn: Connection, table: Any) -> Any:
     """The dialect's ``INSERT`` with ``on_conflict_do_*`` (SQLite and PostgreSQL share it)."""
-    return _dialect_insert(conn.dialect.name)(table)
-
-
-def _dialect_insert(dialect: str) -> Any:
-    """The dialect's ``insert``; PostgreSQL's module is imported only for PostgreSQL."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert
-
-
-def greatest(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``max(a, b)`` where NULL loses, portable across dialects."""
-    return case((a.is_(None), b), (b > a, b), else_=a)
-
-
-def least(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``min(a, b)`` where NULL loses, portable across dialects."""
-    return case((a.is_(None), b), (b < a, b), else_=a)
-
-
-def _session_upsert(dialect: str) -> Any:
-    """Open a session (first and last seen at the same time) unless one is open."""
-    insert = _dialect_insert(dialect)
-    ins = insert(user_stats)
-    return ins.on_conflict_do_update(
-        index_elements=[us.channel_id, us.username],
-        set_={
-            "first_seen": least(us.first_seen, ins.excluded.first_seen),
-            "last_seen": greatest(us.last_seen, ins.excluded.last_seen),
-            "current_session_start": func.coalesce(
-                us.current_session_start, ins.excluded.current_session_start
-            ),
-        },
-    )
+    return sessions.dialect_insert(conn.dialect.name)(table)
 
 
 _SESSION: dict[str, Any] = {}
 
 
 def session_upsert(conn: Connection) -> Any:
-    """The statement of :func:`_session_upsert` for ``conn``'s dialect, built once."""
+    """:func:`rosey.storage.sessions.session_upsert` for ``conn``'s dialect, built once."""
     name = conn.dialect.name
     found = _SESSION.get(name)
     if found is None:
-        found = _SESSION[name] = _session_upsert(name)
+        found = _SESSION[name] = sessions.session_upsert(name)
     return found
-
-
-def channel_key(name: str) -> str:
-    """The key of channel ``name`` in ``channels.name``: CyTube channel names (and host names)
-    are case-insensitive, so ``cytu.be/MyChan`` and ``cytu.be/mychan`` are one channel and
-    must share one row. Migration 0003_channel_case folded older rows the same way."""
-    return name.lower()
 
 
 def find_channel(conn: Connection, name: str) -> int | None:
@@ -169,23 +127,9 @@ def _present(cid: int, ts: float, username: str) -> dict[str, Any]:
     }
 
 
-def _close_sessions(end: ColumnElement[Any], *where: ColumnElement[bool]) -> Any:
-    """UPDATE closing open sessions at ``end``, adding their length to the total."""
-    length = case((end > us.current_session_start, end - us.current_session_start), else_=0.0)
-    return (
-        update(user_stats)
-        .where(us.current_session_start.is_not(None), *where)
-        .values(
-            total_time_connected=us.total_time_connected + length,
-            current_session_start=None,
-            last_seen=greatest(us.last_seen, end),
-        )
-    )
-
-
 def _presence(conn: Connection, cid: int, op: o.Presence) -> None:
     names = list(dict.fromkeys(op.usernames))
-    stale = _close_sessions(
+    stale = close_sessions(
         func.coalesce(us.last_seen, us.current_session_start),
         us.channel_id == cid,
         us.username.not_in(names),
@@ -196,7 +140,7 @@ def _presence(conn: Connection, cid: int, op: o.Presence) -> None:
 
 
 def _sessions_ended(conn: Connection, cid: int, op: o.SessionsEnded) -> None:
-    conn.execute(_close_sessions(literal(op.timestamp), us.channel_id == cid))
+    conn.execute(close_sessions(literal(op.timestamp), us.channel_id == cid))
 
 
 def _user_stats_set(conn: Connection, cid: int, op: o.UserStatsSet) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from twisted.application.internet import ClientService
 from twisted.application.service import MultiService
@@ -42,7 +41,7 @@ from rosey.errors import (
     NotConnected,
 )
 from rosey.events import Event
-from rosey.interfaces import EventListener, IConnection
+from rosey.interfaces import EventListener, IConnection, channel_label
 from rosey.wire import codec
 from rosey.wire.chat_emit import ChatEmitter
 from rosey.wire.driver import SessionDriver
@@ -106,7 +105,7 @@ class CyTubeConnection(MultiService, ChatEmitter):
         self._giving_up = False  # a fatal failure is being handled: no retry to announce
         self._connect_error: str | None = None  # why the last attempt failed, for the retry line
         #: ``host/channel``, as logs and metrics name the channel.
-        self.label = f"{urlsplit(self.site).netloc}/{channel}"
+        self.label = channel_label(self.site, channel)
         self._password = password
         self._channel_password = channel_password
         self._eio = eio

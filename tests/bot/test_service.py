@@ -387,3 +387,26 @@ def test_added_commands_and_a_custom_prefix() -> None:
     assert lab.said() == ["alice: hi there", "pong"]
     with pytest.raises(ValueError, match="already registered"):
         lab.bot.add_command(echo_cmd)  # a name is taken once
+
+
+def test_subscribers_see_each_event_after_the_mirror_and_before_the_handlers() -> None:
+    """What the recorder relies on: the mirror has applied the event it is handed, and a
+    handler's reply comes after it; a subscriber that raises is logged, the event goes on."""
+    conn = FakeConnection("testchan", ME)
+    bot = Bot(conn, clock=task.Clock())
+    seen: list[tuple[str, int]] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    bot.subscribe(broken)
+    bot.subscribe(lambda e: seen.append((e.name, bot.mirror.user_count)))
+    bot.on(events.USER_JOIN, lambda e: seen.append(("handler", bot.mirror.user_count)))
+    bot.startService()
+    with capturedLogs() as logs:
+        conn.feed(Event(events.USER_JOIN, user("alice"), user="alice"))
+    assert seen == [(events.USER_JOIN, 1), ("handler", 1)]
+    assert any(e.get("log_failure") for e in logs)
+    bot.unsubscribe(broken)
+    conn.feed(Event(events.USER_JOIN, user("bob"), user="bob"))
+    assert seen[-2:] == [(events.USER_JOIN, 2), ("handler", 2)]

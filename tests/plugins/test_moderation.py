@@ -105,7 +105,12 @@ class ModLab(Lab):
         self.bot.add_command(*stats_commands(self.api, self.tells))
         self.tells.attach()
         self.recorder = Recorder(
-            self.storage, self.conn, clock=self.clock, channel=CH, snapshot_interval=0
+            self.storage,
+            self.bot,
+            view=self.bot.mirror,
+            clock=self.clock,
+            channel=CH,
+            snapshot_interval=0,
         )
         self.normalizer = Normalizer()
         plugin = moderation.create(

@@ -88,7 +88,12 @@ class PlaylistLab(Lab):
         self.tells = TellDelivery(self.api)
         self.bot.add_command(*stats_commands(self.api, self.tells))
         self.recorder = Recorder(
-            self.storage, self.conn, clock=self.clock, channel=CH, snapshot_interval=0
+            self.storage,
+            self.bot,
+            view=self.bot.mirror,
+            clock=self.clock,
+            channel=CH,
+            snapshot_interval=0,
         )
         self.normalizer = Normalizer()
         plugin = playlist.create(

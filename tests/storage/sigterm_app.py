@@ -15,6 +15,7 @@ import time
 
 from twisted.internet.task import LoopingCall
 
+from rosey.bot.mirror import ChannelMirror
 from rosey.events import Event
 from rosey.storage import migrate
 from rosey.storage.recorder import Recorder
@@ -54,7 +55,8 @@ def main() -> None:
     source = Source()
     storage = SQLStorage(url, reactor)
     service = StorageService(storage)
-    recorder = Recorder(storage, source, clock=reactor)
+    # The view the recorder reads: chat lines need nothing from it.
+    recorder = Recorder(storage, source, view=ChannelMirror(), clock=reactor, channel="labchan")
     recorder.setServiceParent(service)
     state = State()
 

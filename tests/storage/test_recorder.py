@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
+from rosey.bot.service import Bot
 from rosey.events import Event
 from rosey.storage import migrate
 from rosey.storage.noop import NoopStorage
@@ -56,9 +57,21 @@ async def sqlite_storage(sqlite_url: str) -> AsyncIterator[SQLStorage]:
     await storage.close()
 
 
+def _bot(conn: FakeConnection, clock: Clock) -> Bot:
+    """A running bot on ``conn``: the recorder's source, and its mirror the recorder's view."""
+    bot = Bot(conn, clock=clock, storage_key=CH)
+    bot.startService()
+    return bot
+
+
+def _make(storage: Any, conn: FakeConnection, clock: Clock, **kwargs: Any) -> Recorder:
+    bot = _bot(conn, clock)
+    return Recorder(storage, bot, view=bot.mirror, clock=clock, channel=CH, **kwargs)
+
+
 def _recorder(storage: Any, conn: FakeConnection, clock: Clock, **kwargs: Any) -> Recorder:
     kwargs.setdefault("snapshot_interval", 0)
-    rec = Recorder(storage, conn, clock=clock, **kwargs)
+    rec = _make(storage, conn, clock, **kwargs)
     rec.startService()
     return rec
 
@@ -358,8 +371,9 @@ async def test_postgresql_down_then_back(pg):
 
 
 def test_recorder_needs_a_channel():
+    bot = Bot(FakeConnection(CH), clock=Clock())
     with pytest.raises(ValueError, match="needs a channel name"):
-        Recorder(NoopStorage(), object(), clock=Clock())  # type: ignore[arg-type]
+        Recorder(NoopStorage(), bot, view=bot.mirror, clock=Clock(), channel="")
 
 
 @pytest_twisted.ensureDeferred
@@ -373,7 +387,7 @@ async def test_storage_service_stops_recorders_before_closing(sqlite_url: str):
     storage = open_storage(sqlite_url, reactor)
     service = StorageService(storage)
     clock, conn = Clock(), FakeConnection(CH, "labbot")
-    rec = Recorder(storage, conn, clock=clock, flush_interval=60, snapshot_interval=0)
+    rec = _make(storage, conn, clock, flush_interval=60, snapshot_interval=0)
     rec.setServiceParent(service)
     await service.startService()
     assert storage.is_connected and rec.running
