@@ -74,7 +74,9 @@ class RoseyDaemon(MultiService):
         url = config.database.url.value
         # check_schema=False: the migration that just ran (in a child) left it at the head, and
         # checking again here would load Alembic into the daemon.
-        storage = open_storage(url, reactor) if check_schema else _unchecked_storage(url, reactor)
+        storage = open_storage(
+            url, reactor, check_schema=check_schema, on_interaction=self.metrics.storage_interaction
+        )
         self.storage = StorageService(storage)
         self.notifier = SystemdNotifier(reactor)
         self.readiness: Readiness | None = None
@@ -175,12 +177,6 @@ def _stopped(service: Any) -> Deferred[None]:
     d: Deferred[None] = maybeDeferred(service.stopService)
     d.addErrback(lambda f: log.failure("stopping {service} failed", f, service=service))
     return d
-
-
-def _unchecked_storage(url: str, reactor: Any) -> Any:
-    from rosey.storage.sql import SQLStorage
-
-    return SQLStorage(url, reactor, check_schema=False)
 
 
 def build(

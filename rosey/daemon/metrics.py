@@ -52,6 +52,8 @@ BATCH_SECONDS_BUCKETS = (
     5.0,
     10.0,
 )
+#: Storage transactions: a read of a few rows takes well under a millisecond.
+INTERACTION_SECONDS_BUCKETS = (0.0001, 0.00025, *BATCH_SECONDS_BUCKETS)
 
 log = Logger(namespace="rosey.daemon.metrics")
 
@@ -168,6 +170,13 @@ class Metrics:
             buckets=BATCH_SECONDS_BUCKETS,
             registry=reg,
         )
+        self._interaction_seconds = Histogram(
+            "rosey_storage_interaction_seconds",
+            "Time one storage transaction held its connection, by the transaction's name.",
+            ["name"],
+            buckets=INTERACTION_SECONDS_BUCKETS,
+            registry=reg,
+        )
         reg.register(_SampledCollector(self))
 
     # -- hot path ---------------------------------------------------------------------------
@@ -227,6 +236,12 @@ class Metrics:
         """Observe one storage batch of ``size`` rows written in ``seconds`` (any thread)."""
         self._batch_size.observe(size)
         self._batch_seconds.observe(seconds)
+
+    def storage_interaction(self, name: str, seconds: float) -> None:
+        """Observe one storage transaction ``name`` that took ``seconds`` (any thread): the
+        storage pool's ``on_interaction`` observer. Names are constants of rosey's code
+        (``chat.save_message``, ``record``…), so the label stays bounded."""
+        self._interaction_seconds.labels(name).observe(seconds)
 
     def observe_channel(
         self,

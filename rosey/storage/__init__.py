@@ -1,11 +1,13 @@
 """Storage: every event kept, in SQLite by default and PostgreSQL at scale.
 
-- :mod:`.interface`: :class:`IStorage`, what the bot may ask of storage (all Deferreds).
+- :mod:`.interface`: :class:`IStorage`, what the bot may ask of storage (all Deferreds), made
+  of one small interface per domain (chat, stats, media, actions, outbound, kv, retention).
 - :mod:`.rows` / :mod:`.ops`: the plain rows it returns and the write operations it applies.
-- :mod:`.sql`: the SQLAlchemy Core implementation (:mod:`.writes` with its hot path
-  :mod:`.bulk`, both following the session rules of :mod:`.sessions`; :mod:`.reads`, the
-  schema in :mod:`.tables`) on a thread pool (:mod:`.pool`, :mod:`.engine`), with
-  :mod:`.waiting` (who has ``!tell`` messages waiting, in memory);
+- :mod:`.sql`: the SQLAlchemy Core implementation, a composite (:mod:`.composite`) of one
+  component per domain (:mod:`.domains`) on a thread pool that names every transaction
+  (:mod:`.pool`, :mod:`.engine`); writes go through :mod:`.writes` with its hot path
+  :mod:`.bulk`, both following the session rules of :mod:`.sessions`; the schema is
+  :mod:`.tables`; :mod:`.waiting` knows who has ``!tell`` messages waiting, in memory;
   :mod:`.noop`: one that stores nothing.
 - :mod:`.retention`: old history deleted by age in bounded batches (``IStorage.prune``).
 - :mod:`.recorder`: the bot's events (turned into operations by :mod:`.tracker`, which reads

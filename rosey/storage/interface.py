@@ -1,8 +1,20 @@
-"""``IStorage``: everything the bot and its commands may ask of storage.
+"""``IStorage``: everything the bot and its commands may ask of storage, one interface per domain.
 
 It is the original Rosey design's ``StorageAdapter`` with Twisted manners: every method returns a
 Deferred and none blocks the reactor; every row is scoped by channel, so several channels share
-one database. Implementations: :class:`rosey.storage.sql.SQLStorage` (SQLite, PostgreSQL) and
+one database.
+
+As Buildbot's db connector splits its API into components (``master.db.builds``, …), storage is
+split by domain: :class:`IChatStore`, :class:`IStatsStore` (presence and statistics),
+:class:`IMediaStore`, :class:`IActionLog` (joins, leaves, moderation), :class:`IOutboundStore`
+(``!tell``), :class:`IKeyValueStore` (plugins' values) and :class:`IRetention`. :data:`DOMAINS`
+names them. :class:`IStorage` extends them all, adding the lifecycle and the recorder's batch
+write: callers hold one storage and call its methods directly. An implementation is a composite
+of one component per domain, reachable under the domain's name (``storage.chat``,
+``storage.outbound``…; see :mod:`rosey.storage.composite`), so another backend (the bus client
+of the database service) is written and tested one domain at a time.
+
+Implementations: :class:`rosey.storage.sql.SQLStorage` (SQLite, PostgreSQL) and
 :class:`rosey.storage.noop.NoopStorage`.
 
 Failures arrive as :class:`~rosey.storage.errors.StorageError` (``StorageUnavailable`` when a
@@ -15,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
+from zope.interface.interface import InterfaceClass
 
 from rosey.storage.ops import WriteOp
 from rosey.storage.rows import (
@@ -29,24 +42,24 @@ from rosey.storage.rows import (
 )
 
 
-class IStorage(Interface):
-    """Persistent storage for one or more channels."""
+class IChatStore(Interface):
+    """The chat log."""
 
-    is_connected = Attribute("True between a successful connect() and close() (bool).")
-    persistent = Attribute("True when what is written is kept (a database); False for none.")
+    def save_message(
+        channel: str, username: str, message: str, timestamp: float | None = None
+    ) -> Deferred[None]:
+        """Add a chat line to the log and count it in the user's stats."""
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    def get_recent_messages(
+        channel: str, limit: int = 100, offset: int = 0, username: str | None = None
+    ) -> Deferred[list[ChatMessage]]:
+        """Chat lines, newest first, optionally by one user (the exact name, as
+        :meth:`IStatsStore.get_user_stats` spells it)."""
 
-    def connect() -> Deferred[None]:
-        """Open the storage; fails with ``SchemaError`` if the schema is not current."""
 
-    def close() -> Deferred[None]:
-        """Release every resource. Never fails."""
-
-    # -- writes -------------------------------------------------------------------------------
-
-    def record(channel: str, ops: Sequence[WriteOp]) -> Deferred[None]:
-        """Apply write operations in order, all in one transaction (all or nothing)."""
+class IStatsStore(Interface):
+    """Presence and statistics: users and their sessions, user counts, the channel's
+    high-water marks, the bot's own status."""
 
     def save_user_stats(
         channel: str,
@@ -58,15 +71,6 @@ class IStorage(Interface):
         session_start: float | None = None,
     ) -> Deferred[None]:
         """Set a user's stats (None leaves a field unchanged)."""
-
-    def log_user_action(
-        channel: str,
-        username: str,
-        action_type: str,
-        details: str | None = None,
-        timestamp: float | None = None,
-    ) -> Deferred[None]:
-        """Log one user action (``join``, ``leave``, ``pm`` or a plugin's own type)."""
 
     def update_channel_stats(
         channel: str,
@@ -81,26 +85,8 @@ class IStorage(Interface):
     ) -> Deferred[None]:
         """Add a user-count snapshot."""
 
-    def save_message(
-        channel: str, username: str, message: str, timestamp: float | None = None
-    ) -> Deferred[None]:
-        """Add a chat line to the log and count it in the user's stats."""
-
-    def log_media(
-        channel: str,
-        media_type: str,
-        media_id: str,
-        title: str,
-        duration: int,
-        queued_by: str | None = None,
-        started_at: float | None = None,
-    ) -> Deferred[None]:
-        """Add an item to the media history."""
-
     def set_status(channel: str, status: BotStatus) -> Deferred[None]:
         """Overwrite the bot's current status."""
-
-    # -- reads --------------------------------------------------------------------------------
 
     def get_user_stats(channel: str, username: str) -> Deferred[UserStats | None]:
         """One user's stats (the name matches case-insensitively), or None."""
@@ -113,15 +99,6 @@ class IStorage(Interface):
     def get_top_chatters(channel: str, limit: int = 10) -> Deferred[list[UserStats]]:
         """Users with the most chat lines first."""
 
-    def get_user_actions(
-        channel: str,
-        username: str | None = None,
-        action_type: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Deferred[list[UserAction]]:
-        """Logged actions, newest first, optionally for one user (exact name) and/or one type."""
-
     def get_channel_stats(channel: str) -> Deferred[ChannelStats]:
         """The high-water marks (zeros when nothing was recorded)."""
 
@@ -133,21 +110,54 @@ class IStorage(Interface):
     ) -> Deferred[list[UserCount]]:
         """Snapshots with ``start_time <= timestamp <= end_time``, oldest first."""
 
-    def get_recent_messages(
-        channel: str, limit: int = 100, offset: int = 0, username: str | None = None
-    ) -> Deferred[list[ChatMessage]]:
-        """Chat lines, newest first, optionally by one user (the exact name, as
-        :meth:`get_user_stats` spells it)."""
+    def get_status(channel: str) -> Deferred[BotStatus | None]:
+        """The bot's last recorded status, or None."""
+
+
+class IMediaStore(Interface):
+    """What played."""
+
+    def log_media(
+        channel: str,
+        media_type: str,
+        media_id: str,
+        title: str,
+        duration: int,
+        queued_by: str | None = None,
+        started_at: float | None = None,
+    ) -> Deferred[None]:
+        """Add an item to the media history."""
 
     def get_media_history(
         channel: str, limit: int = 50, offset: int = 0
     ) -> Deferred[list[MediaPlay]]:
         """What played, newest first."""
 
-    def get_status(channel: str) -> Deferred[BotStatus | None]:
-        """The bot's last recorded status, or None."""
 
-    # -- outbound messages (``!tell``) --------------------------------------------------------
+class IActionLog(Interface):
+    """The log of user actions: joins, leaves, PMs, and plugins' own types (moderation)."""
+
+    def log_user_action(
+        channel: str,
+        username: str,
+        action_type: str,
+        details: str | None = None,
+        timestamp: float | None = None,
+    ) -> Deferred[None]:
+        """Log one user action (``join``, ``leave``, ``pm`` or a plugin's own type)."""
+
+    def get_user_actions(
+        channel: str,
+        username: str | None = None,
+        action_type: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Deferred[list[UserAction]]:
+        """Logged actions, newest first, optionally for one user (exact name) and/or one type."""
+
+
+class IOutboundStore(Interface):
+    """Messages waiting for their recipient (``!tell``)."""
 
     def enqueue_outbound(
         channel: str,
@@ -176,7 +186,9 @@ class IStorage(Interface):
     def mark_outbound_failed(channel: str, message_id: int, error: str) -> Deferred[int]:
         """Record a failed delivery; fires with the new retry count."""
 
-    # -- plugin key/value store ---------------------------------------------------------------
+
+class IKeyValueStore(Interface):
+    """Plugins' values, by channel, namespace and key."""
 
     def kv_get(channel: str, namespace: str, key: str) -> Deferred[str | None]:
         """A plugin's value, or None if absent or expired."""
@@ -189,7 +201,9 @@ class IStorage(Interface):
     def kv_delete(channel: str, namespace: str, key: str) -> Deferred[bool]:
         """Remove a value; fires with whether it existed."""
 
-    # -- retention ----------------------------------------------------------------------------
+
+class IRetention(Interface):
+    """History deleted by age."""
 
     def prune(
         policy: Mapping[str, float],
@@ -211,3 +225,45 @@ class IStorage(Interface):
         policy: Mapping[str, float], now: float | None = None
     ) -> Deferred[dict[str, int]]:
         """What :meth:`prune` would delete now, per table, deleting nothing."""
+
+
+#: Each domain's interface by the name its component goes by on a composite storage
+#: (``storage.chat`` provides :class:`IChatStore`, …).
+DOMAINS: dict[str, InterfaceClass] = {
+    "chat": IChatStore,
+    "stats": IStatsStore,
+    "media": IMediaStore,
+    "actions": IActionLog,
+    "outbound": IOutboundStore,
+    "kv": IKeyValueStore,
+    "retention": IRetention,
+}
+
+
+class IStorage(
+    IChatStore,
+    IStatsStore,
+    IMediaStore,
+    IActionLog,
+    IOutboundStore,
+    IKeyValueStore,
+    IRetention,
+):
+    """Persistent storage for one or more channels: every domain, its lifecycle, and the
+    recorder's batch write."""
+
+    is_connected = Attribute("True between a successful connect() and close() (bool).")
+    persistent = Attribute(
+        "True when what is written is kept (a database); False for a storage that keeps "
+        "nothing (bool)."
+    )
+
+    def connect() -> Deferred[None]:
+        """Open the storage; fails with ``SchemaError`` if the schema is not current."""
+
+    def close() -> Deferred[None]:
+        """Release every resource. Never fails."""
+
+    def record(channel: str, ops: Sequence[WriteOp]) -> Deferred[None]:
+        """Apply write operations in order, all in one transaction (all or nothing). The
+        operations may span domains: this is how the recorder writes a batch of events."""

@@ -4,10 +4,16 @@ One pool per engine. SQLite gets exactly one thread: every read and write goes t
 connection, so there is a single writer and no lock fights inside the process. PostgreSQL gets a
 few threads. Functions run inside a transaction (commit on return, rollback on raise) and must
 return plain data, never a live ``Result``.
+
+Every interaction carries a name (as Synapse's ``runInteraction(desc, ...)``): a short constant
+such as ``chat.get_recent_messages`` that says what the transaction is for. An optional observer,
+``on_interaction(name, seconds)``, hears how long each transaction held the connection; the
+daemon turns that into a histogram per name on ``/metrics`` (storage never imports the daemon).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -26,6 +32,9 @@ from rosey.storage.errors import StorageError, StorageUnavailable
 P = ParamSpec("P")
 T = TypeVar("T")
 
+#: Hears each transaction's name and its duration in seconds, on the database thread.
+InteractionObserver = Callable[[str, float], None]
+
 
 class DBPool:
     """Runs ``fn(connection, ...)`` in a transaction on a database thread.
@@ -35,6 +44,12 @@ class DBPool:
     ``clock``; then the call fails with :class:`StorageUnavailable`. Any other database error
     fails at once with :class:`StorageError`. Cancelling the returned Deferred never stops a
     transaction that already runs on the thread.
+
+    ``on_interaction(name, seconds)``, when set, is called on the database thread after each
+    transaction (committed or not) with its name and how long it ran, from ``BEGIN`` to the
+    commit or rollback (not the time it queued): it must be thread-safe and quick (a
+    ``prometheus_client`` histogram is both). An observer that raises is logged once, and the
+    transaction's outcome stands.
     """
 
     log = Logger()
@@ -49,8 +64,11 @@ class DBPool:
         retries: int = 3,
         backoff: float = 0.05,
         name: str = "rosey-db",
+        on_interaction: InteractionObserver | None = None,
     ) -> None:
         self.engine = engine
+        self.on_interaction = on_interaction
+        self._observer_failed = False
         # The reactor must also deliver results from threads (every real reactor does).
         self._reactor = IReactorFromThreads(reactor)
         self._core = IReactorCore(reactor, None)
@@ -110,14 +128,18 @@ class DBPool:
 
     def run_interaction(
         self,
+        name: str,
         fn: Callable[Concatenate[Connection, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> Deferred[T]:
-        """Run ``fn(conn, *args, **kwargs)`` in one transaction on a database thread."""
-        return Deferred.fromCoroutine(self._run(fn, args, kwargs))
+        """Run ``fn(conn, *args, **kwargs)`` in one transaction on a database thread; ``name``
+        says what for (in the observer's figures and the retry log)."""
+        return Deferred.fromCoroutine(self._run(name, fn, args, kwargs))
 
-    async def _run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    async def _run(
+        self, name: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
         delay = self.backoff
         attempt = 0
         while True:
@@ -125,14 +147,15 @@ class DBPool:
                 raise StorageError("storage is closed")
             try:
                 return await deferToThreadPool(
-                    self._reactor, self._pool, self._in_thread, fn, args, kwargs
+                    self._reactor, self._pool, self._in_thread, name, fn, args, kwargs
                 )
             except StorageUnavailable as e:
                 if attempt >= self.retries:
                     raise
                 attempt += 1
                 self.log.debug(
-                    "transient database error ({error}); retry {attempt} in {delay:.2f}s",
+                    "transient database error in {name} ({error}); retry {attempt} in {delay:.2f}s",
+                    name=name,
                     error=e,
                     attempt=attempt,
                     delay=delay,
@@ -140,7 +163,11 @@ class DBPool:
                 await deferLater(self._clock, delay)
                 delay *= 2
 
-    def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    def _in_thread(
+        self, name: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        observe = self.on_interaction
+        started = time.perf_counter() if observe is not None else 0.0
         try:
             with self.engine.begin() as conn:
                 result = fn(conn, *args, **kwargs)
@@ -153,9 +180,20 @@ class DBPool:
         except (ValueError, UnicodeError) as e:
             # The driver refused a value (e.g. a lone surrogate it cannot encode).
             raise StorageError(f"{type(e).__name__}: {e}") from e
+        finally:
+            if observe is not None:
+                self._observe(observe, name, time.perf_counter() - started)
         if isinstance(result, Result):
             raise TypeError(f"{fn!r} returned a live Result: materialize rows in the thread")
         return result
+
+    def _observe(self, observe: InteractionObserver, name: str, seconds: float) -> None:
+        try:
+            observe(name, seconds)
+        except Exception:
+            if not self._observer_failed:  # once: it would fail again on every transaction
+                self._observer_failed = True
+                self.log.failure("the interaction observer failed on {name}", name=name)
 
 
 def _describe(exc: SQLAlchemyError) -> str:

@@ -37,8 +37,8 @@ DAY = 86400.0
 
 #: Called after each batch with the table and the rows deleted from it so far.
 Progress = Callable[[str, int], None]
-#: Runs ``fn(conn, *args)`` in a transaction: :meth:`DBPool.run_interaction`, or
-#: :func:`blocking` on the command line.
+#: Runs ``fn(conn, *args)`` in a transaction named by its first argument:
+#: :meth:`DBPool.run_interaction`, or :func:`blocking` on the command line.
 Runner = Callable[..., Deferred[Any]]
 
 
@@ -196,18 +196,19 @@ class _Prune:
         self.stopped = True
 
     async def run(self) -> dict[str, int]:
-        ids = await self.run_in_transaction(channel_ids) if self.cuts else []
+        run = self.run_in_transaction
+        ids = await run("retention.channel_ids", channel_ids) if self.cuts else []
         for name, cutoff in self.cuts.items():
             for cid in ids:
-                await self._batches(name, delete_old, name, cid, cutoff)
-        await self._batches(EXPIRED, delete_expired, self.now)
+                await self._batches(name, "retention.delete_old", delete_old, name, cid, cutoff)
+        await self._batches(EXPIRED, "retention.delete_expired", delete_expired, self.now)
         return self.counts
 
-    async def _batches(self, name: str, fn: Callable[..., int], *args: Any) -> None:
-        """Run ``fn(conn, *args, limit)`` in one transaction after another until a batch
-        deletes less than the limit (or the job is stopped)."""
+    async def _batches(self, name: str, what: str, fn: Callable[..., int], *args: Any) -> None:
+        """Run ``fn(conn, *args, limit)`` in one transaction (named ``what``) after another
+        until a batch deletes less than the limit (or the job is stopped)."""
         while not self.stopped:
-            n = await self.run_in_transaction(fn, *args, self.limit)
+            n = await self.run_in_transaction(what, fn, *args, self.limit)
             self.counts[name] += n
             if n and self.on_progress is not None:
                 self.on_progress(name, self.counts[name])
@@ -222,14 +223,14 @@ def count(run: Runner, policy: Mapping[str, float], now: float) -> Deferred[dict
         cuts = cutoffs(policy, now)
     except ValueError:
         return fail()
-    return run(count_old, cuts, now)
+    return run("retention.count_prunable", count_old, cuts, now)
 
 
 def blocking(engine: Engine) -> Runner:
     """A :data:`Runner` for the command line: each call one transaction, on this thread, its
     Deferred already fired (so :func:`prune` and :func:`count` finish before they return)."""
 
-    def run(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
+    def run(name: str, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
         try:
             with engine.begin() as conn:
                 return succeed(fn(conn, *args))

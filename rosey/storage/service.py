@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from rosey.storage.interface import IStorage
+from rosey.storage.pool import InteractionObserver
 from rosey.storage.sql import SQLStorage
 
 
@@ -26,9 +27,19 @@ def open_storage(
     *,
     clock: IReactorTime | None = None,
     busy_timeout: float = 5.0,
+    check_schema: bool = True,
+    on_interaction: InteractionObserver | None = None,
 ) -> IStorage:
-    """The SQL storage for ``url`` (not connected yet)."""
-    return SQLStorage(url, reactor, clock=clock, busy_timeout=busy_timeout)
+    """The SQL storage for ``url`` (not connected yet); ``on_interaction(name, seconds)``
+    hears each transaction's duration (on a database thread)."""
+    return SQLStorage(
+        url,
+        reactor,
+        clock=clock,
+        busy_timeout=busy_timeout,
+        check_schema=check_schema,
+        on_interaction=on_interaction,
+    )
 
 
 class StorageService(MultiService):

@@ -319,3 +319,50 @@ async def test_a_busy_port_fails_at_startup() -> None:
             second.privilegedStartService()
     finally:
         await first.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_storage_transactions_show_as_a_histogram_per_name(tmp_path: Any) -> None:
+    """The daemon wires its storage's pool to ``rosey_storage_interaction_seconds``: after a
+    few writes and reads, ``/metrics`` has a histogram per transaction name."""
+    from twisted.internet import reactor
+
+    from rosey.daemon.assemble import RoseyDaemon
+    from rosey.storage import migrate
+    from rosey.storage import ops as o
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    migrate.upgrade(url)
+    config = parse(
+        {
+            "channel": [{"site": "https://cytu.be", "name": "mychannel"}],
+            "database": {"url": url},
+            "metrics": {"enabled": True, "listen": "tcp:0:interface=127.0.0.1"},
+        },
+        {},
+    )
+    daemon = RoseyDaemon(config, reactor, check_schema=False)
+    storage = daemon.storage.storage
+    await storage.connect()
+    service = make_metrics_service(config, daemon.metrics, reactor, storage_stale_after=60)
+    service.startService()
+    client = None
+    try:
+        await storage.record(CH, [o.ChatLine(1.0, "alice", "hi"), o.ChatLine(2.0, "bob", "yo")])
+        await storage.record(CH, [o.ChatLine(3.0, "alice", "again")])
+        await storage.kv_set(CH, "fun", "score", "3")
+        assert len(await storage.get_recent_messages(CH)) == 3
+        port: Any = await when_listening(service)
+        client = Client(f"http://127.0.0.1:{port.getHost().port}")
+        code, _, body = await client.get("/metrics")
+    finally:
+        if client is not None:
+            await client.pool.closeCachedConnections()
+        await service.stopService()
+        await storage.close()
+    assert code == 200
+    text = body.decode()
+    assert 'rosey_storage_interaction_seconds_bucket{le="+Inf",name="record"} 2.0' in text
+    assert 'rosey_storage_interaction_seconds_count{name="kv.kv_set"} 1.0' in text
+    assert 'rosey_storage_interaction_seconds_count{name="chat.get_recent_messages"} 1.0' in text
+    assert 'rosey_storage_interaction_seconds_count{name="outbound.load_waiting"} 1.0' in text

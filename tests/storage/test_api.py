@@ -8,7 +8,7 @@ from zope.interface.verify import verifyObject
 
 from rosey.storage import ops as o
 from rosey.storage.errors import StorageError
-from rosey.storage.interface import IStorage
+from rosey.storage.interface import DOMAINS, IStorage
 from rosey.storage.noop import NoopStorage
 from rosey.storage.rows import BotStatus, ChannelStats
 from rosey.storage.sql import SQLStorage
@@ -19,8 +19,31 @@ CH = "labchan"
 def test_implementations_provide_the_interface(sqlite_url):
     from twisted.internet import reactor
 
-    verifyObject(IStorage, SQLStorage(sqlite_url, reactor))
-    verifyObject(IStorage, NoopStorage())
+    for storage, persistent in ((SQLStorage(sqlite_url, reactor), True), (NoopStorage(), False)):
+        verifyObject(IStorage, storage)
+        assert storage.persistent is persistent
+        # One component per domain, each providing its domain's interface.
+        for name, domain in DOMAINS.items():
+            verifyObject(domain, getattr(storage, name))
+
+
+def test_every_method_belongs_to_one_domain():
+    owners: dict[str, str] = {}
+    for name, domain in DOMAINS.items():
+        for method in domain.names():
+            assert method not in owners, f"{method} in {owners.get(method)} and {name}"
+            owners[method] = name
+    lifecycle = {"connect", "close", "record", "is_connected", "persistent"}
+    assert set(IStorage.names(all=True)) == set(owners) | lifecycle
+    assert set(IStorage.names()) == lifecycle
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_flat_methods_are_the_components(storage: SQLStorage):
+    await storage.chat.save_message(CH, "alice", "through the component", timestamp=1)
+    assert [m.message for m in await storage.get_recent_messages(CH)] == ["through the component"]
+    assert storage.get_recent_messages == storage.chat.get_recent_messages
+    assert storage.may_have_outbound == storage.outbound.may_have_outbound
 
 
 @pytest_twisted.ensureDeferred

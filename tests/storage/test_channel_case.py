@@ -42,7 +42,7 @@ async def test_two_spellings_record_into_one_channel_row(storage: SQLStorage, db
             alice = await store.get_user_stats(name, "alice")
             assert alice is not None and alice.total_chat_lines == 1
         # !tell's in-memory index (loaded from the stored key) answers for either spelling.
-        await storage._waiting.load()
+        await storage.outbound.waiting.load()
         assert storage.may_have_outbound("cytu.be/MyChan", "carol")
         unsent = await storage.get_unsent_outbound("cytu.be/MyChan", "carol")
         assert [m.message for m in unsent] == ["from bob"]
