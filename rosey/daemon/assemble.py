@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, Logger
 
 from rosey import events
@@ -334,7 +335,7 @@ def _observe_channel(
 
 
 def _observe_storage(daemon: RoseyDaemon) -> None:
-    clock = daemon.reactor
+    clock: IReactorTime = daemon.reactor
 
     def last_write_age() -> float | None:
         if not daemon.recorders:

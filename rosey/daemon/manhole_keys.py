@@ -60,7 +60,7 @@ def load_or_create_host_key(path: str) -> Key:
     if not where.exists():
         return _create_host_key(where)
     try:
-        key = Key.fromFile(path)
+        key: Key = Key.fromFile(path)
     except (OSError, BadKeyError, EncryptedKeyError, ValueError) as e:
         raise ConfigError(f"manhole.host_key: cannot read SSH private key {path!r}: {e}") from None
     if key.isPublic():
