@@ -104,4 +104,5 @@ class FakeConnection(Service, ChatEmitter):
     def stopService(self) -> Deferred[None] | None:
         if self.connected:
             self.lose("service stopped")
-        return super().stopService()
+        stopped: Deferred[None] | None = super().stopService()
+        return stopped
