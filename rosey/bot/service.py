@@ -190,7 +190,8 @@ class Bot(MultiService):
 
     def stopService(self) -> Deferred[None] | None:
         self.connection.unsubscribe(self.handle_event)
-        return super().stopService()
+        stopped: Deferred[None] | None = super().stopService()
+        return stopped
 
 
 BotFactory = Callable[[IConnection], Bot]
