@@ -66,13 +66,15 @@ def stats_commands(api: IPluginAPI, tells: TellDelivery) -> list[Command]:
     telling: set[str] = set()  # senders whose !tell is being stored
 
     def channel() -> str:
-        return api.storage_key
+        key: str = api.storage_key
+        return key
 
     def is_me(name: str) -> bool:
         return bool(api.channel.is_me(name))
 
     def now() -> float:
-        return api.clock.seconds()
+        seconds: float = api.clock.seconds()
+        return seconds
 
     def here(name: str) -> str | None:
         user = api.channel.users.get(name)

@@ -121,7 +121,8 @@ class TellDelivery:
     # -- internals ----------------------------------------------------------------------------
 
     def _channel(self) -> str:
-        return self._api.storage_key
+        key: str = self._api.storage_key
+        return key
 
     def _pause(self, key: str, seconds: float) -> None:
         now = self._api.clock.seconds()
@@ -175,7 +176,8 @@ class TellDelivery:
         listed = channel.users.get(user)
         if listed is None or not channel.logged_in:
             return None
-        return listed.name
+        name: str = listed.name
+        return name
 
     def _send(self, row: OutboundMessage, user: str, pm_to: str | None) -> Deferred[None]:
         now = self._api.clock.seconds()

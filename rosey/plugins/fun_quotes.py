@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -155,7 +156,7 @@ class QuoteBook:
         del self.quotes[quote_id]
         return await self._save_page(_page_of(quote_id))
 
-    def _save_page(self, page: int) -> Any:
+    def _save_page(self, page: int) -> Deferred[bool]:
         def render() -> tuple[str | None, float | None]:
             first = page * PAGE_SIZE + 1
             rows = [q.row() for i in range(first, first + PAGE_SIZE) if (q := self.quotes.get(i))]

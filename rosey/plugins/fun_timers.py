@@ -303,7 +303,8 @@ class Timers:
     # -- persistence ----------------------------------------------------------------------------
 
     def _ttl(self, dues: list[float]) -> float:
-        return max(0.0, max(dues) - self._api.clock.seconds()) + _KEEP_AFTER_DUE
+        now: float = self._api.clock.seconds()
+        return max(0.0, max(dues) - now) + _KEEP_AFTER_DUE
 
     async def _save_reminders(self, user: str) -> bool:
         """Save the index, then ``user``'s reminders: in that order, because a user key the

@@ -110,7 +110,7 @@ def tokenize(text: str, drop: Iterable[str] = ()) -> list[str]:
     return words
 
 
-class LiveChain(markovify.Chain):
+class LiveChain(markovify.Chain):  # type: ignore[misc]  # markovify ships no types
     """A ``markovify.Chain`` over a count table that grows in place.
 
     ``markovify.Chain.__init__`` would build the table from a corpus, so it is not called: the

@@ -121,11 +121,13 @@ class Moderation(Plugin):
 
     @property
     def now(self) -> float:
-        return self.api.clock.seconds()
+        seconds: float = self.api.clock.seconds()
+        return seconds
 
     def me(self) -> str:
         """The bot's name."""
-        return self.api.channel.own_name
+        name: str = self.api.channel.own_name
+        return name
 
     def rank_of(self, name: str) -> float | None:
         """``name``'s rank, None when not in the channel."""
@@ -219,7 +221,8 @@ class Moderation(Plugin):
             self.audit(shown, "mute", by, why, s.until)
 
         mute = self.api.actions.smute if self.config.shadow_mute else self.api.actions.mute
-        return mute(name).addCallback(muted)
+        done: Deferred[None] = mute(name).addCallback(muted)
+        return done
 
     def ban(
         self, name: str, seconds: float | None, why: str, by: str, by_rank: float
@@ -238,7 +241,8 @@ class Moderation(Plugin):
             if "already banned" not in str(f.value):
                 f.raiseException()
 
-        return self.api.actions.ban(name, why).addErrback(already)
+        banned: Deferred[None] = self.api.actions.ban(name, why).addErrback(already)
+        return banned
 
     def _schedule(self, kind: str, s: Sanction) -> None:
         key = (kind, s.name.casefold())
@@ -309,9 +313,10 @@ class Moderation(Plugin):
     def _enforce(self, name: str, ban: Sanction) -> Deferred[None]:
         def kick(f: Failure) -> Deferred[None]:
             f.trap(ActionFailed)  # already banned on the server: still in, so kick
-            return self.api.actions.kick(name, "banned")
+            kicked: Deferred[None] = self.api.actions.kick(name, "banned")
+            return kicked
 
-        d = self.api.actions.ban(name, ban.reason).addErrback(kick)
+        d: Deferred[None] = self.api.actions.ban(name, ban.reason).addErrback(kick)
         d.addCallback(lambda _: self.audit(name, "ban_enforced", self.me(), ban.reason, ban.until))
         return d.addErrback(lambda f: self._refusal("ban", f))
 
