@@ -22,8 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rosey.daemon import logpaths
-from rosey.daemon.config_reader import ConfigError, Problems, Reader, Secret
-from rosey.daemon.plugin_config import PluginsConfig, PluginsError, resolve_plugins
+from rosey.daemon.config_reader import ConfigError as ConfigError  # re-exported
+from rosey.daemon.config_reader import Problems, Reader
+from rosey.daemon.config_reader import Secret as Secret  # re-exported
+from rosey.daemon.plugin_config import PluginsConfig as PluginsConfig  # re-exported
+from rosey.daemon.plugin_config import PluginsError, resolve_plugins
 from rosey.daemon.plugins import Discovery
 from rosey.interfaces import channel_label
 
