@@ -78,17 +78,17 @@ class IConnection(Interface):
     def emit(event: str, data: Any = None) -> None:
         """Send one CyTube event, fire-and-forget. Raises ``NotConnected`` with no session."""
 
-    def emitWithAck(event: str, data: Any = None, timeout: float = 10.0) -> Deferred[Any]:
+    def emit_with_ack(event: str, data: Any = None, timeout: float = 10.0) -> Deferred[Any]:
         """Send one event with an ack id; fires with the ack payload, or fails with
         ``AckTimeout`` / ``ConnectionClosed``."""
 
-    def sendMessage(text: str, meta: dict[str, Any] | None = None) -> None:
+    def send_message(text: str, meta: dict[str, Any] | None = None) -> None:
         """Send a chat line (``chatMsg``). No rate limiting here: that is the bot's queue."""
 
-    def sendPM(to: str, text: str, meta: dict[str, Any] | None = None) -> None:
+    def send_pm(to: str, text: str, meta: dict[str, Any] | None = None) -> None:
         """Send a private message (``pm``)."""
 
-    def whenReady() -> Deferred[None]:
+    def when_ready() -> Deferred[None]:
         """A fresh Deferred that fires when the connection is (or already is) ready."""
 
     def disconnect(reason: str = "") -> None:

@@ -98,7 +98,7 @@ class AdminActions(ActionBase):
         payload: dict[str, Any] = {"title": title, "opts": list(options), "obscured": obscured}
         if timeout is not None:
             payload["timeout"] = timeout
-        ack = self.connection.emitWithAck("newPoll", payload, self.timeout)
+        ack = self.connection.emit_with_ack("newPoll", payload, self.timeout)
 
         def answered(reply: Any) -> None:
             error = reply.get("error") if isinstance(reply, dict) else None

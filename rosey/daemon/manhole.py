@@ -277,7 +277,7 @@ class ManholeService(StreamServerEndpointService):
         for d in waiting:
             d.callback(port)
 
-    def whenListening(self) -> Deferred[IListeningPort]:
+    def when_listening(self) -> Deferred[IListeningPort]:
         """Fires with the listening port (at once if already listening)."""
         if self.port is not None:
             return defer.succeed(self.port)

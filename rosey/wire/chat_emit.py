@@ -1,4 +1,4 @@
-"""``sendMessage`` and ``sendPM`` of :class:`~rosey.interfaces.IConnection` in terms of ``emit``:
+"""``send_message`` and ``send_pm`` of :class:`~rosey.interfaces.IConnection` in terms of ``emit``:
 the payloads CyTube's ``chatMsg`` and ``pm`` take, written once for every connection."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ class ChatEmitter:
     def emit(self, event: str, data: Any = None) -> None:
         raise NotImplementedError
 
-    def sendMessage(self, text: str, meta: dict[str, Any] | None = None) -> None:
+    def send_message(self, text: str, meta: dict[str, Any] | None = None) -> None:
         """Send a chat line (``chatMsg {msg, meta}``)."""
         self.emit("chatMsg", {"msg": text, "meta": meta or {}})
 
-    def sendPM(self, to: str, text: str, meta: dict[str, Any] | None = None) -> None:
+    def send_pm(self, to: str, text: str, meta: dict[str, Any] | None = None) -> None:
         """Send a private message (``pm {to, msg, meta}``)."""
         self.emit("pm", {"to": to, "msg": text, "meta": meta or {}})

@@ -154,7 +154,7 @@ class CyTubeConnection(MultiService, ChatEmitter):
         if self.on_emit is not None:
             self.on_emit(event)
 
-    def emitWithAck(
+    def emit_with_ack(
         self, event: str, data: Any = None, timeout: float | None = None
     ) -> Deferred[Any]:
         wait = self.ack_timeout if timeout is None else timeout
@@ -163,7 +163,7 @@ class CyTubeConnection(MultiService, ChatEmitter):
             self.on_emit(event)
         return d
 
-    def whenReady(self) -> Deferred[None]:
+    def when_ready(self) -> Deferred[None]:
         if self.ready:
             return succeed(None)
         if self.stopped_for is not None:

@@ -23,7 +23,7 @@ from rosey.wire.chat_emit import ChatEmitter
 class FakeConnection(Service, ChatEmitter):
     """An in-memory :class:`~rosey.interfaces.IConnection`.
 
-    ``acks`` holds the Deferreds of :meth:`emitWithAck` calls as ``(event, data, deferred)``;
+    ``acks`` holds the Deferreds of :meth:`emit_with_ack` calls as ``(event, data, deferred)``;
     a test fires them to play the server's answer.
     """
 
@@ -50,13 +50,13 @@ class FakeConnection(Service, ChatEmitter):
             raise NotConnected(f"not connected; dropped {event}")
         self.sent.append((event, data))
 
-    def emitWithAck(self, event: str, data: Any = None, timeout: float = 10.0) -> Deferred[Any]:
+    def emit_with_ack(self, event: str, data: Any = None, timeout: float = 10.0) -> Deferred[Any]:
         self.emit(event, data)
         d: Deferred[Any] = Deferred()
         self.acks.append((event, data, d))
         return d
 
-    def whenReady(self) -> Deferred[None]:
+    def when_ready(self) -> Deferred[None]:
         if self.ready:
             return succeed(None)
         d: Deferred[None] = Deferred()
@@ -79,7 +79,7 @@ class FakeConnection(Service, ChatEmitter):
         self.feed(Event(events.CONNECTED))
 
     def make_ready(self) -> None:
-        """Pretend the join finished (emits ``ready``, fires :meth:`whenReady` waiters)."""
+        """Pretend the join finished (emits ``ready``, fires :meth:`when_ready` waiters)."""
         if not self.connected:
             self.connect()
         self.ready = True

@@ -74,7 +74,7 @@ class LiveBot:
         """Start the bot, then the connection; returns once joined."""
         self.bot.startService()
         self.conn.startService()
-        await self.conn.whenReady().addTimeout(timeout, self.reactor)
+        await self.conn.when_ready().addTimeout(timeout, self.reactor)
         return self
 
     async def stop(self) -> None:

@@ -105,7 +105,7 @@ async def start(
     service = make_manhole_service(config, namespace, reactor)
     service.privilegedStartService()
     service.startService()
-    port = await service.whenListening().addTimeout(TIMEOUT, reactor)
+    port = await service.when_listening().addTimeout(TIMEOUT, reactor)
     return service, port.getHost().port  # type: ignore[attr-defined]
 
 

@@ -174,7 +174,7 @@ async def joined_connection(site: RawSite, **kwargs: Any) -> tuple[CyTubeConnect
     events: list[Event] = []
     conn.subscribe(events.append)
     conn.startService()
-    await conn.whenReady().addTimeout(5, reactor)
+    await conn.when_ready().addTimeout(5, reactor)
     return conn, events
 
 

@@ -129,7 +129,7 @@ def test_implements_iconnection() -> None:
 
 
 def test_registered_login_comes_first_then_join_then_ready_after_the_burst(h: Harness) -> None:
-    ready = h.conn.whenReady()
+    ready = h.conn.when_ready()
     h.connect()
     assert h.out() == [["login", {"name": "labbot", "pw": "secret"}]]
     assert h.conn.connected and not h.conn.ready
@@ -148,11 +148,11 @@ def test_registered_login_comes_first_then_join_then_ready_after_the_burst(h: Ha
     assert names.index(events.USER_LIST) < names.index(events.READY)
     ready_event = h.events[names.index(events.READY)]
     assert ready_event.platform_data == {"rank": 3, "name": "LabBot", "guest": False}
-    assert h.conn.whenReady().called  # already ready: a fired Deferred
+    assert h.conn.when_ready().called  # already ready: a fired Deferred
 
 
 def test_when_ready_deferreds_are_fresh_per_caller(h: Harness) -> None:
-    a, b = h.conn.whenReady(), h.conn.whenReady()
+    a, b = h.conn.when_ready(), h.conn.when_ready()
     assert a is not b
     h.join()
     assert a.called and b.called
@@ -201,7 +201,7 @@ def test_channel_password_goes_with_join(h: Harness) -> None:
 
 def test_wrong_channel_password_stops_reconnecting(rosey_log: list[str]) -> None:  # noqa: F811
     h = Harness(channel_password="s3cr3t-pw")
-    ready = h.conn.whenReady()
+    ready = h.conn.when_ready()
     failures: list[Any] = []
     ready.addErrback(failures.append)
     h.connect()
@@ -276,7 +276,7 @@ def test_bad_credentials_stop_reconnecting_with_a_clear_line(
     line = next(line for line in rosey_log if "not reconnecting" in line)
     assert "login as 'labbot' refused" in line and "check username and password" in line
     assert "secret" not in "".join(rosey_log)
-    failed = h.conn.whenReady()
+    failed = h.conn.when_ready()
     failed.addErrback(lambda f: f.trap(BadCredentials))
     assert failed.called
 
@@ -414,11 +414,11 @@ def test_emit_fire_and_forget_and_chat_helpers(h: Harness) -> None:
     with pytest.raises(NotConnected):
         h.conn.emit("chatMsg", {"msg": "x"})
     with pytest.raises(NotConnected):
-        h.conn.sendMessage("x")
+        h.conn.send_message("x")
     h.join()
-    h.conn.sendMessage("hello <b>")
-    h.conn.sendMessage("/me waves", {"modflair": 3})
-    h.conn.sendPM("labuser", "psst")
+    h.conn.send_message("hello <b>")
+    h.conn.send_message("/me waves", {"modflair": 3})
+    h.conn.send_pm("labuser", "psst")
     h.conn.emit("playNext")
     assert h.out()[-4:] == [
         ["chatMsg", {"msg": "hello <b>", "meta": {}}],
@@ -431,20 +431,20 @@ def test_emit_fire_and_forget_and_chat_helpers(h: Harness) -> None:
 def test_emit_with_ack_fires_times_out_and_fails_on_close() -> None:
     h = Harness(ack_timeout=5)
     h.join()
-    d = h.conn.emitWithAck("newPoll", {"title": "t", "opts": ["a"], "obscured": False})
+    d = h.conn.emit_with_ack("newPoll", {"title": "t", "opts": ["a"], "obscured": False})
     assert h.sent[-1].startswith('420["newPoll"')
     h.driver.receive("430[{}]")
     assert d.result == {}
     late: list[Any] = []
-    h.conn.emitWithAck("newPoll", {}).addErrback(late.append)
+    h.conn.emit_with_ack("newPoll", {}).addErrback(late.append)
     h.clock.advance(5)
     assert late[0].check(AckTimeout)
     lost: list[Any] = []
-    h.conn.emitWithAck("newPoll", {}, timeout=60).addErrback(lost.append)
+    h.conn.emit_with_ack("newPoll", {}, timeout=60).addErrback(lost.append)
     h.driver.lost("websocket closed (code 1006)")
     assert lost[0].check(ConnectionClosed)
     with pytest.raises(NotConnected):
-        h.conn.emitWithAck("newPoll", {})
+        h.conn.emit_with_ack("newPoll", {})
 
 
 def test_listener_exceptions_are_logged_and_delivery_goes_on(

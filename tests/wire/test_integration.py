@@ -48,7 +48,7 @@ class Bot:
     def ready(self, timeout: float = 5.0) -> Deferred[None]:
         from twisted.internet import reactor
 
-        return self.conn.whenReady().addTimeout(timeout, reactor)
+        return self.conn.when_ready().addTimeout(timeout, reactor)
 
     def named(self, name: str) -> list[Event]:
         return [e for e in self.events if e.name == name]
@@ -102,7 +102,7 @@ async def test_joins_with_login_first_gets_the_burst_and_chats(
     assert names.index(events.USER_LIST) < names.index(events.READY)
     assert bot.named(events.READY)[0].platform_data == {"rank": 3, "name": "labbot", "guest": False}
 
-    bot.conn.sendMessage("hello <world> & all")
+    bot.conn.send_message("hello <world> & all")
     await bot.seen(lambda e: e.name == events.MESSAGE and e.user == "labbot")
     echo = bot.named(events.MESSAGE)[-1]
     assert echo.content == "hello <world> & all" and not echo.replayed
@@ -121,15 +121,15 @@ async def test_emit_with_ack_gets_the_servers_answer(peer: CyTubePeer, bots: lis
     bot.start()
     await bot.ready()
     poll = {"title": "lunch?", "opts": ["yes", "no"], "obscured": False}
-    answer = await bot.conn.emitWithAck("newPoll", poll).addTimeout(5, reactor)
+    answer = await bot.conn.emit_with_ack("newPoll", poll).addTimeout(5, reactor)
     assert answer == {}
     assert peer.events("newPoll")[0].ack
     await bot.seen(lambda e: e.name == "newPoll")
     too_long = {"title": "x" * 300, "opts": ["a"], "obscured": False}
-    refused = await bot.conn.emitWithAck("newPoll", too_long).addTimeout(5, reactor)
+    refused = await bot.conn.emit_with_ack("newPoll", too_long).addTimeout(5, reactor)
     assert refused == {"error": {"message": "Poll title may not exceed 255 characters"}}
     with pytest.raises(AckTimeout):  # a payload of the wrong shape gets errorMsg, no ack
-        await bot.conn.emitWithAck("newPoll", {"title": 5}, timeout=0.5)
+        await bot.conn.emit_with_ack("newPoll", {"title": 5}, timeout=0.5)
     await bot.seen(lambda e: e.name == "errorMsg")
     assert bot.conn.ready
 
@@ -219,7 +219,7 @@ async def test_bad_password_stops_with_a_typed_error(peer: CyTubePeer, bots: lis
     bot = Bot(peer, password="not-it")
     bots.append(bot)
     failed: list[Any] = []
-    bot.conn.whenReady().addErrback(failed.append)
+    bot.conn.when_ready().addErrback(failed.append)
     bot.start()
     await bot.seen(lambda e: e.name == events.ERROR)
     assert isinstance(bot.conn.stopped_for, BadCredentials)

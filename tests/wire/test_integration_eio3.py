@@ -50,7 +50,7 @@ async def started(peer: NodePeer, **kwargs: Any) -> tuple[CyTubeConnection, list
     seen: list[Event] = []
     conn.subscribe(seen.append)
     conn.startService()
-    await conn.whenReady().addTimeout(5, reactor)
+    await conn.when_ready().addTimeout(5, reactor)
     return conn, seen
 
 
@@ -65,7 +65,7 @@ async def test_eio3_logs_in_joins_chats_and_keeps_the_heartbeat(node: NodePeer) 
         session = conn.session
         assert session is not None
         assert session.session.eio == 3
-        conn.sendMessage("hi <there>")
+        conn.send_message("hi <there>")
         await eventually(lambda: any(e.content == "hi <there>" for e in seen))
         # rosey pings every 0.3 s; without pings node would have dropped it after 1 s
         sent = session.frames_out
@@ -80,7 +80,7 @@ async def test_eio3_logs_in_joins_chats_and_keeps_the_heartbeat(node: NodePeer) 
 async def test_eio3_kick_closes_and_rejoins(node: NodePeer) -> None:
     conn, seen = await started(node, kicks=KickPolicy(rejoin_delay=0.3))
     try:
-        conn.sendMessage("kick me")
+        conn.send_message("kick me")
         await eventually(lambda: any(e.name == events.KICKED for e in seen))
         await eventually(lambda: len([e for e in seen if e.name == events.READY]) == 2)
         await node.when(lambda p: len([r for r in p.received if r.event == "joinChannel"]) == 2)

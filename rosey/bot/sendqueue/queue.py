@@ -287,11 +287,11 @@ class SendQueue(ServerAnswers, Service):
     def _emit(self, item: Item) -> None:
         if item.kind == "pm":
             assert item.to is not None
-            self._connection.sendPM(item.to, item.text, item.meta)
+            self._connection.send_pm(item.to, item.text, item.meta)
         elif item.kind == "emit":
             self._connection.emit(item.event, item.data)
         else:
-            self._connection.sendMessage(item.text, item.meta)
+            self._connection.send_message(item.text, item.meta)
 
     def _watch_departure(self, lane: Lane) -> None:
         """Tell the lane's model when what was just written has left the machine.
