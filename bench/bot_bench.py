@@ -41,9 +41,9 @@ from twisted.internet import task
 
 from bench.wire_bench import Corpus, build_corpus, run_rosey, run_session
 from rosey import events
+from rosey.api_impl import run_plugin
 from rosey.bot.service import Bot
 from rosey.events import Event
-from rosey.plugin_api import run_plugin
 from rosey.plugins.core import core
 from rosey.wire import codec
 from rosey.wire.fake import FakeConnection

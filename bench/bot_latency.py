@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rosey.api_impl import run_plugin
 from rosey.bot.service import Bot
-from rosey.plugin_api import run_plugin
 from rosey.plugins.core import core
 from rosey.wire.fake import FakeConnection
 from rosey.wire.normalize import Normalizer

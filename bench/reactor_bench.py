@@ -187,7 +187,7 @@ async def one_pass(
     from rosey.daemon.assemble import build
     from rosey.daemon.config import parse
     from rosey.daemon.memory import settle
-    from rosey.storage.migrate import upgrade
+    from rosey.storage.schema import upgrade
     from rosey.wire.driver import SessionDriver
     from rosey.wire.session import Session
 

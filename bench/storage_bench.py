@@ -34,7 +34,7 @@ from typing import Any
 
 from rosey.bot.mirror import ChannelMirror
 from rosey.events import Event
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.engine import make_engine
 from rosey.storage.recorder import Recorder
 from rosey.storage.sql import SQLStorage
@@ -84,7 +84,7 @@ def make_events(n: int, mix: str = "chat") -> list[Event]:
 
 
 def bare(url: str, events: list[Event], batch: int) -> Result:
-    migrate.upgrade(url)
+    schema.upgrade(url)
     engine = make_engine(url)
     with engine.begin() as conn:
         key = conn.execute(channels.insert().values(name=CHANNEL)).inserted_primary_key
@@ -136,7 +136,7 @@ class Source:
 async def through_rosey(reactor: Any, url: str, events: list[Event], args: Any) -> Result:
     from twisted.internet.task import deferLater
 
-    migrate.upgrade(url)
+    schema.upgrade(url)
     storage = SQLStorage(url, reactor)
     await storage.connect()
     source = Source()
@@ -223,7 +223,7 @@ def _postgres(choice: str) -> tuple[Callable[[int], str], Callable[[], None]] | 
     if choice != "auto":
 
         def emptied(k: int) -> str:
-            migrate.downgrade(choice, "base")  # every loop starts from an empty schema
+            schema.downgrade(choice, "base")  # every loop starts from an empty schema
             return choice
 
         return emptied, lambda: None

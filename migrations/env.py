@@ -1,6 +1,6 @@
 """Alembic environment for rosey.
 
-Run in-process by :mod:`rosey.storage.migrate` (which passes a ready connection in
+Run in-process by :mod:`rosey.storage.schema` (which passes a ready connection in
 ``config.attributes["connection"]``), or by the plain ``alembic`` command from the repository
 root, which takes the URL from ``-x url=…``, else ``$ROSEY_DATABASE_URL``, else
 ``sqlalchemy.url`` in alembic.ini, else ``sqlite:///rosey.sqlite``.
@@ -15,8 +15,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from rosey.storage.engine import DEFAULT_URL, ENV_URL, make_oneshot_engine
-from rosey.storage.migrate import check_known, migration_transaction
-from rosey.storage.migrate_lock import migration_lock
+from rosey.storage.schema import check_known, migration_transaction
+from rosey.storage.schema_lock import migration_lock
 from rosey.storage.tables import metadata
 
 config = context.config

@@ -2,7 +2,7 @@
 ``ModuleApi`` instead of the homeserver).
 
 A plugin never sees the :class:`~rosey.bot.service.Bot`. For each channel where it is enabled,
-the daemon builds one :class:`IPluginAPI` (:class:`rosey.plugin_api.PluginAPI`) and passes it to
+the daemon builds one :class:`IPluginAPI` (:class:`rosey.api_impl.PluginAPI`) and passes it to
 the plugin factory's ``create(api)``. Through it the plugin talks (:meth:`IPluginAPI.say`,
 :meth:`IPluginAPI.pm`), listens (:meth:`IPluginAPI.on`), declares commands
 (:meth:`IPluginAPI.add_command` with :func:`command`), reads the channel

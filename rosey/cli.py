@@ -89,7 +89,7 @@ def _retention(args: argparse.Namespace, kept: RetentionConfig) -> None:
 
 def _upgrade_plugins(config: Any) -> int:
     from rosey.daemon.assemble import plugin_migration_folders
-    from rosey.daemon.plugin_migrations import upgrade_plugins
+    from rosey.daemon.plugin_schema import upgrade_plugins
     from rosey.storage import StorageError
 
     folders = plugin_migration_folders(config)

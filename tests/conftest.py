@@ -13,10 +13,10 @@ import pytest
 def db_url(tmp_path: Path) -> str:
     """A SQLite file migrated to rosey's head (tests/storage overrides this with its own,
     parametrized over SQLite and PostgreSQL)."""
-    from rosey.storage import migrate
+    from rosey.storage import schema
 
     url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)
+    schema.upgrade(url)
     return url
 
 

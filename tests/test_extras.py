@@ -31,7 +31,7 @@ def test_postgresql_without_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPa
 def test_markov_plugin_without_markovify_is_skipped_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rosey.daemon.plugins import discover
+    from rosey.daemon.plugin_discovery import discover
 
     monkeypatch.setitem(sys.modules, "markovify", None)
     for module in ("rosey.plugins.markov", "rosey.plugins.markov_model"):

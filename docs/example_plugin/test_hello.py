@@ -19,10 +19,10 @@ from hello import Hello, HelloConfig, hello, parse
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 
+from rosey.api_impl import PluginAPI
 from rosey.bot.service import Bot
 from rosey.plugin import PluginConfigError
-from rosey.plugin_api import PluginAPI
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.service import open_storage
 from rosey.wire.fake import FakeConnection
 from rosey.wire.normalize import Normalizer
@@ -76,7 +76,7 @@ class Room:
 @pytest_twisted.async_yield_fixture()
 async def room(tmp_path: Path) -> AsyncIterator[Room]:
     url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)  # blocking, as the daemon does before its reactor starts
+    schema.upgrade(url)  # blocking, as the daemon does before its reactor starts
     clock = task.Clock()
     clock.advance(1_800_000_000)
     storage = open_storage(url, reactor(), clock=clock)

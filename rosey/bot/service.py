@@ -42,7 +42,7 @@ class Bot(MultiService):
     :class:`~rosey.storage.interface.IStorage` (a no-op one when none is given).
 
     A bare bot has no commands: the daemon loads them from plugins (the **core** plugin has the
-    built-in ones), each through its own :class:`~rosey.plugin_api.PluginAPI`.
+    built-in ones), each through its own :class:`~rosey.api_impl.PluginAPI`.
     """
 
     log = Logger()

@@ -15,9 +15,9 @@ plugins, which may still write, and the bots' queues) stops first and is waited 
 the recorders flush and storage close.
 
 Plugins: the configuration found them and validated their settings; their own migrations
-(:mod:`rosey.daemon.plugin_migrations`) ran before, with rosey's, in a child process
-(:mod:`rosey.daemon.migration`), or :func:`build` runs them here; it gives each channel's bot a
-:class:`~rosey.daemon.plugins.PluginHost` with the plugins enabled there. The manhole has
+(:mod:`rosey.daemon.plugin_schema`) ran before, with rosey's, in a child process
+(:mod:`rosey.daemon.schema_child`), or :func:`build` runs them here; it gives each channel's bot a
+:class:`~rosey.daemon.plugin_discovery.PluginHost` with the plugins enabled there. The manhole has
 ``plugins`` (their status) and ``reload_plugin(name)`` (:mod:`rosey.daemon.reload`).
 """
 
@@ -242,7 +242,7 @@ def migrate_plugins(config: Config) -> None:
     folders = plugin_migration_folders(config)
     if not folders:
         return
-    from rosey.daemon.plugin_migrations import upgrade_plugins
+    from rosey.daemon.plugin_schema import upgrade_plugins
 
     try:
         done = upgrade_plugins(config.database.url.value, folders)

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from rosey.daemon.config import Config, ConfigError, Secret, load
-from rosey.daemon.migrate_config import MigrationError, migration
+from rosey.daemon.legacy_config import LegacyConfigError, migration
 
 
 def add_config_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,7 +84,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         return _fail(f"{args.old} is not JSON: {e}")
     try:
         result = migration(old)
-    except MigrationError as e:
+    except LegacyConfigError as e:
         return _fail(f"cannot migrate {args.old}: {e}")
     if args.output is None:
         sys.stdout.write(result.text)

@@ -27,7 +27,7 @@ from rosey.daemon.config_reader import Problems, Reader
 from rosey.daemon.config_reader import Secret as Secret  # re-exported
 from rosey.daemon.plugin_config import PluginsConfig as PluginsConfig  # re-exported
 from rosey.daemon.plugin_config import PluginsError, resolve_plugins
-from rosey.daemon.plugins import Discovery
+from rosey.daemon.plugin_discovery import Discovery
 from rosey.interfaces import channel_label
 
 CHANNEL_NAME = re.compile(r"^[\w-]{1,30}$")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rosey.daemon.plugins import (
+from rosey.daemon.plugin_discovery import (
     Discovery,
     PluginDiscoveryError,
     PluginSet,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from rosey.daemon.plugins import PluginFailed, PluginHost, parse_plugin_config
+from rosey.daemon.plugin_discovery import PluginFailed, PluginHost, parse_plugin_config
 from rosey.plugin import IRoseyPlugin
 
 if TYPE_CHECKING:

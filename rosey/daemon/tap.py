@@ -2,7 +2,7 @@
 
 ``makeService`` runs before the reactor starts: it validates the configuration and migrates the
 database (rosey's schema and the enabled plugins', in a child process:
-:mod:`rosey.daemon.migration`), and a failure of either exits 1 with a one-line message. It then
+:mod:`rosey.daemon.schema_child`), and a failure of either exits 1 with a one-line message. It then
 builds the service tree (:mod:`rosey.daemon.assemble`).
 """
 
@@ -59,7 +59,7 @@ def fail(message: str) -> NoReturn:
 def migrate_database(config: Config) -> None:
     """Bring rosey's schema and the enabled plugins' up to date; exit 1 on failure."""
     from rosey.daemon.assemble import log_plugin_upgrades, plugin_migration_folders
-    from rosey.daemon.migration import MigrationError, migrate_all
+    from rosey.daemon.schema_child import MigrationError, migrate_all
 
     try:
         done = migrate_all(config.database.url.value, plugin_migration_folders(config))

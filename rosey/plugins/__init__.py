@@ -1,8 +1,9 @@
 """rosey's plugins: every module here (and in configured drop-in directories) may provide
 :class:`rosey.plugin.IRoseyPlugin` objects, found with ``twisted.plugin.getPlugins``.
 
-``[plugins] dirs`` are appended to ``__path__`` by :func:`rosey.daemon.plugins.add_dirs` before
-discovery, so a file ``hello.py`` in one of them is the module ``rosey.plugins.hello``."""
+``[plugins] dirs`` are appended to ``__path__`` by
+:func:`rosey.daemon.plugin_discovery.add_dirs` before discovery, so a file ``hello.py`` in one of
+them is the module ``rosey.plugins.hello``."""
 
 from twisted.plugin import pluginPackagePaths
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from rosey.storage import legacy, migrate, retention
+from rosey.storage import legacy, retention, schema
 from rosey.storage.engine import make_engine, safe_url
 from rosey.storage.errors import StorageError
 
@@ -88,18 +88,18 @@ def run_db_command(
     ``err`` (default: the current ``sys.stdout`` / ``sys.stderr``)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    url = args.url or migrate.default_url()
+    url = args.url or schema.default_url()
     try:
         if args.db_command == "upgrade":
-            before, after = migrate.upgrade(url, args.revision)
+            before, after = schema.upgrade(url, args.revision)
             _moved(out, url, before, after)
         elif args.db_command == "downgrade":
-            before, after = migrate.downgrade(url, args.revision)
+            before, after = schema.downgrade(url, args.revision)
             _moved(out, url, before, after)
         elif args.db_command == "current":
             _current(out, url)
         elif args.db_command == "history":
-            for rev in migrate.history():
+            for rev in schema.history():
                 down = rev.down_revision or "<base>"
                 head = " (head)" if rev.is_head else ""
                 out.write(f"{down} -> {rev.revision}{head}: {rev.doc.splitlines()[0]}\n")
@@ -129,8 +129,8 @@ def _moved(out: TextIO, url: str, before: str | None, after: str | None) -> None
 
 
 def _current(out: TextIO, url: str) -> None:
-    rev = migrate.current(url)
-    known = {r.revision: r for r in migrate.history()}
+    rev = schema.current(url)
+    known = {r.revision: r for r in schema.history()}
     if rev is None:
         note = "empty (run `rosey db upgrade`)"
     elif rev not in known:
@@ -138,7 +138,7 @@ def _current(out: TextIO, url: str) -> None:
     elif known[rev].is_head:
         note = "head"
     else:
-        note = f"behind head {migrate.head()}"
+        note = f"behind head {schema.head()}"
     out.write(f"{rev or '<base>'} ({note})\n")
 
 
@@ -149,10 +149,10 @@ def _prune(out: TextIO, err: TextIO, url: str, args: argparse.Namespace) -> None
     batch_size = args.default_batch_size if args.batch_size is None else args.batch_size
     if batch_size < 1:
         raise StorageError(f"--batch-size {batch_size} is not a positive number of rows")
-    at = migrate.current(url)  # never creates a SQLite file
-    if at != migrate.head():
+    at = schema.current(url)  # never creates a SQLite file
+    if at != schema.head():
         raise StorageError(
-            f"database {safe_url(url)} is at {at or '<base>'}, not {migrate.head()}: "
+            f"database {safe_url(url)} is at {at or '<base>'}, not {schema.head()}: "
             "run `rosey db upgrade` first"
         )
     engine = make_engine(url)
@@ -249,7 +249,7 @@ def _import(out: TextIO, err: TextIO, url: str, path: str, channel: str) -> None
         total = sum(legacy.count_rows(source).values())
     finally:
         source.close()
-    migrate.upgrade(url)
+    schema.upgrade(url)
     bar = ProgressBar(total, err)
     try:
         report = legacy.import_legacy(path, url, channel, progress=bar)

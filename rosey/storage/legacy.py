@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import URL
 
-from rosey.storage import migrate, writes
+from rosey.storage import schema, writes
 from rosey.storage.engine import make_oneshot_engine
 from rosey.storage.errors import LegacyImportError
 from rosey.storage.legacy_tables import IMPORTERS, TableReport
@@ -129,7 +129,7 @@ def import_legacy(
     engine = make_oneshot_engine(url)
     try:
         with engine.connect() as conn:
-            migrate.check_current(conn)
+            schema.check_current(conn)
         names = [r[0] for r in legacy.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for name in names:
             if name.startswith("sqlite_"):

@@ -5,7 +5,7 @@
 recorder writes out its buffer), and only then closes the storage. Stock ``MultiService`` would
 stop them all at once and close the database under a flushing recorder.
 
-Run the blocking schema upgrade (:func:`rosey.storage.migrate.upgrade`) before the reactor
+Run the blocking schema upgrade (:func:`rosey.storage.schema.upgrade`) before the reactor
 starts; :func:`open_storage` builds the storage for a URL.
 """
 

@@ -103,9 +103,9 @@ class SQLStorage:
     async def _connect(self) -> None:
         self.pool.start()
         if self._check_schema:
-            from rosey.storage import migrate  # Alembic: only when asked to check
+            from rosey.storage import schema  # Alembic: only when asked to check
 
-            await self.pool.run_interaction("check_schema", migrate.check_current)
+            await self.pool.run_interaction("check_schema", schema.check_current)
         await self.outbound.start()
         self.is_connected = True
 

@@ -23,12 +23,12 @@ import pytest_twisted
 from twisted.internet.defer import Deferred, gatherResults
 
 from rosey import events
+from rosey.api_impl import run_plugin
 from rosey.bot.actions import PollRejected, QueueFailed, TargetNotFound
 from rosey.bot.sendqueue import PMFailed
 from rosey.bot.service import Bot
 from rosey.errors import ChannelPermissionError
 from rosey.events import Event
-from rosey.plugin_api import run_plugin
 from rosey.plugins.core import core
 from rosey.wire.connection import CyTubeConnection
 from rosey.wire.retry import ReconnectPolicy

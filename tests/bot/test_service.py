@@ -16,12 +16,12 @@ from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 
 from rosey import events
+from rosey.api_impl import run_plugin
 from rosey.bot.commands import Arg, CommandContext, Rest, command
 from rosey.bot.dispatch import MAX_CACHED_NAMES
 from rosey.bot.service import Bot
 from rosey.errors import ConnectionClosed
 from rosey.events import Event
-from rosey.plugin_api import run_plugin
 from rosey.plugins.core import core
 from rosey.wire.fake import FakeConnection
 from rosey.wire.normalize import Normalizer

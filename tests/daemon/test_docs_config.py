@@ -17,7 +17,7 @@ import pytest
 from rosey.daemon import config as config_module
 from rosey.daemon import plugin_config
 from rosey.daemon.config_reader import Problems
-from rosey.daemon.plugins import discover
+from rosey.daemon.plugin_discovery import discover
 from rosey.plugin import Settings
 from tests.daemon.test_twistd import REPO
 

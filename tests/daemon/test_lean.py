@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 
 from rosey import events
 from rosey.daemon import memory
-from rosey.daemon.migration import MigrationError, migrate_all
+from rosey.daemon.schema_child import MigrationError, migrate_all
 from rosey.daemon.systemd import SystemdNotifier
 from rosey.daemon.watch import ChannelWatch, Readiness
 from rosey.events import Event
@@ -23,13 +23,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_child_migrates_rosey_to_the_head(tmp_path: Path) -> None:
-    from rosey.storage import migrate
+    from rosey.storage import schema
 
     db = tmp_path / "rosey.sqlite"
     assert migrate_all(f"sqlite:///{db}", {}) == {}
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            (migrate.head(),)
+            (schema.head(),)
         ]
     assert migrate_all(f"sqlite:///{db}", {}) == {}  # again: nothing to do
 
@@ -52,7 +52,7 @@ def test_the_entry_point_and_the_migration_parent_do_not_load_alembic() -> None:
     """Alembic and Mako load only in the migration's child process."""
     code = (
         "import sys\n"
-        "import rosey.daemon.tap, rosey.daemon.migration, rosey.daemon.memory\n"
+        "import rosey.daemon.tap, rosey.daemon.schema_child, rosey.daemon.memory\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako'))\n"
         "print(' '.join(bad))\n"
     )

@@ -328,11 +328,11 @@ async def test_storage_transactions_show_as_a_histogram_per_name(tmp_path: Any) 
     from twisted.internet import reactor
 
     from rosey.daemon.assemble import RoseyDaemon
-    from rosey.storage import migrate
     from rosey.storage import ops as o
+    from rosey.storage import schema
 
     url = f"sqlite:///{tmp_path / 'r.sqlite'}"
-    migrate.upgrade(url)
+    schema.upgrade(url)
     config = parse(
         {
             "channel": [{"site": "https://cytu.be", "name": "mychannel"}],

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from rosey.daemon.check import add_config_parser
 from rosey.daemon.config import Config, load, parse
-from rosey.daemon.migrate_config import MigrationError, _comment, _string, migrate, migration
+from rosey.daemon.legacy_config import LegacyConfigError, _comment, _string, migrate, migration
 
 ACCOUNT_PW = "acct-pw-7f3a"
 CHANNEL_PW = "chan-pw-91c2"
@@ -293,7 +293,7 @@ def test_v1_user_shapes(user: Any, username: str | None, has_password: bool) -> 
     ],
 )
 def test_unmigratable_configs_say_why_without_secrets(old: Any, message: str) -> None:
-    with pytest.raises(MigrationError) as e:
+    with pytest.raises(LegacyConfigError) as e:
         migrate(old)
     assert message in str(e.value)
     assert "\n" not in str(e.value)

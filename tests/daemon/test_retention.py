@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from rosey.daemon.config import ConfigError, RetentionConfig, parse
 from rosey.daemon.retention import DAY, FIRST_DELAY, RetentionService, summarize
-from rosey.storage import migrate, retention
+from rosey.storage import retention, schema
 from rosey.storage.noop import NoopStorage
 from rosey.storage.sql import SQLStorage
 from tests.waiting import eventually
@@ -199,7 +199,7 @@ async def test_the_timer_prunes_a_real_database(tmp_path: Path, logged: list[str
     from twisted.internet import reactor
 
     url = f"sqlite:///{tmp_path / 'rosey.sqlite'}"
-    migrate.upgrade(url)
+    schema.upgrade(url)
     storage = SQLStorage(url, reactor)
     await storage.connect()
     try:

@@ -20,7 +20,7 @@ from rosey.api import (
     IUsersView,
     command,
 )
-from rosey.plugin_api import PluginAPI
+from rosey.api_impl import PluginAPI
 from rosey.storage.interface import IStorage
 from rosey.storage.noop import NoopStorage
 from rosey.storage.sql import SQLStorage
@@ -148,7 +148,7 @@ def test_no_import_cycle_between_the_bot_and_the_plugins() -> None:
     for name in below:
         reached = _reaches(graph, name)
         assert not [m for m in reached if m.startswith("rosey.plugins")], f"{name} imports up"
-    for name in ["rosey.bot.service", "rosey.api", "rosey.plugin", "rosey.plugin_api"]:
+    for name in ["rosey.bot.service", "rosey.api", "rosey.plugin", "rosey.api_impl"]:
         assert name not in _reaches(graph, name), f"{name} imports itself through a cycle"
 
 

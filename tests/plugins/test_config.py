@@ -12,7 +12,7 @@ import pytest
 
 from rosey.daemon.check import render
 from rosey.daemon.config import Config, ConfigError, load, parse
-from rosey.daemon.plugins import Discovery
+from rosey.daemon.plugin_discovery import Discovery
 from rosey.daemon.tap import Options
 from rosey.plugin import Plugin, PluginConfigError, PluginFactory, Settings
 from tests.plugins.conftest import DropIn

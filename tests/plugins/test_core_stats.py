@@ -18,11 +18,11 @@ from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs, formatEvent
 
 from rosey import events
+from rosey.api_impl import PluginAPI
 from rosey.bot.chattext import ago, clean_text, human_duration, js_substring, safe_line
 from rosey.bot.sendqueue.split import split_message
 from rosey.bot.service import Bot
 from rosey.events import Event
-from rosey.plugin_api import PluginAPI
 from rosey.plugins import core_stats as stats_mod
 from rosey.plugins.core_stats import install_stats, stats_commands
 from rosey.plugins.core_tell import TellDelivery

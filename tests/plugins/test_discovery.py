@@ -8,7 +8,7 @@ import pytest
 from twisted.logger import capturedLogs, formatEvent
 
 import rosey.plugins
-from rosey.daemon.plugins import PluginDiscoveryError, discover
+from rosey.daemon.plugin_discovery import PluginDiscoveryError, discover
 from rosey.plugin import IRoseyPlugin
 from rosey.plugins.core import core
 from tests.plugins.conftest import DropIn

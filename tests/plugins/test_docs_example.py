@@ -21,7 +21,7 @@ from test_hello import (  # type: ignore[import-not-found]  # noqa: E402
     test_waves_back_at_live_lines_only,
 )
 
-from rosey.daemon.plugins import discover  # noqa: E402
+from rosey.daemon.plugin_discovery import discover  # noqa: E402
 from tests.plugins.conftest import DropIn  # noqa: E402
 
 __all__ = [

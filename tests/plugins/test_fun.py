@@ -21,9 +21,9 @@ from twisted.internet import task
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from rosey import events
+from rosey.api_impl import PluginAPI
 from rosey.events import Event
 from rosey.plugin import PluginConfigError
-from rosey.plugin_api import PluginAPI
 from rosey.plugins.fun import EIGHTBALL_ANSWERS, Fun, fun
 from rosey.plugins.fun_quotes import PAGE_SIZE
 from rosey.plugins.fun_timedata import parse_when

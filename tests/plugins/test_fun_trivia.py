@@ -17,9 +17,9 @@ import pytest_twisted
 from twisted.internet.defer import maybeDeferred
 
 from rosey import events
+from rosey.api_impl import PluginAPI
 from rosey.events import Event
 from rosey.plugin import PluginConfigError
-from rosey.plugin_api import PluginAPI
 from rosey.plugins.fun import Fun, fun
 from rosey.plugins.fun_trivia import PAUSE, SCORES_KEY
 from rosey.plugins.fun_trivia_bank import (

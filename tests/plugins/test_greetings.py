@@ -14,9 +14,9 @@ import pytest_twisted
 from twisted.internet import task
 from twisted.internet.defer import maybeDeferred
 
+from rosey.api_impl import PluginAPI
 from rosey.bot.service import Bot
 from rosey.plugin import PluginConfigError
-from rosey.plugin_api import PluginAPI
 from rosey.plugins.greetings import Greetings, greetings, render
 from rosey.storage import ops as o
 from rosey.wire.fake import FakeConnection

@@ -10,13 +10,13 @@ from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs, formatEvent
 
 from rosey import events
+from rosey.api_impl import run_plugin
 from rosey.bot.commands import CommandContext, command
 from rosey.daemon.config import parse
-from rosey.daemon.plugins import Discovery, PluginHost
+from rosey.daemon.plugin_discovery import Discovery, PluginHost
 from rosey.daemon.reload import PluginManager
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
-from rosey.plugin_api import run_plugin
 from rosey.plugins.core import core
 from tests.plugins.lab import Lab
 

@@ -22,8 +22,8 @@ from twisted.internet import task
 from twisted.internet.task import deferLater
 from twisted.logger import capturedLogs
 
+from rosey.api_impl import PluginAPI
 from rosey.plugin import IRoseyPlugin, PluginConfigError
-from rosey.plugin_api import PluginAPI
 from rosey.plugins.markov import Markov, MarkovConfig, markov, parse_config
 from rosey.plugins.markov_model import (
     MAX_FOLLOWERS,

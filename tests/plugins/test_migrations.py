@@ -13,8 +13,8 @@ import pytest_twisted
 
 from rosey.daemon.assemble import build
 from rosey.daemon.config import ConfigError, parse
-from rosey.daemon.plugin_migrations import upgrade_plugins
-from rosey.storage import migrate
+from rosey.daemon.plugin_schema import upgrade_plugins
+from rosey.storage import schema
 from rosey.storage.errors import SchemaError
 from rosey.storage.service import open_storage
 from tests.plugins.conftest import DropIn
@@ -113,7 +113,7 @@ def test_a_plugins_migrations_run_in_their_own_version_table(
 ) -> None:
     db = tmp_path / "rosey.sqlite"
     url = f"sqlite:///{db}"
-    migrate.upgrade(url)
+    schema.upgrade(url)
     rosey_head = revision(db, "alembic_version")
     assert upgrade_plugins(url, {"migplug": str(versions)}) == {"migplug": (None, "m1")}
     assert "migplug_notes" in tables(db)
@@ -126,7 +126,7 @@ def test_a_plugins_migrations_run_in_their_own_version_table(
         columns = [r[1] for r in conn.execute("PRAGMA table_info(migplug_notes)")]
     assert columns == ["id", "channel_id", "text", "author"]
     # rosey's own check still passes, and a later rosey upgrade leaves the plugin alone.
-    assert migrate.upgrade(url)[1] == rosey_head[0]
+    assert schema.upgrade(url)[1] == rosey_head[0]
     assert revision(db, "alembic_version_migplug") == ["m2"]
 
 
@@ -135,7 +135,7 @@ def test_a_failing_plugin_migration_is_rolled_back_and_named(
 ) -> None:
     db = tmp_path / "rosey.sqlite"
     url = f"sqlite:///{db}"
-    migrate.upgrade(url)
+    schema.upgrade(url)
     (versions / "m2_author.py").write_text(textwrap.dedent(SECOND))
     upgrade_plugins(url, {"migplug": str(versions)})
     (versions / "m3_broken.py").write_text(textwrap.dedent(BROKEN))
@@ -149,7 +149,7 @@ def test_a_failing_plugin_migration_is_rolled_back_and_named(
 def test_a_database_ahead_of_the_plugin_is_refused(tmp_path: Path, versions: Path) -> None:
     db = tmp_path / "rosey.sqlite"
     url = f"sqlite:///{db}"
-    migrate.upgrade(url)
+    schema.upgrade(url)
     upgrade_plugins(url, {"migplug": str(versions)})
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE alembic_version_migplug SET version_num = 'm9'")
@@ -174,7 +174,7 @@ async def test_the_daemon_runs_the_migrations_of_enabled_plugins(
     from twisted.internet import reactor
 
     db = tmp_path / "rosey.sqlite"
-    migrate.upgrade(f"sqlite:///{db}")
+    schema.upgrade(f"sqlite:///{db}")
     build(daemon_config(tmp_path, dropin, enable=False), reactor)
     assert "migplug_notes" not in tables(db)  # disabled everywhere: not migrated
     build(daemon_config(tmp_path, dropin, enable=True), reactor)

@@ -18,9 +18,9 @@ from twisted.internet import task
 from twisted.internet.defer import maybeDeferred
 from twisted.logger import capturedLogs, formatEvent
 
+from rosey.api_impl import PluginAPI
 from rosey.bot.service import Bot
 from rosey.plugin import PluginConfigError
-from rosey.plugin_api import PluginAPI
 from rosey.plugins.core_stats import stats_commands
 from rosey.plugins.core_tell import TellDelivery
 from rosey.plugins.playlist import PlaylistPlugin, playlist

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_twisted
 
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.sql import SQLStorage
 from tests.storage.pg import PostgresCluster, find_bindir
 
@@ -66,7 +66,7 @@ async def storage(db_url: str) -> AsyncIterator[SQLStorage]:
     """A connected SQLStorage on a migrated database (both engines)."""
     from twisted.internet import reactor
 
-    migrate.upgrade(db_url)
+    schema.upgrade(db_url)
     s = SQLStorage(db_url, reactor)
     await s.connect()
     yield s

@@ -17,7 +17,7 @@ from twisted.internet.task import LoopingCall
 
 from rosey.bot.mirror import ChannelMirror
 from rosey.events import Event
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.recorder import Recorder
 from rosey.storage.service import StorageService
 from rosey.storage.sql import SQLStorage
@@ -50,7 +50,7 @@ def main() -> None:
 
     url = sys.argv[1]
     rate = float(sys.argv[2]) if len(sys.argv) > 2 else 5000.0
-    migrate.upgrade(url)  # before the reactor, as the daemon does
+    schema.upgrade(url)  # before the reactor, as the daemon does
 
     source = Source()
     storage = SQLStorage(url, reactor)

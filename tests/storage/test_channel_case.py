@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest_twisted
 from sqlalchemy import text
 
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.engine import make_oneshot_engine
 from rosey.storage.sql import SQLStorage
 
@@ -113,9 +113,9 @@ def _seed_split(url: str) -> None:
 
 
 def test_the_migration_folds_a_split_channel(db_url):
-    migrate.upgrade(db_url, "0002")
+    schema.upgrade(db_url, "0002")
     _seed_split(db_url)
-    assert migrate.upgrade(db_url, FOLD) == ("0002", FOLD)
+    assert schema.upgrade(db_url, FOLD) == ("0002", FOLD)
 
     q = lambda sql: _rows(db_url, sql)  # noqa: E731
     # The oldest row (lowest id) is kept, lower-cased, with the earliest creation time.
@@ -149,7 +149,7 @@ def test_the_migration_folds_a_split_channel(db_url):
         (1, "bob", 2),
     ]
     # And back down: nothing to undo, the schema is 0002's.
-    assert migrate.downgrade(db_url, "0002") == (FOLD, "0002")
+    assert schema.downgrade(db_url, "0002") == (FOLD, "0002")
     assert q("SELECT count(*) FROM channels") == [(2,)]
 
 
@@ -157,9 +157,9 @@ def test_the_migration_folds_a_split_channel(db_url):
 async def test_a_folded_database_is_read_under_either_spelling(sqlite_url):
     from twisted.internet import reactor
 
-    migrate.upgrade(sqlite_url, "0002")
+    schema.upgrade(sqlite_url, "0002")
     _seed_split(sqlite_url)
-    migrate.upgrade(sqlite_url)
+    schema.upgrade(sqlite_url)
     storage = SQLStorage(sqlite_url, reactor)
     await storage.connect()
     try:

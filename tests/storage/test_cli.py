@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rosey.storage import migrate
+from rosey.storage import schema
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_db_commands(tmp_path):
     assert (r.returncode, r.stdout) == (0, "<base> (empty (run `rosey db upgrade`))\n")
     assert not (tmp_path / "cli.sqlite").exists()  # looking never creates the file
 
-    head = migrate.head()
+    head = schema.head()
     r = db("upgrade", url=url)  # the URL from $ROSEY_DATABASE_URL
     assert r.returncode == 0 and r.stdout == f"{url}: <base> -> {head}\n", r.stderr
     assert db("upgrade", "--url", url).stdout == f"{url}: already at {head}\n"
@@ -42,7 +42,7 @@ def test_db_commands(tmp_path):
     r = db("downgrade", "0001", "--url", url)
     assert r.returncode == 0 and r.stdout == f"{url}: {head} -> 0001\n"
     assert db("current", "--url", url).stdout == f"0001 (behind head {head})\n"
-    assert migrate.current(url) == "0001"
+    assert schema.current(url) == "0001"
 
     r = db("history")
     assert r.returncode == 0

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.cli import ProgressBar, progress_bar
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def rosey(*args: str, stderr: int | None = subprocess.PIPE) -> subprocess.Comple
 def chat_db(path: Path, ages_in_days: list[float]) -> str:
     """A migrated database with one chat line per age (in two channels) and an expired value."""
     url = f"sqlite:///{path}"
-    migrate.upgrade(url)
+    schema.upgrade(url)
     now = time.time()
     with sqlite3.connect(path) as conn:
         conn.executemany("INSERT INTO channels (id, name) VALUES (?, ?)", [(1, "a"), (2, "b")])

@@ -12,8 +12,8 @@ import pytest_twisted
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from zope.interface import implementer
 
-from rosey.storage import migrate
 from rosey.storage import ops as o
+from rosey.storage import schema
 from rosey.storage.sql import SQLStorage
 
 CH = "labchan"
@@ -53,7 +53,7 @@ def logged() -> Iterator[list[LogEvent]]:
 async def test_each_interaction_is_heard_by_name_with_its_duration(sqlite_url: str) -> None:
     from twisted.internet import reactor
 
-    migrate.upgrade(sqlite_url)
+    schema.upgrade(sqlite_url)
     heard = Heard()
     storage = SQLStorage(sqlite_url, reactor, on_interaction=heard)
     await storage.connect()
@@ -93,7 +93,7 @@ async def test_a_failed_interaction_is_heard_too(sqlite_url: str) -> None:
 
     from rosey.storage.errors import StorageError
 
-    migrate.upgrade(sqlite_url)
+    schema.upgrade(sqlite_url)
     heard = Heard()
     storage = SQLStorage(sqlite_url, reactor, on_interaction=heard)
     await storage.connect()
@@ -114,7 +114,7 @@ async def test_an_observer_that_raises_is_logged_once_and_the_work_stands(
     def broken(name: str, seconds: float) -> Any:
         raise RuntimeError("observer bug")
 
-    migrate.upgrade(sqlite_url)
+    schema.upgrade(sqlite_url)
     storage = SQLStorage(sqlite_url, reactor, on_interaction=broken)
     await storage.connect()
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
-from rosey.storage import legacy, migrate
+from rosey.storage import legacy, schema
 from rosey.storage.cli import main, run_db_command
 from rosey.storage.errors import LegacyImportError
 from rosey.storage.sql import SQLStorage
@@ -134,7 +134,7 @@ async def test_import_legacy_twice_is_idempotent(tmp_path, db_url):
 
 
 def test_missing_tables_and_unexpected_columns(tmp_path, sqlite_url):
-    schema = """
+    odd_schema = """
     CREATE TABLE user_stats(username TEXT PRIMARY KEY, first_seen INT, last_seen INT,
       total_chat_lines INT, favourite_colour TEXT);
     CREATE TABLE recent_chat(id INTEGER PRIMARY KEY, timestamp INT, message TEXT);
@@ -142,12 +142,12 @@ def test_missing_tables_and_unexpected_columns(tmp_path, sqlite_url):
     """
     path = tmp_path / "odd.db"
     db = sqlite3.connect(path)
-    db.executescript(schema)
+    db.executescript(odd_schema)
     db.execute("INSERT INTO user_stats VALUES ('alice', 1, 2, 3, 'blue')")
     db.execute("INSERT INTO user_stats VALUES (NULL, 1, 2, 3, 'red')")
     db.commit()
     db.close()
-    migrate.upgrade(sqlite_url)
+    schema.upgrade(sqlite_url)
     report = legacy.import_legacy(path, sqlite_url, "labchan")
     [stats] = report.tables
     assert (stats.name, stats.read, stats.imported, stats.invalid) == ("user_stats", 2, 1, 1)

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.engine import make_oneshot_engine
 from rosey.storage.errors import SchemaError
-from rosey.storage.migrate_lock import LOCK_KEY, lock_path, migration_lock
+from rosey.storage.schema_lock import LOCK_KEY, lock_path, migration_lock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def _plugin_folder(tmp_path: Path) -> str:
 #: sends the requests once every child is ready, so their migrations really overlap.
 CHILD = """
 import sys
-import rosey.daemon.plugin_migrations, rosey.storage.migrate, rosey.daemon.migration as m
+import rosey.daemon.plugin_schema, rosey.storage.schema, rosey.daemon.schema_child as m
 sys.stderr.write("ready\\n")
 sys.stderr.flush()
 sys.exit(m.main())
@@ -106,7 +106,7 @@ def test_concurrent_daemons_migrate_a_fresh_database_once(db_url, tmp_path, proc
         out, err = child.stdout.read(), child.stderr.read()  # a line each: no pipe fills up
         assert child.wait(timeout=120) == 0, err
         answers.append(json.loads(out.splitlines()[-1]))
-    head = migrate.head()
+    head = schema.head()
     # Exactly one of them found the database empty and migrated it; the others found it done.
     rosey_runs = [tuple(a["rosey"]) for a in answers]
     assert rosey_runs.count((None, head)) == 1
@@ -154,7 +154,8 @@ def test_a_migration_waits_for_the_lock_then_runs(db_url, tmp_path):
     """Through the daemon's parent (``migrate_all``): the child's notice reaches the parent's
     stderr while it waits, and the migration runs as soon as the lock is free."""
     script = (
-        "import sys; from rosey.daemon.migration import migrate_all; migrate_all(sys.argv[1], {})"
+        "import sys; from rosey.daemon.schema_child import migrate_all; "
+        "migrate_all(sys.argv[1], {})"
     )
     with _held_elsewhere(db_url):
         parent = subprocess.Popen(
@@ -167,14 +168,14 @@ def test_a_migration_waits_for_the_lock_then_runs(db_url, tmp_path):
             line = _read_line(parent.stderr, 60)
             assert "waiting for another rosey to finish migrating" in line
             assert parent.poll() is None
-            assert migrate.current(db_url) is None  # nothing ran meanwhile
+            assert schema.current(db_url) is None  # nothing ran meanwhile
         except BaseException:
             parent.kill()
             raise
     rest = parent.communicate(timeout=60)[1]
     assert parent.returncode == 0, rest
     assert "waiting" not in rest  # said once
-    assert migrate.current(db_url) == migrate.head()
+    assert schema.current(db_url) == schema.head()
 
 
 def test_the_wait_is_bounded(db_url):
@@ -198,7 +199,7 @@ def test_the_wait_is_bounded(db_url):
 def test_the_lock_is_reentrant_in_one_process(sqlite_url):
     said: list[str] = []
     with migration_lock(sqlite_url, wait=0.1, notify=said.append):
-        assert migrate.upgrade(sqlite_url) == (None, migrate.head())
+        assert schema.upgrade(sqlite_url) == (None, schema.head())
     assert said == []
 
 

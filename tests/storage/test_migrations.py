@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.engine import make_engine, make_oneshot_engine
 from rosey.storage.errors import SchemaError, StorageError
 from rosey.storage.sql import SQLStorage
@@ -72,12 +72,12 @@ def _columns(url: str, table: str) -> set[str]:
 
 
 def test_up_down_up_keeps_every_row(db_url):
-    assert migrate.upgrade(db_url, "0001") == (None, "0001")
+    assert schema.upgrade(db_url, "0001") == (None, "0001")
     _seed_0001(db_url)
     seeded = _counts(db_url)
     assert seeded == {"channels": 2, "chat_messages": 5, "user_stats": 2, "user_actions": 1}
 
-    assert migrate.upgrade(db_url, "0002") == ("0001", "0002")
+    assert schema.upgrade(db_url, "0002") == ("0001", "0002")
     assert _counts(db_url) == seeded
     assert "created_at" in _columns(db_url, "channels")
     engine = make_oneshot_engine(db_url)
@@ -94,35 +94,35 @@ def test_up_down_up_keeps_every_row(db_url):
         conn.execute(text("INSERT INTO channels (name) VALUES ('')"))
     engine.dispose()
 
-    assert migrate.downgrade(db_url, "0001") == ("0002", "0001")
+    assert schema.downgrade(db_url, "0001") == ("0002", "0001")
     assert _counts(db_url) == seeded
     assert "created_at" not in _columns(db_url, "channels")
     assert "plugin_kv" not in inspect(make_oneshot_engine(db_url)).get_table_names()
 
-    assert migrate.upgrade(db_url, "0002") == ("0001", "0002")
+    assert schema.upgrade(db_url, "0002") == ("0001", "0002")
     assert _counts(db_url) == seeded
-    assert migrate.downgrade(db_url, "base") == ("0002", None)
-    assert migrate.current(db_url) is None
+    assert schema.downgrade(db_url, "base") == ("0002", None)
+    assert schema.current(db_url) is None
 
 
 def test_sqlite_cascade_trap_is_real_and_guarded(tmp_path):
     """With foreign keys ON inside the transaction, 0002's rebuild of ``channels`` deletes
     every child row through ON DELETE CASCADE; rosey's migration runner keeps them."""
     trap = f"sqlite:///{tmp_path / 'trap.sqlite'}"
-    migrate.upgrade(trap, "0001")
+    schema.upgrade(trap, "0001")
     _seed_0001(trap)
     engine = make_engine(trap)  # foreign_keys=ON on every connection
     with engine.begin() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        command.upgrade(migrate.alembic_config(connection=conn), "0002")
+        command.upgrade(schema.alembic_config(connection=conn), "0002")
     engine.dispose()
     lost = _counts(trap)
     assert lost["channels"] == 2 and lost["chat_messages"] == 0 and lost["user_stats"] == 0
 
     guarded = f"sqlite:///{tmp_path / 'guarded.sqlite'}"
-    migrate.upgrade(guarded, "0001")
+    schema.upgrade(guarded, "0001")
     _seed_0001(guarded)
-    migrate.upgrade(guarded)
+    schema.upgrade(guarded)
     assert _counts(guarded)["chat_messages"] == 5
     # Foreign keys are back on for the connections that follow.
     engine = make_engine(guarded)
@@ -133,15 +133,15 @@ def test_sqlite_cascade_trap_is_real_and_guarded(tmp_path):
 
 def test_failed_migration_changes_nothing(db_url):
     """DDL is transactional on both engines: a migration failing half-way leaves 0001 intact."""
-    migrate.upgrade(db_url, "0001")
+    schema.upgrade(db_url, "0001")
     _seed_0001(db_url)
     engine = make_oneshot_engine(db_url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO channels (id, name) VALUES (3, '')"))  # breaks 0002's check
     engine.dispose()
     with pytest.raises(StorageError):
-        migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0001"
+        schema.upgrade(db_url)
+    assert schema.current(db_url) == "0001"
     assert "created_at" not in _columns(db_url, "channels")
     assert _counts(db_url)["chat_messages"] == 5
 
@@ -157,12 +157,12 @@ def _stamp_future(url: str) -> None:
 async def test_newer_database_is_refused(db_url):
     from twisted.internet import reactor
 
-    migrate.upgrade(db_url)
+    schema.upgrade(db_url)
     _stamp_future(db_url)
     with pytest.raises(SchemaError, match="newer than this rosey"):
-        migrate.upgrade(db_url)
+        schema.upgrade(db_url)
     with pytest.raises(SchemaError, match="newer than this rosey"):
-        migrate.downgrade(db_url, "0001")
+        schema.downgrade(db_url, "0001")
     storage = SQLStorage(db_url, reactor)
     with pytest.raises(SchemaError, match="newer than this rosey"):
         await storage.connect()
@@ -173,7 +173,7 @@ async def test_newer_database_is_refused(db_url):
 async def test_connect_refuses_a_schema_behind_head(sqlite_url):
     from twisted.internet import reactor
 
-    migrate.upgrade(sqlite_url, "0001")
+    schema.upgrade(sqlite_url, "0001")
     storage = SQLStorage(sqlite_url, reactor)
     with pytest.raises(SchemaError, match="rosey db upgrade"):
         await storage.connect()
@@ -181,7 +181,7 @@ async def test_connect_refuses_a_schema_behind_head(sqlite_url):
 
 
 def test_tables_match_the_migrations(db_url):
-    migrate.upgrade(db_url)
+    schema.upgrade(db_url)
     engine = make_oneshot_engine(db_url)
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -191,11 +191,11 @@ def test_tables_match_the_migrations(db_url):
 
 
 def test_history_and_head():
-    revs = migrate.history()
+    revs = schema.history()
     assert [r.revision for r in revs][:3] == ["0001", "0002", "0003_channel_case"]
     assert revs[0].down_revision is None and revs[1].down_revision == "0001"
-    assert revs[-1].is_head and migrate.head() == revs[-1].revision
-    assert (migrate.migrations_dir() / "env.py").is_file()
+    assert revs[-1].is_head and schema.head() == revs[-1].revision
+    assert (schema.migrations_dir() / "env.py").is_file()
 
 
 def _alembic(*args: str, env_url: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -214,10 +214,10 @@ def test_plain_alembic_command_from_the_repository(tmp_path):
     assert up.returncode == 0, up.stderr
     assert "Running upgrade 0001 -> 0002" in up.stderr
     cur = _alembic("current", env_url=url)
-    assert cur.returncode == 0 and f"{migrate.head()} (head)" in cur.stdout
+    assert cur.returncode == 0 and f"{schema.head()} (head)" in cur.stdout
     down = _alembic("downgrade", "0001", env_url=url)
     assert down.returncode == 0, down.stderr
-    assert migrate.current(url) == "0001"
+    assert schema.current(url) == "0001"
     _stamp_future(url)
     refused = _alembic("-x", f"url={url}", "upgrade", "head")
     assert refused.returncode != 0 and "newer than this rosey" in refused.stderr

@@ -15,7 +15,7 @@ from twisted.logger import capturedLogs
 
 from rosey.bot.service import Bot
 from rosey.events import Event
-from rosey.storage import migrate
+from rosey.storage import schema
 from rosey.storage.noop import NoopStorage
 from rosey.storage.recorder import Recorder
 from rosey.storage.sql import SQLStorage
@@ -44,7 +44,7 @@ def _messages(text: str, events: Any) -> list[str]:
 async def _open(url: str, **kwargs: Any) -> SQLStorage:
     from twisted.internet import reactor
 
-    migrate.upgrade(url)
+    schema.upgrade(url)
     storage = SQLStorage(url, reactor, **kwargs)
     await storage.connect()
     return storage
@@ -383,7 +383,7 @@ async def test_storage_service_stops_recorders_before_closing(sqlite_url: str):
 
     from rosey.storage.service import StorageService, open_storage
 
-    migrate.upgrade(sqlite_url)
+    schema.upgrade(sqlite_url)
     storage = open_storage(sqlite_url, reactor)
     service = StorageService(storage)
     clock, conn = Clock(), FakeConnection(CH, "labbot")

@@ -196,18 +196,18 @@ async def test_noop_storage_prunes_nothing():
 @pytest.mark.parametrize("name", sorted(retention.HISTORY))
 def test_a_batch_finds_its_rows_through_an_index(sqlite_url: str, name: str) -> None:
     """No full scan of a history table per batch, however big it grew."""
-    from rosey.storage import migrate
+    from rosey.storage import schema
 
-    migrate.upgrade(sqlite_url)
+    schema.upgrade(sqlite_url)
     q = retention.old_rows(name, 1, 1000.0).limit(500)
     plan = _plan(sqlite_url, q)
     assert "USING" in plan and "INDEX" in plan, plan
 
 
 def test_expired_plugin_values_are_found_through_an_index(sqlite_url: str) -> None:
-    from rosey.storage import migrate
+    from rosey.storage import schema
 
-    migrate.upgrade(sqlite_url)
+    schema.upgrade(sqlite_url)
     q = retention._expired_keys(1000.0).limit(500)
     plan = _plan(sqlite_url, q)
     assert "ix_plugin_kv_expires_at" in plan, plan

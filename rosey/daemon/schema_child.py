@@ -2,11 +2,11 @@
 
 Alembic (with Mako and Pygments) and the dialects it registers take memory that a daemon
 would otherwise keep for its whole life, for a job done once at start. So :func:`migrate_all`
-runs ``python -m rosey.daemon.migration`` and waits for it: the child upgrades rosey's schema
-(:func:`rosey.storage.migrate.upgrade`), then the plugins' own chains
-(:mod:`rosey.daemon.plugin_migrations`), and answers one JSON line on stdout. The request (the
+runs ``python -m rosey.daemon.schema_child`` and waits for it: the child upgrades rosey's schema
+(:func:`rosey.storage.schema.upgrade`), then the plugins' own chains
+(:mod:`rosey.daemon.plugin_schema`), and answers one JSON line on stdout. The request (the
 database URL may hold a password) goes through stdin, never the command line. The child holds
-the database's migration lock (:mod:`rosey.storage.migrate_lock`) around both, so daemons
+the database's migration lock (:mod:`rosey.storage.schema_lock`) around both, so daemons
 starting together on one database migrate it one after the other; what the child says on
 stderr (such as that it waits for that lock) is passed on at once.
 
@@ -45,7 +45,7 @@ def migrate_all(url: str, plugins: Mapping[str, str], *, timeout: float | None =
     read_end, write_end = os.pipe()
     try:
         child = subprocess.Popen(
-            [sys.executable, "-m", "rosey.daemon.migration"],
+            [sys.executable, "-m", "rosey.daemon.schema_child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=write_end,
@@ -103,7 +103,7 @@ def run_request(url: str, plugins: Mapping[str, str]) -> dict[str, Any]:
     """The child's work, in this process: ``{"rosey": [before, after], "plugins": {...}}`` or
     ``{"error": line}``."""
     from rosey.storage import StorageError
-    from rosey.storage.migrate_lock import migration_lock
+    from rosey.storage.schema_lock import migration_lock
 
     try:
         with migration_lock(url):
@@ -113,11 +113,11 @@ def run_request(url: str, plugins: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _upgrade_all(url: str, plugins: Mapping[str, str]) -> dict[str, Any]:
-    from rosey.daemon.plugin_migrations import upgrade_plugins
-    from rosey.storage import StorageError, migrate
+    from rosey.daemon.plugin_schema import upgrade_plugins
+    from rosey.storage import StorageError, schema
 
     try:
-        rosey = migrate.upgrade(url)
+        rosey = schema.upgrade(url)
     except StorageError as e:
         return {"error": f"database: {e}"}
     done = {}
@@ -130,7 +130,7 @@ def _upgrade_all(url: str, plugins: Mapping[str, str]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rosey.daemon.migration``: a JSON request on stdin, a JSON answer on stdout."""
+    """``python -m rosey.daemon.schema_child``: a JSON request on stdin, a JSON answer on stdout."""
     request = json.loads(sys.stdin.read())
     answer = run_request(request["url"], request.get("plugins") or {})
     sys.stdout.write(json.dumps(answer) + "\n")

@@ -8,9 +8,9 @@ is kept in its own version table, ``alembic_version_<plugin name>``. So rosey's 
 tables behind; it never makes rosey refuse the database.
 
 Each plugin is upgraded to its heads in its own transaction with rosey's migration rules
-(:func:`rosey.storage.migrate.migration_transaction`: SQLite foreign keys off during the run,
+(:func:`rosey.storage.schema.migration_transaction`: SQLite foreign keys off during the run,
 checked before commit), holding the database's migration lock
-(:mod:`rosey.storage.migrate_lock`) for the whole run. Plugins run after rosey's schema is
+(:mod:`rosey.storage.schema_lock`) for the whole run. Plugins run after rosey's schema is
 current, in name order, so their tables may reference rosey's.
 """
 
@@ -30,8 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rosey.storage.engine import make_oneshot_engine, normalize_url, safe_url
 from rosey.storage.errors import SchemaError, StorageError
-from rosey.storage.migrate import migration_transaction
-from rosey.storage.migrate_lock import migration_lock
+from rosey.storage.schema import migration_transaction
+from rosey.storage.schema_lock import migration_lock
 
 __all__ = ["plugin_revision", "upgrade_plugins", "version_table"]
 

@@ -1,10 +1,10 @@
 """:class:`PluginAPI`: the one implementation of :class:`rosey.api.IPluginAPI`, over a
 :class:`~rosey.bot.service.Bot`.
 
-The daemon's plugin host (:mod:`rosey.daemon.plugins`) makes one per plugin and channel; tests
-make them the same way: ``factory.create(PluginAPI(bot, factory.name, settings))``. Plugins
-never import this module: they get the object and use what :class:`~rosey.api.IPluginAPI`
-declares.
+The daemon's plugin host (:mod:`rosey.daemon.plugin_discovery`) makes one per plugin and
+channel; tests make them the same way:
+``factory.create(PluginAPI(bot, factory.name, settings))``. Plugins never import this module:
+they get the object and use what :class:`~rosey.api.IPluginAPI` declares.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ rename, and with foreign keys on that drop would delete every child row through
 
 A database whose revision this code does not know (newer than the code) is refused with a
 :class:`SchemaError` before anything runs. Upgrades and downgrades hold the database's migration
-lock (:mod:`rosey.storage.migrate_lock`), so two processes never migrate one database at once.
+lock (:mod:`rosey.storage.schema_lock`), so two processes never migrate one database at once.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rosey.storage.engine import DEFAULT_URL, ENV_URL, make_oneshot_engine, normalize_url, safe_url
 from rosey.storage.errors import SchemaError, StorageError
-from rosey.storage.migrate_lock import migration_lock
+from rosey.storage.schema_lock import migration_lock
 
 
 @dataclass(frozen=True, slots=True)

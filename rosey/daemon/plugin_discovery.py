@@ -33,8 +33,8 @@ from twisted.python.failure import Failure
 from zope.interface import provider
 
 import rosey.plugins
+from rosey.api_impl import PluginAPI
 from rosey.plugin import IPluginInstance, IRoseyPlugin, PluginConfigError
-from rosey.plugin_api import PluginAPI
 
 if TYPE_CHECKING:
     from rosey.bot.service import Bot

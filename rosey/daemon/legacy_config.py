@@ -70,7 +70,7 @@ _SHOWN = {
 }
 
 
-class MigrationError(ValueError):
+class LegacyConfigError(ValueError):
     """The old configuration cannot be migrated; the message is one line and holds no secret."""
 
 
@@ -90,7 +90,7 @@ def migrate(old: Mapping[str, Any]) -> str:
 def migration(old: Mapping[str, Any]) -> Migration:
     """Like :func:`migrate`, also naming the environment variables the operator must set."""
     if not isinstance(old, Mapping):
-        raise MigrationError("expected a JSON object at the top level")
+        raise LegacyConfigError("expected a JSON object at the top level")
     plan = _Plan()
     if _is_v2(old):
         _from_v2(old, plan)
@@ -101,7 +101,7 @@ def migration(old: Mapping[str, Any]) -> Migration:
     try:
         parse(tomllib.loads(text), placeholders)
     except ConfigError as e:
-        raise MigrationError(f"the migrated configuration would not load: {e}") from None
+        raise LegacyConfigError(f"the migrated configuration would not load: {e}") from None
     return Migration(text, tuple(plan.secrets.listed))
 
 
@@ -114,7 +114,7 @@ def _is_v2(old: Mapping[str, Any]) -> bool:
         try:
             return float(str(version).split(".")[0]) >= 2
         except ValueError:
-            raise MigrationError('version: expected a number such as "2.0"') from None
+            raise LegacyConfigError('version: expected a number such as "2.0"') from None
     return "platforms" in old
 
 
@@ -147,11 +147,11 @@ def _from_v2(old: Mapping[str, Any], plan: _Plan) -> None:
     plan.origin = f"a Rosey-Robot v{old.get('version', '2')} configuration"
     platforms = old.get("platforms")
     if not isinstance(platforms, list) or not platforms:
-        raise MigrationError("platforms: expected a list with at least one platform")
+        raise LegacyConfigError("platforms: expected a list with at least one platform")
     for i, platform in enumerate(platforms):
         where = f"platforms[{i}]"
         if not isinstance(platform, Mapping):
-            raise MigrationError(f"{where}: expected an object")
+            raise LegacyConfigError(f"{where}: expected an object")
         kind = platform.get("type", "cytube")
         if kind != "cytube":
             plan.top_notes.append(_note(where, kind, "rosey speaks only to CyTube", show=False))
@@ -165,7 +165,7 @@ def _from_v2(old: Mapping[str, Any], plan: _Plan) -> None:
         channel.disabled = platform.get("enabled", True) is False
         plan.channels.append(channel)
     if all(ch.disabled for ch in plan.channels):
-        raise MigrationError("platforms: no enabled CyTube platform to migrate")
+        raise LegacyConfigError("platforms: no enabled CyTube platform to migrate")
 
     database = old.get("database")
     if isinstance(database, Mapping):
@@ -214,18 +214,18 @@ def _channel(raw: Mapping[str, Any], where: str, secrets: _Secrets, noted: list[
     prefix = f"{where}." if where else ""
     domain = raw.get("domain")
     if not isinstance(domain, str) or not domain.strip():
-        raise MigrationError(f'{prefix}domain: expected the CyTube site, e.g. "https://cytu.be"')
+        raise LegacyConfigError(f'{prefix}domain: expected the CyTube site, e.g. "https://cytu.be"')
     site = domain.strip().rstrip("/")
     if "://" not in site:
         site = f"https://{site}"
     name, channel_password = _name_and_password(raw.get("channel"), f"{prefix}channel")
     if name is None:
-        raise MigrationError(f"{prefix}channel: missing; expected the channel name")
+        raise LegacyConfigError(f"{prefix}channel: missing; expected the channel name")
     username, password = _name_and_password(raw.get("user"), f"{prefix}user")
     password_env = None
     if password is not None:
         if username is None:
-            raise MigrationError(f"{prefix}user: a password without a user name")
+            raise LegacyConfigError(f"{prefix}user: a password without a user name")
         password_env = secrets.variable(
             PASSWORD_VAR, password, f"the password of the CyTube account {username!r}"
         )
@@ -252,7 +252,7 @@ def _name_and_password(value: Any, key: str) -> tuple[str | None, str | None]:
             password is None or isinstance(password, str)
         ):
             return name or None, password or None
-    raise MigrationError(f"{key}: expected a name or [name, password]")
+    raise LegacyConfigError(f"{key}: expected a name or [name, password]")
 
 
 def _optional_str(raw: Mapping[str, Any], key: str, prefix: str) -> str | None:
@@ -260,7 +260,7 @@ def _optional_str(raw: Mapping[str, Any], key: str, prefix: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise MigrationError(f"{prefix}{key}: expected a file name")
+        raise LegacyConfigError(f"{prefix}{key}: expected a file name")
     return value
 
 
@@ -338,7 +338,7 @@ class _Plan:
         if path is None or path == "":
             return
         if not isinstance(path, str):
-            raise MigrationError(f"{key}: expected a file name")
+            raise LegacyConfigError(f"{key}: expected a file name")
         directory, old_name = posixpath.split(path)
         new_name = DATABASE_FILE if old_name != DATABASE_FILE else f"new-{DATABASE_FILE}"
         self.database_url = url = f"sqlite:///{posixpath.join(directory, new_name)}"
