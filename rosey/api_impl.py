@@ -1,7 +1,7 @@
 """:class:`PluginAPI`: the one implementation of :class:`rosey.api.IPluginAPI`, over a
 :class:`~rosey.bot.service.Bot`.
 
-The daemon's plugin host (:mod:`rosey.daemon.plugin_discovery`) makes one per plugin and
+The daemon's plugin host (:class:`rosey.daemon.plugin_host.PluginHost`) makes one per plugin and
 channel; tests make them the same way:
 ``factory.create(PluginAPI(bot, factory.name, settings))``. Plugins never import this module:
 they get the object and use what :class:`~rosey.api.IPluginAPI` declares.

@@ -16,8 +16,8 @@ Life of an instance: created and started once, stopped once. A ``create``/``star
 (or a start Deferred that fails) is logged and the instance is stopped again to undo what it
 registered; the bot and the other plugins go on. A reload creates *new* instances (the old ones
 are stopped first), so state worth keeping belongs in ``kv``. The author's guide is
-``docs/plugins.md``; discovery and loading are in :mod:`rosey.daemon.plugin_discovery` and
-reload in :mod:`rosey.daemon.reload`.
+``docs/plugins.md``; discovery is in :mod:`rosey.daemon.plugin_discovery`, running a
+channel's plugins in :mod:`rosey.daemon.plugin_host` and reload in :mod:`rosey.daemon.reload`.
 
 Example (a complete plugin module)::
 

@@ -17,7 +17,7 @@ the recorders flush and storage close.
 Plugins: the configuration found them and validated their settings; their own migrations
 (:mod:`rosey.daemon.plugin_schema`) ran before, with rosey's, in a child process
 (:mod:`rosey.daemon.schema_child`), or :func:`build` runs them here; it gives each channel's bot a
-:class:`~rosey.daemon.plugin_discovery.PluginHost` with the plugins enabled there. The manhole has
+:class:`~rosey.daemon.plugin_host.PluginHost` with the plugins enabled there. The manhole has
 ``plugins`` (their status) and ``reload_plugin(name)`` (:mod:`rosey.daemon.reload`).
 """
 

@@ -6,27 +6,65 @@ starting with its key path (the config adds them to its own list). A name that i
 an error (with a "did you mean" for a near miss), except the name of a module that failed to
 import: that plugin is skipped (it is listed in ``failed``), so that one broken file does not keep
 the bot and the other plugins from running.
+
+Each enabled plugin's ``[plugins.NAME]`` table is parsed by the plugin itself
+(:func:`parse_plugin_config`, which puts the key path in front of every error); the result, with
+the raw tables a reload parses again, is a :class:`PluginSet`.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rosey.daemon.plugin_discovery import (
-    Discovery,
-    PluginDiscoveryError,
-    PluginSet,
-    discover,
-    parse_plugin_config,
-    start_order,
-)
-from rosey.plugin import PluginConfigError
+from rosey.daemon.plugin_discovery import Discovery, PluginDiscoveryError, discover
+from rosey.daemon.plugin_host import start_order
+from rosey.plugin import IRoseyPlugin, PluginConfigError
 
-__all__ = ["PluginsConfig", "PluginsError", "resolve_plugins"]
+__all__ = ["PluginSet", "PluginsConfig", "PluginsError", "parse_plugin_config", "resolve_plugins"]
+
+
+@dataclass(frozen=True)
+class PluginSet:
+    """The discovered plugins with their validated settings (part of the daemon's config).
+
+    ``tables`` keeps each plugin's raw ``[plugins.NAME]`` table, parsed again by a reload; its
+    repr never shows values (a plugin table may hold a token).
+    """
+
+    discovery: Discovery = field(default_factory=Discovery)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return repr(self.discovery)
+
+
+_LEADING_KEY = re.compile(r"[A-Za-z_][\w-]*(\[\d+\])*[.:\[]")
+
+
+def parse_plugin_config(factory: IRoseyPlugin, raw: Mapping[str, Any]) -> Any:
+    """``factory.parse_config(raw)``, every error a :class:`PluginConfigError` whose message
+    starts with the full key path (``plugins.NAME.key: …``) whatever the plugin wrote."""
+    path = f"plugins.{factory.name}"
+    try:
+        return factory.parse_config(raw)
+    except PluginConfigError as e:
+        message = str(e)
+        if message.startswith(path):
+            raise
+        if _LEADING_KEY.match(message):
+            raise PluginConfigError(f"{path}.{message}") from None
+        raise PluginConfigError(f"{path}: {message}") from None
+    except Exception as e:
+        raise PluginConfigError(
+            f"{path}: the plugin could not read its settings ({type(e).__name__}: {e})"
+        ) from e
+
 
 _KEYS = ("dirs", "enable", "disable")
 

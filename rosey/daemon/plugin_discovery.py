@@ -1,4 +1,4 @@
-"""Plugins in the daemon: discovery, one :class:`PluginHost` per channel, and atomic reload.
+"""Finding the plugins: ``rosey.plugins`` and the configured drop-in directories.
 
 Discovery is ``twisted.plugin.getPlugins(IRoseyPlugin, rosey.plugins)``. Configured drop-in
 directories are appended to ``rosey.plugins.__path__`` first, so a third-party plugin is one
@@ -10,7 +10,9 @@ an earlier directory already provides, are errors (:class:`PluginDiscoveryError`
 cannot be written (a read-only directory) Twisted logs one line and scans the modules again at
 the next start; nothing breaks.
 
-Reloading (:meth:`PluginManager.reload`, ``reload_plugin(name)`` in the manhole) lives in
+What the daemon does with the plugins found: their settings are checked in
+:mod:`rosey.daemon.plugin_config`, each channel runs its own in a
+:class:`~rosey.daemon.plugin_host.PluginHost`, and a reload from the manhole is
 :mod:`rosey.daemon.reload`.
 """
 
@@ -22,34 +24,21 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from inspect import iscoroutine
-from typing import TYPE_CHECKING, Any
 
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.logger import ILogObserver, LogEvent, Logger, globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.python.failure import Failure
 from zope.interface import provider
 
 import rosey.plugins
-from rosey.api_impl import PluginAPI
-from rosey.plugin import IPluginInstance, IRoseyPlugin, PluginConfigError
-
-if TYPE_CHECKING:
-    from rosey.bot.service import Bot
+from rosey.plugin import IRoseyPlugin
 
 __all__ = [
     "PACKAGE",
     "Discovery",
     "PluginDiscoveryError",
-    "PluginFailed",
-    "PluginHost",
-    "PluginSet",
     "add_dirs",
     "discover",
-    "parse_plugin_config",
-    "start_order",
 ]
 
 log = Logger(namespace="rosey.daemon.plugins")
@@ -61,10 +50,6 @@ PLUGIN_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 class PluginDiscoveryError(ValueError):
     """Plugins cannot be told apart: a duplicate or invalid name, or a shadowed module."""
-
-
-class PluginFailed(Exception):
-    """A plugin could not be created or started (the message names it; ``__cause__`` says why)."""
 
 
 @dataclass(frozen=True)
@@ -81,53 +66,6 @@ class Discovery:
     def __repr__(self) -> str:
         broken = f"; failed to import: {', '.join(self.failed)}" if self.failed else ""
         return f"<plugins {', '.join(self.factories) or '(none)'}{broken}>"
-
-
-@dataclass(frozen=True)
-class PluginSet:
-    """The discovered plugins with their validated settings (part of the daemon's config).
-
-    ``tables`` keeps each plugin's raw ``[plugins.NAME]`` table, parsed again by a reload; its
-    repr never shows values (a plugin table may hold a token).
-    """
-
-    discovery: Discovery = field(default_factory=Discovery)
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return repr(self.discovery)
-
-
-def start_order(names: Iterable[str]) -> tuple[str, ...]:
-    """The order plugins start in: ``core`` first (its commands win a name clash), then by
-    name. They stop in the reverse order."""
-    return tuple(sorted(set(names), key=lambda n: (n != "core", n)))
-
-
-_LEADING_KEY = re.compile(r"[A-Za-z_][\w-]*(\[\d+\])*[.:\[]")
-
-
-def parse_plugin_config(factory: IRoseyPlugin, raw: Mapping[str, Any]) -> Any:
-    """``factory.parse_config(raw)``, every error a :class:`PluginConfigError` whose message
-    starts with the full key path (``plugins.NAME.key: …``) whatever the plugin wrote."""
-    path = f"plugins.{factory.name}"
-    try:
-        return factory.parse_config(raw)
-    except PluginConfigError as e:
-        message = str(e)
-        if message.startswith(path):
-            raise
-        if _LEADING_KEY.match(message):
-            raise PluginConfigError(f"{path}.{message}") from None
-        raise PluginConfigError(f"{path}: {message}") from None
-    except Exception as e:
-        raise PluginConfigError(
-            f"{path}: the plugin could not read its settings ({type(e).__name__}: {e})"
-        ) from e
-
-
-# -- discovery ------------------------------------------------------------------------------------
 
 
 def _modules_in(path: str) -> list[str]:
@@ -244,105 +182,3 @@ def defining_module(factory: object) -> str:
         if any(value is factory for value in vars(module).values()):
             return name
     return f"{PACKAGE}.?"
-
-
-# -- one channel's plugins ------------------------------------------------------------------------
-
-
-class PluginHost(Service):
-    """Creates and starts one channel's plugins after the bot, and stops them before it.
-
-    Make it a child of the :class:`~rosey.bot.service.Bot` (after its queue): it starts once the
-    bot listens to the connection and stops, in reverse order, before the queue does. A plugin
-    whose ``create`` or ``start`` raises, or whose start Deferred fails, is logged with its name,
-    stopped again (so half-made registrations go) and left out; the bot and the other plugins go
-    on. ``started`` fires (never fails) once every start settled.
-    """
-
-    def __init__(
-        self, bot: Bot, label: str, plugins: Sequence[tuple[str, IRoseyPlugin, Any]]
-    ) -> None:
-        self.bot = bot
-        self.label = label
-        self.plugins: dict[str, tuple[IRoseyPlugin, Any]] = {
-            name: (factory, config) for name, factory, config in plugins
-        }
-        self.order: tuple[str, ...] = start_order(self.plugins)
-        #: Running instances by plugin name.
-        self.instances: dict[str, IPluginInstance] = {}
-        #: Plugins that failed to start here: name -> why.
-        self.failed: dict[str, str] = {}
-        self.started: Deferred[None] | None = None
-        self.setName("plugins")
-
-    def startService(self) -> None:
-        super().startService()
-        # Each start runs up to its first wait right away, so registrations happen in order.
-        starts = [
-            Deferred.fromCoroutine(self._start_logged(name, *self.plugins[name]))
-            for name in self.order
-        ]
-        self.started = DeferredList(starts).addCallback(lambda _: None)
-
-    def stopService(self) -> Deferred[None]:
-        super().stopService()
-        return Deferred.fromCoroutine(self._stop_all())
-
-    async def _start_logged(self, name: str, factory: IRoseyPlugin, config: Any) -> None:
-        try:
-            await self.start_plugin(name, factory, config)
-        except PluginFailed as e:
-            log.failure(
-                "{error}; the bot and the other plugins go on",
-                Failure(e.__cause__ or e),
-                error=str(e),
-                plugin=name,
-                channel=self.label,
-            )
-
-    async def _stop_all(self) -> None:
-        for name in reversed(self.order):
-            await self.stop_plugin(name)
-        for name in list(self.instances):  # not in the order (cannot happen, but never leak)
-            await self.stop_plugin(name)
-
-    async def start_plugin(self, name: str, factory: IRoseyPlugin, config: Any) -> None:
-        """Create and start ``name``; on failure undo what it did and raise
-        :class:`PluginFailed` (chained to the cause)."""
-        self.failed.pop(name, None)
-        where = f"plugin {name} in {self.label}"
-        try:
-            instance = IPluginInstance(factory.create(PluginAPI(self.bot, name, config)))
-        except Exception as e:
-            self.failed[name] = f"create: {type(e).__name__}: {e}"
-            raise PluginFailed(f"{where} could not be created: {e}") from e
-        try:
-            result = instance.start()
-            if iscoroutine(result):
-                result = Deferred.fromCoroutine(result)
-            self.instances[name] = instance
-            if isinstance(result, Deferred):
-                await result
-        except Exception as e:
-            self.failed[name] = f"start: {type(e).__name__}: {e}"
-            self.instances.pop(name, None)
-            await self._stop_instance(name, instance)
-            raise PluginFailed(f"{where} failed to start: {e}") from e
-
-    async def stop_plugin(self, name: str) -> None:
-        """Stop ``name`` if it runs here (errors are logged, never raised)."""
-        instance = self.instances.pop(name, None)
-        if instance is not None:
-            await self._stop_instance(name, instance)
-
-    async def _stop_instance(self, name: str, instance: IPluginInstance) -> None:
-        try:
-            await maybeDeferred(instance.stop)
-        except Exception:
-            log.failure(
-                "plugin {plugin} in {channel} failed to stop", plugin=name, channel=self.label
-            )
-
-    def replace(self, name: str, factory: IRoseyPlugin, config: Any) -> None:
-        """Use ``factory`` and ``config`` for ``name`` from now on (after a reload)."""
-        self.plugins[name] = (factory, config)

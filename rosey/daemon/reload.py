@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from rosey.daemon.plugin_discovery import PluginFailed, PluginHost, parse_plugin_config
+from rosey.daemon.plugin_config import parse_plugin_config
+from rosey.daemon.plugin_host import PluginFailed, PluginHost
 from rosey.plugin import IRoseyPlugin
 
 if TYPE_CHECKING:

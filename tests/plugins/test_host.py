@@ -13,7 +13,8 @@ from rosey import events
 from rosey.api_impl import run_plugin
 from rosey.bot.commands import CommandContext, command
 from rosey.daemon.config import parse
-from rosey.daemon.plugin_discovery import Discovery, PluginHost
+from rosey.daemon.plugin_discovery import Discovery
+from rosey.daemon.plugin_host import PluginHost
 from rosey.daemon.reload import PluginManager
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
