@@ -1,6 +1,6 @@
 """Every bot action against the real socket.io CyTube peer: success and failure paths.
 
-The fixtures and :class:`LiveBot` come from :mod:`tests.bot.test_bot_live`; that module covers
+The fixtures and :class:`LiveBot` come from :mod:`tests.bot.test_service_live`; that module covers
 chat, pm, queue, delete, set_temp, new_poll and set_motd. Here each remaining action runs over
 the real connection: what the peer received and broadcast, the bot's mirror afterwards, and for
 a failure either the server's own answer or the local refusal with nothing sent (the events the
@@ -19,7 +19,7 @@ from rosey import events
 from rosey.bot.actions import ActionFailed, ActionRefused, OptionsRejected, TargetNotFound
 from rosey.bot.state import ChatFilter, Emote, Voteskip
 from rosey.errors import ChannelPermissionError
-from tests.bot.test_bot_live import (
+from tests.bot.test_service_live import (
     LiveBot,
     bots,
     chat_from,

@@ -80,3 +80,25 @@ def test_a_ban_kick_leaves_the_watch_stopped_after_the_session_closes() -> None:
     assert h.events[-1].name == events.DISCONNECTED
     assert watch.stopped and not watch.joined
     assert watch.state.startswith("stopped (kicked (\"You're banned!\"): 'labbot' is banned")
+
+
+def test_readiness_reports_each_join_then_ready_once() -> None:
+    clock = Clock()
+    one, two = ChannelWatch("a/one", clock), ChannelWatch("a/two", clock)
+    joined: list[str] = []
+    ready: list[bool] = []
+    readiness = Readiness(
+        [one, two],
+        SystemdNotifier(clock, {}),
+        clock,
+        on_joined=lambda w: joined.append(w.label),
+        on_ready=lambda: ready.append(True),
+    )
+    readiness.start()
+    one(Event(events.READY, {"rank": 3}))
+    assert joined == ["a/one"] and ready == []
+    two(Event(events.READY, {"rank": 3}))
+    assert joined == ["a/one", "a/two"] and ready == [True]
+    one(Event(events.DISCONNECTED, {"reason": "gone"}))
+    one(Event(events.READY, {"rank": 3}))
+    assert joined == ["a/one", "a/two", "a/one"] and ready == [True]

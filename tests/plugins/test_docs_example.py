@@ -22,7 +22,7 @@ from test_hello import (  # type: ignore[import-not-found]  # noqa: E402
 )
 
 from rosey.daemon.plugin_discovery import discover  # noqa: E402
-from tests.plugins.conftest import DropIn  # noqa: E402
+from tests.dropin import DropIn  # noqa: E402
 
 __all__ = [
     "room",

@@ -427,7 +427,7 @@ async def test_bans_survive_a_restart_and_expire_after_it(db_url: str) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_live_spammer_is_muted_then_kicked() -> None:
-    from tests.bot.test_bot_live import PASSWORD, LiveBot, peer_state
+    from tests.bot.test_service_live import PASSWORD, LiveBot, peer_state
     from tests.peers.cytube import CyTubePeer, lab_accounts
     from tests.waiting import eventually
 
@@ -467,7 +467,7 @@ async def test_live_spammer_is_muted_then_kicked() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_live_tempban_reapplied_on_rejoin_and_lifted_on_expiry() -> None:
-    from tests.bot.test_bot_live import PASSWORD, LiveBot, peer_state
+    from tests.bot.test_service_live import PASSWORD, LiveBot, peer_state
     from tests.peers.cytube import CyTubePeer, lab_accounts
     from tests.waiting import eventually
 

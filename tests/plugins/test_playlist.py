@@ -447,7 +447,7 @@ async def test_stop_leaves_nothing_behind(db_url: str) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_live_skip_vote_makes_the_peer_play_the_next_item() -> None:
-    from tests.bot.test_bot_live import MEDIA, PASSWORD, LiveBot, peer_playlist
+    from tests.bot.test_service_live import MEDIA, PASSWORD, LiveBot, peer_playlist
     from tests.peers.cytube import CyTubePeer, lab_accounts
 
     peer = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), media=MEDIA).start()

@@ -1,23 +1,16 @@
-"""What keeps the daemon lean: migrations in a child process (so Alembic and Mako stay out of
-``twistd rosey``), and memory handed back after the join bursts."""
+"""The schema migrations in a child process (:mod:`rosey.daemon.schema_child`), so Alembic and
+Mako stay out of ``twistd rosey``."""
 
 from __future__ import annotations
 
-import platform
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from twisted.internet.task import Clock
 
-from rosey import events
-from rosey.daemon import memory
 from rosey.daemon.schema_child import MigrationError, migrate_all
-from rosey.daemon.systemd import SystemdNotifier
-from rosey.daemon.watch import ChannelWatch, Readiness
-from rosey.events import Event
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,30 +54,3 @@ def test_the_entry_point_and_the_migration_parent_do_not_load_alembic() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == []
-
-
-def test_release_memory_works_on_glibc() -> None:
-    glibc = sys.platform.startswith("linux") and "glibc" in " ".join(platform.libc_ver())
-    assert memory.release_memory() is glibc
-
-
-def test_readiness_reports_each_join_then_ready_once() -> None:
-    clock = Clock()
-    one, two = ChannelWatch("a/one", clock), ChannelWatch("a/two", clock)
-    joined: list[str] = []
-    ready: list[bool] = []
-    readiness = Readiness(
-        [one, two],
-        SystemdNotifier(clock, {}),
-        clock,
-        on_joined=lambda w: joined.append(w.label),
-        on_ready=lambda: ready.append(True),
-    )
-    readiness.start()
-    one(Event(events.READY, {"rank": 3}))
-    assert joined == ["a/one"] and ready == []
-    two(Event(events.READY, {"rank": 3}))
-    assert joined == ["a/one", "a/two"] and ready == [True]
-    one(Event(events.DISCONNECTED, {"reason": "gone"}))
-    one(Event(events.READY, {"rank": 3}))
-    assert joined == ["a/one", "a/two", "a/one"] and ready == [True]

@@ -18,7 +18,7 @@ from twisted.internet.defer import Deferred
 from rosey.daemon.assemble import build
 from rosey.daemon.config import Config, parse
 from rosey.daemon.reload import PluginManager, ReloadResult
-from tests.plugins.conftest import DropIn
+from tests.dropin import DropIn
 from tests.plugins.lab import Lab
 
 MODULE = "rosey.plugins.reloadme"

@@ -11,7 +11,7 @@ import rosey.plugins
 from rosey.daemon.plugin_discovery import PluginDiscoveryError, discover
 from rosey.plugin import IRoseyPlugin
 from rosey.plugins.core import core
-from tests.plugins.conftest import DropIn
+from tests.dropin import DropIn
 
 GOOD = '''
     """A drop-in plugin."""

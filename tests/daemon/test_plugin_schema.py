@@ -17,7 +17,7 @@ from rosey.daemon.plugin_schema import upgrade_plugins
 from rosey.storage import schema
 from rosey.storage.errors import SchemaError
 from rosey.storage.service import open_storage
-from tests.plugins.conftest import DropIn
+from tests.dropin import DropIn
 
 PLUGIN = """
     from pathlib import Path

@@ -15,7 +15,7 @@ from rosey.daemon.config import Config, ConfigError, load, parse
 from rosey.daemon.plugin_discovery import Discovery
 from rosey.daemon.tap import Options
 from rosey.plugin import Plugin, PluginConfigError, PluginFactory, Settings
-from tests.plugins.conftest import DropIn
+from tests.dropin import DropIn
 
 
 @dataclass(frozen=True)
