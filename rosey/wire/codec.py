@@ -12,10 +12,9 @@ import json.scanner
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rosey.errors import CodecError
-from rosey.frozen import maker
 
 # Engine.IO packet types (text form)
 EIO_OPEN, EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE, EIO_UPGRADE, EIO_NOOP = "0123456"
@@ -90,9 +89,12 @@ class ConnectError:
     namespace: str = "/"
 
 
-@dataclass(frozen=True, slots=True)
-class EventPacket:
-    """Socket.IO event (``42["name",…]``), with ``ack_id`` when the sender wants an ack."""
+class EventPacket(NamedTuple):
+    """Socket.IO event (``42["name",…]``), with ``ack_id`` when the sender wants an ack.
+
+    A ``NamedTuple``, unlike the other packets: one is built for every event frame, and
+    ``tuple.__new__`` is much cheaper than a frozen dataclass's ``__init__``.
+    """
 
     name: str
     args: tuple[Any, ...]
@@ -229,13 +231,10 @@ def _decode_socketio(body: str, frame: str) -> Packet:
     return ConnectError("" if payload is None else str(payload), namespace)
 
 
-_event_packet = maker(EventPacket)  # every event frame: built by its slots (rosey.frozen)
-
-
 def _event(args: Any, ack_id: int | None, namespace: str, frame: str) -> EventPacket:
     if not isinstance(args, list) or not args or not isinstance(args[0], str):
         raise CodecError(f"event payload is not [name, …]: {_excerpt(frame)}")
-    return _event_packet(args[0], tuple(args[1:]), ack_id, namespace)
+    return EventPacket(args[0], tuple(args[1:]), ack_id, namespace)
 
 
 def _excerpt(frame: str, limit: int = 80) -> str:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import enum
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rosey.errors import CodecError
-from rosey.frozen import maker
 from rosey.wire import codec
 
 
@@ -52,14 +51,10 @@ class Connected:
     sid: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Deliver:
-    """A server event for the application."""
+class Deliver(NamedTuple):
+    """A server event for the application (a ``NamedTuple``: one per event frame)."""
 
     packet: codec.EventPacket
-
-
-_deliver = maker(Deliver)  # one per event frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +105,7 @@ class Session:
         """Handle one text frame received at ``now`` (seconds, any monotonic origin)."""
         got = self.receive_event(text, now)
         if isinstance(got, codec.EventPacket):
-            return [_deliver(got)]
+            return [Deliver(got)]
         return got
 
     def receive_event(self, text: str, now: float) -> codec.EventPacket | list[Action]:

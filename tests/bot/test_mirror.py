@@ -488,7 +488,7 @@ def test_unknown_and_chat_events_change_nothing(logged: list[dict[str, Any]]) ->
     m = joined()
     before = snapshot(m)
     for e in (
-        Event(events.MESSAGE, {}, "alice", "hi"),
+        Event(events.MESSAGE, {}, user="alice", content="hi"),
         ev("someFutureEvent", {"x": 1}),
         ev(events.READY),
         ev(events.KICKED, {"reason": "x"}),
@@ -514,7 +514,7 @@ def test_a_failing_handler_is_logged_never_raised(
 
 
 def test_parsed_values_equal_constructed_ones_and_share_what_repeats() -> None:
-    """The parsers build values faster than the dataclasses' __init__ (state.maker), and share
+    """The parsers build values faster than a frozen dataclass would (NamedTuples), and share
     the strings and empty parts that repeat; what comes out is the same value."""
     from rosey.bot.state import Media, PlaylistItem, User
 
@@ -534,7 +534,8 @@ def test_parsed_values_equal_constructed_ones_and_share_what_repeats() -> None:
     with pytest.raises(AttributeError):
         alice.rank = 3  # type: ignore[misc]
     first, second = m.playlist.items
-    assert first == PlaylistItem(0, Media("yt", "vid0", "Video 0", 30, "00:30"), False, "someone")
+    media = Media("yt", "vid0", title="Video 0", seconds=30, duration="00:30")
+    assert first == PlaylistItem(0, media, temp=False, queueby="someone")
     assert first.media.meta == {} and first.media.meta is second.media.meta  # one empty mapping
     assert second.queueby is alice.name  # interned: one copy of each name
     assert first.media.type is second.media.type
