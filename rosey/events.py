@@ -11,8 +11,11 @@ session). Every event carries the decoded payload as ``platform_data``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import KW_ONLY, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
+
+from rosey.records import record
 
 MESSAGE = "message"
 PM = "pm"
@@ -30,13 +33,11 @@ ERROR = "error"
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
-class Event(NamedTuple):
-    """One normalized event: an immutable, typed record.
+@record
+class Event:
+    """One normalized event (a :func:`~rosey.records.record`: frozen to the type checker).
 
-    A ``NamedTuple`` rather than a frozen dataclass: one is built for every frame on the
-    reactor's one thread, and ``tuple.__new__`` builds it in a fraction of the time a frozen
-    dataclass's ``__init__`` takes (see bench/README.md). Give every field after
-    ``platform_data`` by keyword.
+    Every field after ``platform_data`` is keyword-only.
 
     ``user`` and ``content`` are filled for chat-like events (``content`` is plain text: tags
     stripped, entities unescaped; the server's HTML stays in ``platform_data``). ``timestamp`` is
@@ -47,9 +48,10 @@ class Event(NamedTuple):
 
     name: str
     platform_data: Any = None
+    _: KW_ONLY
     user: str | None = None
     content: str | None = None
     timestamp: float | None = None
     replayed: bool = False
     platform: str = "cytube"
-    extra: Mapping[str, Any] = _NO_EXTRA
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)

@@ -12,9 +12,10 @@ import json.scanner
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from rosey.errors import CodecError
+from rosey.records import record
 
 # Engine.IO packet types (text form)
 EIO_OPEN, EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE, EIO_UPGRADE, EIO_NOOP = "0123456"
@@ -89,11 +90,11 @@ class ConnectError:
     namespace: str = "/"
 
 
-class EventPacket(NamedTuple):
+@record
+class EventPacket:
     """Socket.IO event (``42["name",…]``), with ``ack_id`` when the sender wants an ack.
 
-    A ``NamedTuple``, unlike the other packets: one is built for every event frame, and
-    ``tuple.__new__`` is much cheaper than a frozen dataclass's ``__init__``.
+    A :func:`~rosey.records.record`, unlike the other packets: one is built for every frame.
     """
 
     name: str

@@ -15,9 +15,10 @@ from __future__ import annotations
 import enum
 import itertools
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from rosey.errors import CodecError
+from rosey.records import record
 from rosey.wire import codec
 
 
@@ -51,8 +52,9 @@ class Connected:
     sid: str | None
 
 
-class Deliver(NamedTuple):
-    """A server event for the application (a ``NamedTuple``: one per event frame)."""
+@record
+class Deliver:
+    """A server event for the application (a :func:`~rosey.records.record`: one per frame)."""
 
     packet: codec.EventPacket
 

@@ -12,9 +12,11 @@ import math
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
+
+from rosey.records import record
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _EMPTY_DICT: dict[str, Any] = {}  # never mutated: the default of a missing user meta
@@ -86,19 +88,21 @@ def frozen_mapping(value: Any, what: str) -> Mapping[str, Any]:
 # -- values ---------------------------------------------------------------------------------
 
 # The values the join burst builds by the thousand (Profile, User, Media, PlaylistItem) and
-# NowPlaying (every mediaUpdate) are NamedTuples: immutable and typed like a frozen dataclass, built
-# by tuple.__new__ in a fraction of a frozen dataclass's __init__ (see bench/README.md). User and
-# Media hash without their ``meta`` mapping (which cannot be hashed), as the dataclasses did.
+# NowPlaying (every mediaUpdate) are records (rosey.records): slotted, frozen to the type checker,
+# built by a plain __init__.
 
 
-class Profile(NamedTuple):
+@record
+class Profile:
     """A user's profile: avatar URL and free text."""
 
+    _: KW_ONLY
     image: str = ""
     text: str = ""
 
 
-class User(NamedTuple):
+@record
+class User:
     """One logged-in user in the channel (anonymous viewers are never listed).
 
     ``smuted``, ``aliases`` and ``ip`` are only sent to viewers of rank 2 or more; ``aliases``
@@ -107,42 +111,42 @@ class User(NamedTuple):
 
     name: str
     rank: float
+    _: KW_ONLY
     afk: bool = False
     muted: bool = False
     smuted: bool = False
     profile: Profile = Profile()
     aliases: tuple[str, ...] | None = None
     ip: str | None = None
-    meta: Mapping[str, Any] = _EMPTY
-
-    def __hash__(self) -> int:
-        return hash(self[:8])
+    meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, hash=False)
 
 
-class Media(NamedTuple):
+@record
+class Media:
     """A media object: ``seconds`` is 0 and ``duration`` ``"--:--"`` for live items."""
 
     type: str
     id: str
+    _: KW_ONLY
     title: str
     seconds: float
     duration: str
-    meta: Mapping[str, Any] = _EMPTY
-
-    def __hash__(self) -> int:
-        return hash(self[:5])
+    meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, hash=False)
 
 
-class PlaylistItem(NamedTuple):
+@record
+class PlaylistItem:
     """One playlist entry. ``uid`` is the channel's counter, renumbered on shuffle."""
 
     uid: int
     media: Media
+    _: KW_ONLY
     temp: bool
     queueby: str
 
 
-class NowPlaying(NamedTuple):
+@record
+class NowPlaying:
     """What the server plays: ``changeMedia`` merged with ``setCurrent`` and ``mediaUpdate``.
 
     ``uid`` is the current playlist uid when ``changeMedia`` arrived (None if the server had
@@ -152,14 +156,16 @@ class NowPlaying(NamedTuple):
 
     media: Media
     uid: int | None
+    _: KW_ONLY
     current_time: float
     paused: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlaylistMeta:
     """``setPlaylistMeta``: the server's own item count and total length."""
 
+    _: KW_ONLY
     count: int
     raw_time: float
     time: str
@@ -235,7 +241,7 @@ def parse_profile(value: Any) -> Profile:
         text = as_str(text, "profile.text")
     if not image and not text:
         return _NO_PROFILE  # frozen: one shared empty profile
-    return Profile(image, text)
+    return Profile(image=image, text=text)
 
 
 def _flag(data: dict[str, Any], key: str) -> bool:
