@@ -10,8 +10,12 @@ session). Every event carries the decoded payload as ``platform_data``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, field
+from types import MappingProxyType
 from typing import Any
+
+from rosey.records import record
 
 MESSAGE = "message"
 PM = "pm"
@@ -26,10 +30,14 @@ KICKED = "kicked"
 CONNECT_FAILED = "connect_failed"
 ERROR = "error"
 
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Event:
-    """One normalized event.
+    """One normalized event (a :func:`~rosey.records.record`: frozen to the type checker).
+
+    Every field after ``platform_data`` is keyword-only.
 
     ``user`` and ``content`` are filled for chat-like events (``content`` is plain text: tags
     stripped, entities unescaped; the server's HTML stays in ``platform_data``). ``timestamp`` is
@@ -40,9 +48,10 @@ class Event:
 
     name: str
     platform_data: Any = None
+    _: KW_ONLY
     user: str | None = None
     content: str | None = None
     timestamp: float | None = None
     replayed: bool = False
     platform: str = "cytube"
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rosey.records import record
 from rosey.storage.rows import BotStatus
 
+# ChatLine, UserJoined and UserLeft, one per chat line, join and leave, are records
+# (rosey.records: a cheaper __init__ than a frozen dataclass's); the rest are frozen dataclasses.
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class ChatLine:
     """A chat line: stored in the chat log and counted in the user's stats.
 
@@ -36,7 +40,7 @@ class ActionLogged:
     details: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UserJoined:
     """A user joined: logs ``join``, opens a session, sets first/last seen."""
 
@@ -44,7 +48,7 @@ class UserJoined:
     username: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UserLeft:
     """A user left: logs ``leave``, closes the session and adds its length to the total."""
 

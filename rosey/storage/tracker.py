@@ -19,15 +19,9 @@ from twisted.internet.interfaces import IReactorTime
 
 from rosey import events
 from rosey.events import Event
-from rosey.frozen import maker
 from rosey.interfaces import IChannelState
 from rosey.storage import ops as o
 from rosey.storage.rows import BotStatus
-
-# The ops of every chat line, join and leave, built by their slots (see rosey.frozen).
-_chat_line = maker(o.ChatLine)
-_user_joined = maker(o.UserJoined)
-_user_left = maker(o.UserLeft)
 
 
 def _text(value: object) -> str:
@@ -148,7 +142,7 @@ class ChannelTracker:
                 text = _text(text if text is not None else data.get("msg"))
             elif "\x00" in text:
                 text = _text(text)
-            self._push(_chat_line(ts, user, text, event.replayed))
+            self._push(o.ChatLine(ts, username=user, message=text, replayed=event.replayed))
             return
         handler = self._handlers.get(event.name)
         if handler is not None:
@@ -168,14 +162,14 @@ class ChannelTracker:
         if not name:
             return
         self._observing = True
-        self._push(_user_joined(ts, name))
+        self._push(o.UserJoined(ts, name))
         self._users_changed(ts)
 
     def _leave(self, event: Event, ts: float) -> None:
         name = _name(event)
         if not name:
             return
-        self._push(_user_left(ts, name))
+        self._push(o.UserLeft(ts, name))
         self._users_changed(ts)
 
     def _user_list(self, event: Event, ts: float) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rosey.errors import CodecError
-from rosey.frozen import maker
+from rosey.records import record
 
 # Engine.IO packet types (text form)
 EIO_OPEN, EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE, EIO_UPGRADE, EIO_NOOP = "0123456"
@@ -90,9 +90,12 @@ class ConnectError:
     namespace: str = "/"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EventPacket:
-    """Socket.IO event (``42["name",…]``), with ``ack_id`` when the sender wants an ack."""
+    """Socket.IO event (``42["name",…]``), with ``ack_id`` when the sender wants an ack.
+
+    A :func:`~rosey.records.record`, unlike the other packets: one is built for every frame.
+    """
 
     name: str
     args: tuple[Any, ...]
@@ -229,13 +232,10 @@ def _decode_socketio(body: str, frame: str) -> Packet:
     return ConnectError("" if payload is None else str(payload), namespace)
 
 
-_event_packet = maker(EventPacket)  # every event frame: built by its slots (rosey.frozen)
-
-
 def _event(args: Any, ack_id: int | None, namespace: str, frame: str) -> EventPacket:
     if not isinstance(args, list) or not args or not isinstance(args[0], str):
         raise CodecError(f"event payload is not [name, …]: {_excerpt(frame)}")
-    return _event_packet(args[0], tuple(args[1:]), ack_id, namespace)
+    return EventPacket(args[0], tuple(args[1:]), ack_id, namespace)
 
 
 def _excerpt(frame: str, limit: int = 80) -> str:

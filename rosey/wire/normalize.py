@@ -18,12 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rosey.events import MESSAGE, PM, USER_JOIN, USER_LEAVE, USER_LIST, Event
-from rosey.frozen import maker
 from rosey.wire.text import html_to_text
-
-# Event(...) by its slots: (name, platform_data, user, content, timestamp, replayed, platform,
-# extra), every one given. Every event is built here, so the faster constructor counts.
-_event = maker(Event)
 
 __all__ = ["Normalizer"]
 
@@ -82,7 +77,7 @@ class Normalizer:
         """The normalized event for CyTube event ``name`` with payload ``data``. Never raises."""
         handler = self._handlers.get(name)
         if handler is None:
-            return _event(name, data, None, None, None, False, "cytube", {})
+            return Event(name, data)
         return handler(data)
 
     # -- chat -------------------------------------------------------------------------------
@@ -98,15 +93,14 @@ class Normalizer:
             return _malformed("chatMsg", data, why)
         meta = _meta(data)
         add_class = meta.get("addClass")
-        return _event(
+        return Event(
             MESSAGE,
             data,
-            user,
-            html_to_text(msg),
-            time / 1000,
-            self.replaying,
-            "cytube",
-            {
+            user=user,
+            content=html_to_text(msg),
+            timestamp=time / 1000,
+            replayed=self.replaying,
+            extra={
                 "action": meta.get("action") is True or add_class == "action",
                 "shadow": meta.get("shadow") is True,
                 "server_whisper": add_class == "server-whisper",
@@ -129,9 +123,9 @@ class Normalizer:
         return Event(
             PM,
             data,
-            user,
-            html_to_text(msg),
-            time / 1000,
+            user=user,
+            content=html_to_text(msg),
+            timestamp=time / 1000,
             extra={"to": to, "meta": _meta(data)},
         )
 
@@ -144,15 +138,11 @@ class Normalizer:
         if type(name) is not str:
             return _malformed("addUser", data, "name is not a string")
         meta = _meta(data)
-        return _event(
+        return Event(
             USER_JOIN,
             data,
-            name,
-            None,
-            None,
-            False,
-            "cytube",
-            {
+            user=name,
+            extra={
                 "rank": data.get("rank"),
                 "afk": meta.get("afk", False),
                 "muted": meta.get("muted", False),
@@ -167,7 +157,7 @@ class Normalizer:
         name = data.get("name")
         if type(name) is not str:
             return _malformed("userLeave", data, "name is not a string")
-        return _event(USER_LEAVE, data, name, None, None, False, "cytube", {})
+        return Event(USER_LEAVE, data, user=name)
 
     def _userlist(self, data: Any) -> Event:
         # The burst's last frame ends the replay window even when its payload is unusable.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rosey.errors import CodecError
-from rosey.frozen import maker
+from rosey.records import record
 from rosey.wire import codec
 
 
@@ -52,14 +52,11 @@ class Connected:
     sid: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Deliver:
-    """A server event for the application."""
+    """A server event for the application (a :func:`~rosey.records.record`: one per frame)."""
 
     packet: codec.EventPacket
-
-
-_deliver = maker(Deliver)  # one per event frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +107,7 @@ class Session:
         """Handle one text frame received at ``now`` (seconds, any monotonic origin)."""
         got = self.receive_event(text, now)
         if isinstance(got, codec.EventPacket):
-            return [_deliver(got)]
+            return [Deliver(got)]
         return got
 
     def receive_event(self, text: str, now: float) -> codec.EventPacket | list[Action]:

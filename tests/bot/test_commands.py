@@ -53,11 +53,11 @@ class Recorder:
 
 
 def chat(user: str, text: str, **kw: Any) -> Event:
-    return Event(events.MESSAGE, None, user, text, **kw)
+    return Event(events.MESSAGE, None, user=user, content=text, **kw)
 
 
 def pm(user: str, text: str) -> Event:
-    return Event(events.PM, None, user, text, extra={"to": ME})
+    return Event(events.PM, None, user=user, content=text, extra={"to": ME})
 
 
 class Setup:
@@ -223,8 +223,8 @@ def test_context_contents() -> None:
         chat("alice", "! echo x"),
         chat("alice", "!nosuchcommand"),
         chat("alice", "!"),
-        Event("user_join", None, "alice", "!echo x"),
-        Event(events.MESSAGE, None, None, "!echo x"),
+        Event("user_join", None, user="alice", content="!echo x"),
+        Event(events.MESSAGE, None, user=None, content="!echo x"),
     ],
 )
 def test_never_runs(event: Event) -> None:

@@ -164,7 +164,7 @@ class Lab:
         self.echoed.append(msg)
         html = msg.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         payload = {"username": ME, "msg": html, "meta": {}, "time": now_ms}
-        self._answer(Event(events.MESSAGE, payload, ME, msg, now_ms / 1000))
+        self._answer(Event(events.MESSAGE, payload, user=ME, content=msg, timestamp=now_ms / 1000))
 
     def _pm(self, now_ms: int, to: str, msg: str) -> None:
         if self.chat_limiter.throttle(now_ms, CHAT_FLOOD):
@@ -176,7 +176,16 @@ class Lab:
         else:
             self.echoed.append(msg)
             payload = {"username": ME, "msg": msg, "meta": {}, "time": now_ms, "to": to}
-            self._answer(Event(events.PM, payload, ME, msg, now_ms / 1000, extra={"to": to}))
+            self._answer(
+                Event(
+                    events.PM,
+                    payload,
+                    user=ME,
+                    content=msg,
+                    timestamp=now_ms / 1000,
+                    extra={"to": to},
+                )
+            )
 
     # -- driving time --------------------------------------------------------------------------
 
@@ -463,9 +472,11 @@ def test_echo_matches_by_text_before_fifo() -> None:
     lab.deaf = True
     d1, d2 = lab.queue.say("first"), lab.queue.say("second")
     lab.clock.advance(0.001)
-    lab.queue.handle_event(Event(events.MESSAGE, None, "ROSEY", "second"))
+    lab.queue.handle_event(Event(events.MESSAGE, None, user="ROSEY", content="second"))
     assert not d1.called and outcome(d2) is None
-    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "first, as the filters saw it"))
+    lab.queue.handle_event(
+        Event(events.MESSAGE, None, user=ME, content="first, as the filters saw it")
+    )
     assert outcome(d1) is None
 
 
@@ -480,7 +491,7 @@ def test_answers_to_nothing_sent_are_logged_once_per_kind_and_session(
         return [e for e in logged if word in (e.get("log_format") or "")]
 
     for _ in range(3):
-        lab.queue.handle_event(Event(events.MESSAGE, None, ME, "from my other tab"))
+        lab.queue.handle_event(Event(events.MESSAGE, None, user=ME, content="from my other tab"))
         lab.queue.handle_event(Event("cooldown", 100))
         lab.queue.handle_event(Event("noflood", {"action": "chat", "msg": "muted"}))
     assert [len(strays(w)) for w in ("did not send", "did not send (cooldown", "refusal")] == [
@@ -491,13 +502,13 @@ def test_answers_to_nothing_sent_are_logged_once_per_kind_and_session(
     assert all("not logged" in (e.get("log_format") or "") for e in strays("did not send"))
     assert lab.queue.in_flight == 0 and lab.queue.pending == 0
     lab.queue.handle_event(Event(events.READY))  # a new session logs them again
-    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "from my other tab"))
+    lab.queue.handle_event(Event(events.MESSAGE, None, user=ME, content="from my other tab"))
     assert len(strays("did not send")) == 3
     # ... and a line of the queue's own is still confirmed after all that
     lab.deaf = True
     d = lab.queue.say("mine")
     lab.clock.advance(5)
-    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "mine"))
+    lab.queue.handle_event(Event(events.MESSAGE, None, user=ME, content="mine"))
     assert outcome(d) is None
 
 
@@ -506,12 +517,14 @@ def test_replayed_shadow_and_foreign_lines_confirm_nothing() -> None:
     lab.deaf = True
     d = lab.queue.say("mine")
     lab.clock.advance(0.001)
-    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "mine", replayed=True))
-    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "mine", extra={"shadow": True}))
-    lab.queue.handle_event(Event(events.MESSAGE, None, "alice", "mine"))
-    lab.queue.handle_event(Event(events.PM, None, ME, "mine", extra={"to": "alice"}))
+    lab.queue.handle_event(Event(events.MESSAGE, None, user=ME, content="mine", replayed=True))
+    lab.queue.handle_event(
+        Event(events.MESSAGE, None, user=ME, content="mine", extra={"shadow": True})
+    )
+    lab.queue.handle_event(Event(events.MESSAGE, None, user="alice", content="mine"))
+    lab.queue.handle_event(Event(events.PM, None, user=ME, content="mine", extra={"to": "alice"}))
     assert not d.called
-    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "mine"))
+    lab.queue.handle_event(Event(events.MESSAGE, None, user=ME, content="mine"))
     assert outcome(d) is None
 
 
@@ -725,9 +738,9 @@ def test_late_echo_of_a_timed_out_line_confirms_nothing_else() -> None:
     assert outcome(late).check(AckTimeout)
     nxt = lab.queue.say("next one")
     lab.clock.advance(0.01)
-    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "slow one"))
+    lab.queue.handle_event(Event(events.MESSAGE, None, user=ME, content="slow one"))
     assert not nxt.called
-    lab.queue.handle_event(Event(events.MESSAGE, None, ME, "next one"))
+    lab.queue.handle_event(Event(events.MESSAGE, None, user=ME, content="next one"))
     assert outcome(nxt) is None
 
 

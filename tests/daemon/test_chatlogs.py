@@ -19,7 +19,7 @@ NOON = 1709296496.0
 
 def chat(user: str, text: str, ts: float | None, replayed: bool = False) -> Event:
     data = {"username": user, "msg": text, "time": None if ts is None else ts * 1000}
-    return Event("message", data, user, text, ts, replayed)
+    return Event("message", data, user=user, content=text, timestamp=ts, replayed=replayed)
 
 
 def media(title: str, kind: str, ident: str, current: float = -3) -> Event:
@@ -36,7 +36,7 @@ def test_chat_log_uses_the_event_timestamp_in_local_time(tmp_path: Path, timezon
     chat_log(chat("alice", "hello there", NOON))
     chat_log(chat("bob", "line one\nline two\x1b[31m", NOON + 61.9))
     chat_log(chat("old", "said before we joined", NOON - 50, replayed=True))
-    chat_log(Event("pm", None, "carol", "private", NOON))
+    chat_log(Event("pm", None, user="carol", content="private", timestamp=NOON))
     chat_log(chat("nobody", "no time", None))
     assert path.read_text() == ""  # buffered: the reactor does not wait on the disk per line
     clock.advance(1)

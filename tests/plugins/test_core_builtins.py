@@ -45,7 +45,7 @@ class Bot:
 
     def chat(self, user: str, text: str) -> str:
         before = len(self.sender.said)
-        self.router.handle(Event(events.MESSAGE, None, user, text))
+        self.router.handle(Event(events.MESSAGE, None, user=user, content=text))
         self.clock.advance(60)  # past every cooldown
         assert len(self.sender.said) == before + 1, f"no reply to {text!r}"
         return self.sender.said[-1]
@@ -154,7 +154,9 @@ def test_help_for_one_command() -> None:
 
 def test_help_by_pm_answers_by_pm() -> None:
     bot = Bot()
-    bot.router.handle(Event(events.PM, None, "alice", "!help ping", extra={"to": "rosey"}))
+    bot.router.handle(
+        Event(events.PM, None, user="alice", content="!help ping", extra={"to": "rosey"})
+    )
     assert bot.sender.pms == [
         ("alice", "Usage: !ping - Check that the bot is alive. (cooldown 3s)")
     ]
@@ -162,16 +164,16 @@ def test_help_by_pm_answers_by_pm() -> None:
 
 def test_builtins_have_cooldowns() -> None:
     bot = Bot()
-    bot.router.handle(Event(events.MESSAGE, None, "alice", "!ping"))
-    bot.router.handle(Event(events.MESSAGE, None, "alice", "!ping"))
-    bot.router.handle(Event(events.MESSAGE, None, "alice", "!ping"))
+    bot.router.handle(Event(events.MESSAGE, None, user="alice", content="!ping"))
+    bot.router.handle(Event(events.MESSAGE, None, user="alice", content="!ping"))
+    bot.router.handle(Event(events.MESSAGE, None, user="alice", content="!ping"))
     assert bot.sender.said == ["pong", "alice: you can use !ping again in 3 seconds."]
 
 
 def test_roll_given_a_chat_command_is_answered() -> None:
     bot = Bot()
     for text in ("!ping now", "!roll /kick", "!roll /kick"):
-        bot.router.handle(Event(events.MESSAGE, None, "alice", text))
+        bot.router.handle(Event(events.MESSAGE, None, user="alice", content=text))
     # One refusal per command and window: another command's refusal just before does not mute it.
     assert bot.sender.said == [
         "Usage: !ping (unexpected 'now')",

@@ -307,7 +307,7 @@ async def test_peak(lab: Lab) -> None:
 @pytest_twisted.ensureDeferred
 async def test_cooldown_per_user_per_command(lab: Lab) -> None:
     router = lab.bot.router
-    alice = Event(events.MESSAGE, None, "alice", "!seen bob")
+    alice = Event(events.MESSAGE, None, user="alice", content="!seen bob")
     first = router.handle(alice)
     assert first is not None
     await bounded(first)
@@ -317,8 +317,8 @@ async def test_cooldown_per_user_per_command(lab: Lab) -> None:
     await bounded(note)
     assert "alice: you can use !seen again in 1 second." in lab.said()
     assert router.handle(alice) is None  # told once per cooldown
-    assert router.handle(Event(events.MESSAGE, None, "alice", "!top")) is not None
-    other = router.handle(Event(events.MESSAGE, None, "mod", "!seen bob"))
+    assert router.handle(Event(events.MESSAGE, None, user="alice", content="!top")) is not None
+    other = router.handle(Event(events.MESSAGE, None, user="mod", content="!seen bob"))
     assert other is not None  # another user is not held up
     await bounded(other)
     lab.clock.advance(0.2)

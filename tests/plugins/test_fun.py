@@ -144,7 +144,7 @@ async def test_eightball_answers_with_a_per_user_cooldown(lab: FunLab) -> None:
     assert (await lab.ask("mod", "!8ball " + "why " * 500)).startswith("mod: ")
 
     router = lab.lab.bot.router
-    asked = Event(events.MESSAGE, None, "alice", "!8ball again?")
+    asked = Event(events.MESSAGE, None, user="alice", content="!8ball again?")
     first = router.handle(asked)
     assert first is not None
     await bounded(first)
@@ -153,7 +153,7 @@ async def test_eightball_answers_with_a_per_user_cooldown(lab: FunLab) -> None:
     assert note is not None
     await bounded(note)
     assert router.handle(asked) is None  # told once per cooldown
-    assert router.handle(Event(events.MESSAGE, None, "mod", "!8ball me?")) is not None
+    assert router.handle(Event(events.MESSAGE, None, user="mod", content="!8ball me?")) is not None
     lab.clock.advance(0.2)
     assert router.handle(asked) is not None
 
@@ -163,7 +163,7 @@ async def test_eightball_cooldown_is_configurable(db_url: str) -> None:
     lab = await FunLab(db_url, config={"eightball_cooldown": 60}).start()
     try:
         router = lab.lab.bot.router
-        asked = Event(events.MESSAGE, None, "alice", "!8ball ok?")
+        asked = Event(events.MESSAGE, None, user="alice", content="!8ball ok?")
         first = router.handle(asked)
         assert first is not None
         await bounded(first)

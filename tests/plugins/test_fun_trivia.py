@@ -149,11 +149,15 @@ async def test_replayed_own_and_command_lines_never_answer(db_url: str) -> None:
         await started(lab)
         answer = question(lab).answers[0]
         for event in (
-            Event(events.MESSAGE, None, "alice", answer, replayed=True),  # the join burst
-            Event(events.MESSAGE, None, "rosey", answer),
-            Event(events.MESSAGE, None, "[server]", answer),
-            Event(events.MESSAGE, None, "alice", answer, extra={"server_whisper": True}),
-            Event(events.PM, None, "alice", answer, extra={"to": "rosey"}),
+            Event(
+                events.MESSAGE, None, user="alice", content=answer, replayed=True
+            ),  # the join burst
+            Event(events.MESSAGE, None, user="rosey", content=answer),
+            Event(events.MESSAGE, None, user="[server]", content=answer),
+            Event(
+                events.MESSAGE, None, user="alice", content=answer, extra={"server_whisper": True}
+            ),
+            Event(events.PM, None, user="alice", content=answer, extra={"to": "rosey"}),
         ):
             lab.conn.feed(event)
         assert lab.plugin.trivia.board.scores == {}

@@ -1,9 +1,9 @@
 """Plain values the channel mirror hands out, and strict parsers for CyTube's payloads.
 
-Every parser takes the decoded JSON exactly as the server sent it and either returns a frozen
-value or raises :class:`Malformed`. Mappings whose keys are CyTube's own contract (media and
-user ``meta``, channel options, permissions) are exposed read-only, as ``MappingProxyType``
-over a private copy.
+Every parser takes the decoded JSON exactly as the server sent it and either returns an
+immutable value or raises :class:`Malformed`. Mappings whose keys are CyTube's own contract
+(media and user ``meta``, channel options, permissions) are exposed read-only, as
+``MappingProxyType`` over a private copy.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import math
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from rosey.frozen import maker
+from rosey.records import record
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _EMPTY_DICT: dict[str, Any] = {}  # never mutated: the default of a missing user meta
@@ -62,7 +62,8 @@ def as_number(value: Any, what: str) -> float:
     """``value`` if it is a finite JSON number (booleans are not numbers here)."""
     kind = type(value)
     if kind is int or (kind is float and math.isfinite(value)):  # the hot path
-        return value
+        number: float = value
+        return number
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Malformed(f"{what} is not a number")
     if value != value or value in (float("inf"), float("-inf")):
@@ -87,16 +88,21 @@ def frozen_mapping(value: Any, what: str) -> Mapping[str, Any]:
 
 # -- values ---------------------------------------------------------------------------------
 
+# The values the join burst builds by the thousand (Profile, User, Media, PlaylistItem) and
+# NowPlaying (every mediaUpdate) are records (rosey.records): slotted, frozen to the type checker,
+# built by a plain __init__.
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Profile:
     """A user's profile: avatar URL and free text."""
 
+    _: KW_ONLY
     image: str = ""
     text: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class User:
     """One logged-in user in the channel (anonymous viewers are never listed).
 
@@ -106,6 +112,7 @@ class User:
 
     name: str
     rank: float
+    _: KW_ONLY
     afk: bool = False
     muted: bool = False
     smuted: bool = False
@@ -115,29 +122,31 @@ class User:
     meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Media:
     """A media object: ``seconds`` is 0 and ``duration`` ``"--:--"`` for live items."""
 
     type: str
     id: str
+    _: KW_ONLY
     title: str
     seconds: float
     duration: str
     meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlaylistItem:
     """One playlist entry. ``uid`` is the channel's counter, renumbered on shuffle."""
 
     uid: int
     media: Media
+    _: KW_ONLY
     temp: bool
     queueby: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NowPlaying:
     """What the server plays: ``changeMedia`` merged with ``setCurrent`` and ``mediaUpdate``.
 
@@ -148,14 +157,16 @@ class NowPlaying:
 
     media: Media
     uid: int | None
+    _: KW_ONLY
     current_time: float
     paused: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlaylistMeta:
     """``setPlaylistMeta``: the server's own item count and total length."""
 
+    _: KW_ONLY
     count: int
     raw_time: float
     time: str
@@ -215,11 +226,6 @@ class Poll:
 # the join burst runs them thousands of times. Strings that repeat across many values (media
 # types and durations, user names, who queued an item) are interned: one copy for the mirror.
 
-_make_profile = maker(Profile)
-_make_user = maker(User)
-_make_media = maker(Media)
-_make_item = maker(PlaylistItem)
-_make_playlist_meta = maker(PlaylistMeta)
 _NO_PROFILE = Profile()
 
 
@@ -236,7 +242,7 @@ def parse_profile(value: Any) -> Profile:
         text = as_str(text, "profile.text")
     if not image and not text:
         return _NO_PROFILE  # frozen: one shared empty profile
-    return _make_profile(image, text)
+    return Profile(image=image, text=text)
 
 
 def _flag(data: dict[str, Any], key: str) -> bool:
@@ -260,7 +266,17 @@ def _user(name: str, rank: float, profile: Profile, meta: Any) -> User:
     if ip is not None and type(ip) is not str:
         ip = as_str(ip, "meta.ip")
     frozen = MappingProxyType(dict(data)) if data else _EMPTY
-    return _make_user(name, rank, afk, muted, smuted, profile, aliases, ip, frozen)
+    return User(
+        name,
+        rank,
+        afk=afk,
+        muted=muted,
+        smuted=smuted,
+        profile=profile,
+        aliases=aliases,
+        ip=ip,
+        meta=frozen,
+    )
 
 
 def user_with_meta(user: User, meta: Any) -> User:
@@ -269,23 +285,23 @@ def user_with_meta(user: User, meta: Any) -> User:
 
 
 def user_with(user: User, *, rank: float | None = None, profile: Profile | None = None) -> User:
-    """``user`` with a new rank and/or profile (``dataclasses.replace``, faster)."""
-    return _make_user(
+    """``user`` with a new rank and/or profile."""
+    return User(
         user.name,
         user.rank if rank is None else rank,
-        user.afk,
-        user.muted,
-        user.smuted,
-        user.profile if profile is None else profile,
-        user.aliases,
-        user.ip,
-        user.meta,
+        afk=user.afk,
+        muted=user.muted,
+        smuted=user.smuted,
+        profile=user.profile if profile is None else profile,
+        aliases=user.aliases,
+        ip=user.ip,
+        meta=user.meta,
     )
 
 
 def item_with_temp(item: PlaylistItem, temp: bool) -> PlaylistItem:
-    """``item`` with its temp flag set (``dataclasses.replace``, faster)."""
-    return _make_item(item.uid, item.media, temp, item.queueby)
+    """``item`` with its temp flag set."""
+    return PlaylistItem(item.uid, item.media, temp=temp, queueby=item.queueby)
 
 
 def parse_user(value: Any) -> User:
@@ -317,7 +333,7 @@ def parse_media(value: Any) -> Media:
         frozen = _EMPTY  # most media have none: no copy each
     else:
         frozen = frozen_mapping(meta, "media.meta")
-    return _make_media(kind, media_id, title, seconds, duration, frozen)
+    return Media(kind, media_id, title=title, seconds=seconds, duration=duration, meta=frozen)
 
 
 def parse_item(value: Any) -> PlaylistItem:
@@ -335,7 +351,7 @@ def parse_item(value: Any) -> PlaylistItem:
         queueby = ""
     else:
         queueby = _intern(queueby) if type(queueby) is str else as_str(queueby, "item.queueby")
-    return _make_item(uid, media, temp, queueby)
+    return PlaylistItem(uid, media, temp=temp, queueby=queueby)
 
 
 def parse_playlist_meta(value: Any) -> PlaylistMeta:
@@ -348,7 +364,7 @@ def parse_playlist_meta(value: Any) -> PlaylistMeta:
     time = data.get("time", "")
     if type(time) is not str:
         time = as_str(time, "time")
-    return _make_playlist_meta(count, raw_time, time)
+    return PlaylistMeta(count=count, raw_time=raw_time, time=time)
 
 
 def parse_emote(value: Any) -> Emote:

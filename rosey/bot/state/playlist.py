@@ -20,12 +20,8 @@ from rosey.bot.state.models import (
     parse_media,
     parse_playlist_meta,
 )
-from rosey.frozen import maker
 
 log = Logger()
-
-# Positional constructors (see maker): dataclasses.replace is slow on a path every event takes.
-_make_now_playing = maker(NowPlaying)
 
 
 class Playlist:
@@ -154,7 +150,9 @@ class Playlist:
         media = parse_media(payload)
         current_time = as_number(payload.get("currentTime", 0), "currentTime")
         paused = as_bool(payload.get("paused", False), "paused")
-        self.now_playing = _make_now_playing(media, self.current_uid, current_time, paused)
+        self.now_playing = NowPlaying(
+            media, self.current_uid, current_time=current_time, paused=paused
+        )
         self.media_round += 1
 
     def on_media_update(self, data: Any) -> None:
@@ -165,7 +163,7 @@ class Playlist:
             return
         paused = payload.get("paused")
         paused = now.paused if paused is None else as_bool(paused, "paused")
-        self.now_playing = _make_now_playing(now.media, now.uid, current_time, paused)
+        self.now_playing = NowPlaying(now.media, now.uid, current_time=current_time, paused=paused)
 
     def on_set_playlist_locked(self, data: Any) -> None:
         self.locked = as_bool(data, "setPlaylistLocked")
