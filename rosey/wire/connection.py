@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from twisted.application.internet import ClientService
 from twisted.application.service import MultiService
-from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
-from twisted.internet.error import ConnectionRefusedError as TwistedConnectionRefused
+from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.internet.interfaces import (
     IDelayedCall,
-    IProtocol,
-    IProtocolFactory,
-    IStreamClientEndpoint,
 )
 from twisted.internet.task import deferLater
-from twisted.logger import ILogObserver, Logger
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -44,14 +39,15 @@ from rosey.events import Event
 from rosey.interfaces import EventListener, IConnection, channel_label
 from rosey.wire import codec
 from rosey.wire.chat_emit import ChatEmitter
+from rosey.wire.dialer import QuietClientService, SocketConfigEndpoint, was_refused
 from rosey.wire.driver import SessionDriver
-from rosey.wire.endpoints import default_http, websocket_endpoint
+from rosey.wire.endpoints import default_http
 from rosey.wire.join import BeginJoin, Fail, JoinFlow, Note, Ready, Send, SendLater, stop_advice
 from rosey.wire.known import SERVER_EVENTS
 from rosey.wire.normalize import Normalizer
 from rosey.wire.protocol import DEFAULT_MAX_MESSAGE, CyTubeClientFactory
 from rosey.wire.retry import KickPolicy, Reconnector, ReconnectPolicy
-from rosey.wire.socketconfig import HTTPGetter, fetch_socket_url
+from rosey.wire.socketconfig import HTTPGetter
 
 __all__ = ["CyTubeConnection"]
 
@@ -108,22 +104,27 @@ class CyTubeConnection(MultiService, ChatEmitter):
         self.label = channel_label(self.site, channel)
         self._password = password
         self._channel_password = channel_password
-        self._eio = eio
         self._reactor = reactor
         self._kicks = kicks if kicks is not None else KickPolicy()
         self._guest_retry_limit = guest_retry_limit
-        self._trust_root = trust_root
         self._pool: Any = None
         if http is None:
             http, self._pool = default_http(reactor)
-        self._http = http
         self.reconnector = Reconnector(reactor, reconnect, random_source)
         self._factory = CyTubeClientFactory(
             self, clock=reactor, eio=eio, max_message=max_message, reactor=reactor
         )
-        self._client = _QuietClientService(
-            _SocketConfigEndpoint(self), self._factory, self._retry_delay, clock=reactor
+        endpoint = SocketConfigEndpoint(
+            http,
+            self.site,
+            channel,
+            clock=reactor,
+            eio=eio,
+            trust_root=trust_root,
+            reconnector=self.reconnector,
+            on_failure=self._connect_failed,
         )
+        self._client = QuietClientService(endpoint, self._factory, self._retry_delay, clock=reactor)
         self._client.setServiceParent(self)
         self._listeners: list[EventListener] = []
         # What _publish walks: rebuilt on (un)subscribe, never mutated, so a listener that
@@ -392,7 +393,7 @@ class CyTubeConnection(MultiService, ChatEmitter):
             self._giving_up = True
             self._reactor.callLater(0, self._stop_reconnecting, error)
         else:
-            if _was_refused(error):
+            if was_refused(error):
                 self.reconnector.connect_refused()
             self._connect_error = str(error)  # said in the retry line that follows
             self._publish(Event(events.CONNECT_FAILED, {"error": str(error)}))
@@ -433,57 +434,3 @@ class CyTubeConnection(MultiService, ChatEmitter):
 
 def _log_listener_failure(failure: Failure, name: str) -> None:
     _log.failure("listener failed on {name}", failure, name=name)
-
-
-def _was_refused(error: BaseException | None) -> bool:
-    """Whether ``error`` (or what caused it, e.g. a failed socketconfig fetch) is a refused TCP
-    connect: nothing listened, so the server never saw it."""
-    seen = 0
-    while error is not None and seen < 8:
-        if isinstance(error, TwistedConnectionRefused | ConnectionRefusedError):
-            return True
-        error, seen = error.__cause__, seen + 1
-    return False
-
-
-def _drop(event: Any) -> None:
-    pass
-
-
-class _QuietClientService(ClientService):
-    """ClientService without its "Scheduling retry" line (the connection logs its own)."""
-
-    _log = Logger(observer=cast(ILogObserver, _drop))
-
-
-@implementer(IStreamClientEndpoint)
-class _SocketConfigEndpoint:
-    """An endpoint that asks the socketconfig where to connect, every time it connects."""
-
-    def __init__(self, connection: CyTubeConnection) -> None:
-        self._conn = connection
-
-    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
-        return Deferred.fromCoroutine(self._connect(factory))
-
-    async def _connect(self, factory: IProtocolFactory) -> IProtocol:
-        conn = self._conn
-        try:
-            url = await fetch_socket_url(
-                conn._http, conn.site, conn.channel, clock=conn._reactor, eio=conn._eio
-            )
-        except CytubeError as e:
-            conn._connect_failed(e)
-            raise
-        conn._factory.set_url(url, origin=conn.site)
-        endpoint = websocket_endpoint(conn._reactor, url, trust_root=conn._trust_root)
-        conn.reconnector.attempt_started()
-        try:
-            protocol: IProtocol = await endpoint.connect(factory)
-        except CancelledError:
-            raise
-        except Exception as e:
-            conn._connect_failed(e)
-            raise
-        conn.reconnector.session_started()
-        return protocol
