@@ -37,7 +37,8 @@ def test_plugin_api_provides_the_interface_and_its_parts() -> None:
     assert verifyObject(IUsersView, api.channel.users)
     assert verifyObject(IPlaylistView, api.channel.playlist)
     assert verifyObject(IKeyValue, api.kv)
-    assert api.name == "probe" and api.settings == {"a": 1}
+    assert api.name == "probe"
+    assert api.settings == {"a": 1}
     assert api.kv.namespace == "probe"
     assert api.prefix == "!"
     assert api.max_line_length == lab.bot.queue.max_length
@@ -56,17 +57,23 @@ def test_persistent_is_an_attribute_of_storage_not_a_type_test(tmp_path: Path) -
 def test_the_channel_view_follows_the_mirror() -> None:
     lab = Lab()
     channel = PluginAPI(lab.bot, "probe").channel
-    assert not channel.logged_in and not channel.ready
+    assert not channel.logged_in
+    assert not channel.ready
     assert channel.own_name == ME  # the configured name until the login says otherwise
     lab.join(rank=3)
-    assert channel.logged_in and channel.ready
+    assert channel.logged_in
+    assert channel.ready
     assert channel.name == "labchan"
-    assert channel.is_me("ROSEY") and not channel.is_me("alice")
+    assert channel.is_me("ROSEY")
+    assert not channel.is_me("alice")
     assert channel.own_rank == 3
     assert channel.users.names == (ME, "alice", "mod")
-    assert "Alice" in channel.users and channel.users.get("alice").rank == 1
-    assert len(channel.users) == 3 and {u.name for u in channel.users} == {ME, "alice", "mod"}
-    assert len(channel.playlist) == 0 and channel.playlist.now_playing is None
+    assert "Alice" in channel.users
+    assert channel.users.get("alice").rank == 1
+    assert len(channel.users) == 3
+    assert {u.name for u in channel.users} == {ME, "alice", "mod"}
+    assert len(channel.playlist) == 0
+    assert channel.playlist.now_playing is None
     assert channel.can("chat")
     lab.chat("alice", "!nothing")
     lab.bot.say("a line of mine")

@@ -23,8 +23,10 @@ class Point:
 
 def test_a_record_is_a_slotted_dataclass_compared_and_hashed_by_its_fields() -> None:
     p = Point(1, label="a", meta={"k": 1})
-    assert dataclasses.is_dataclass(p) and not hasattr(p, "__dict__")
-    assert p == Point(1, label="a", meta={"k": 1}) and p != Point(1, label="b")
+    assert dataclasses.is_dataclass(p)
+    assert not hasattr(p, "__dict__")
+    assert p == Point(1, label="a", meta={"k": 1})
+    assert p != Point(1, label="b")
     assert hash(p) == hash(Point(1, label="a", meta={"other": 2}))  # meta: hash=False
     assert dataclasses.replace(p, x=2) == Point(2, label="a", meta={"k": 1})
 
@@ -43,4 +45,6 @@ def test_records_are_frozen_to_the_type_checker() -> None:
     if TYPE_CHECKING:
         p.x = 2  # type: ignore[misc]
         event.user = "bob"  # type: ignore[misc]
-    assert p.x == 1 and event.user == "alice" and event.extra == {}
+    assert p.x == 1
+    assert event.user == "alice"
+    assert event.extra == {}

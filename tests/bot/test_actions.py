@@ -247,9 +247,11 @@ def test_every_action_fails_fast_when_not_ready(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(set(EVERY_ACTION) - GUEST_MAY - NOT_RANK))
 def test_a_guest_is_refused_locally_with_nothing_sent(name: str) -> None:
     lab = Lab("guest_join").to_note("idle until")
-    assert lab.mirror.name == "lurker9783" and lab.mirror.rank == 0
+    assert lab.mirror.name == "lurker9783"
+    assert lab.mirror.rank == 0
     error = failed(EVERY_ACTION[name](lab.actions), ChannelPermissionError)
-    assert "refused" in str(error) and "0 (guest)" in str(error)
+    assert "refused" in str(error)
+    assert "0 (guest)" in str(error)
     assert lab.quiet()
     assert lab.confirmations.pending == 0
 

@@ -94,13 +94,16 @@ async def test_chat_and_moderation_actions(peer: CyTubePeer, bots: list[LiveBot]
     await live.bound(actions.me("waves <hi>"))
     assert chat_from(peer, "labbot")[-1] == "/me waves <hi>"
     line = peer_state(peer, lambda chan: chan.chat.buffer[-1])
-    assert line["msg"] == "waves &lt;hi&gt;" and line["meta"]["action"] is True
+    assert line["msg"] == "waves &lt;hi&gt;"
+    assert line["meta"]["action"] is True
 
     # /afk toggles; the answer is the new state.
     assert await live.bound(actions.afk()) is True
-    assert mirror.afk and peer_state(peer, lambda chan: chan.find("labbot").afk)  # type: ignore[union-attr]
+    assert mirror.afk
+    assert peer_state(peer, lambda chan: chan.find("labbot").afk)  # type: ignore[union-attr]
     assert await live.bound(actions.afk()) is False
-    assert not mirror.afk and not peer_state(peer, lambda chan: chan.find("labbot").afk)
+    assert not mirror.afk
+    assert not peer_state(peer, lambda chan: chan.find("labbot").afk)
 
     # /clear empties the server's buffer and tells everyone who did it.
     peer.chat("labuser", "something to clear")
@@ -124,7 +127,9 @@ async def test_chat_and_moderation_actions(peer: CyTubePeer, bots: list[LiveBot]
     assert not mirror.users.get("labuser").muted
     await live.bound(actions.smute("labmod"))
     smuted = mirror.users.get("labmod")
-    assert smuted is not None and smuted.muted and smuted.smuted
+    assert smuted is not None
+    assert smuted.muted
+    assert smuted.smuted
     await live.bound(actions.unmute("labmod"))
     assert not mirror.users.get("labmod").smuted
 
@@ -159,7 +164,8 @@ async def test_chat_and_moderation_actions(peer: CyTubePeer, bots: list[LiveBot]
     # /kick: confirmed by the user's leave.
     await live.bound(actions.kick("labuser", "bye  now"))
     assert chat_from(peer, "labbot")[-1] == "/kick labuser bye now"
-    assert "labuser" not in peer.users and mirror.users.get("labuser") is None
+    assert "labuser" not in peer.users
+    assert mirror.users.get("labuser") is None
     assert peer.kicks == 1
     with pytest.raises(TargetNotFound):
         await live.bound(actions.kick("labuser"))
@@ -180,7 +186,8 @@ async def test_chat_and_moderation_actions(peer: CyTubePeer, bots: list[LiveBot]
     # An online user is banned, then kicked.
     await live.bound(actions.ban("labmod"))
     await live.until(lambda: mirror.users.get("labmod") is None)
-    assert "labmod" not in peer.users and peer.kicks == 2
+    assert "labmod" not in peer.users
+    assert peer.kicks == 2
 
     # unban: the ban list, then one unban per entry.
     assert await live.bound(actions.unban("TROLL")) == 1
@@ -213,7 +220,9 @@ async def test_chat_and_moderation_actions(peer: CyTubePeer, bots: list[LiveBot]
     await refused_locally(
         live, peer, {"me": lambda: actions.me("hello"), "afk": actions.afk}, "chatMsg"
     )
-    assert peer.kicks == 2 and live.conn.ready  # labuser's and labmod's kicks only
+    # labuser's and labmod's kicks only
+    assert peer.kicks == 2
+    assert live.conn.ready
 
 
 # -- the playlist --------------------------------------------------------------------------------
@@ -269,7 +278,8 @@ async def test_playlist_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
     items, current = peer_playlist(peer)
     assert {mid for _, mid, _, _ in items} == media_before
     assert min(uid for uid, _, _, _ in items) > third
-    assert current == items[0][0] and items[0][1] == playing
+    assert current == items[0][0]
+    assert items[0][1] == playing
 
     # The playlist lock: toggled, or set (nothing sent when it already is).
     assert playlist.locked is True
@@ -308,8 +318,10 @@ async def test_playlist_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
     # clear_playlist: confirmed by playlist [].
     await live.bound(actions.clear_playlist())
     assert peer_playlist(peer) == ([], None)
-    assert len(playlist) == 0 and playlist.current_uid is None
-    assert peer.kicks == 0 and live.conn.ready
+    assert len(playlist) == 0
+    assert playlist.current_uid is None
+    assert peer.kicks == 0
+    assert live.conn.ready
 
 
 # -- the leader, playback and voteskip -----------------------------------------------------------
@@ -330,15 +342,20 @@ async def test_leader_playback_and_voteskip(peer: CyTubePeer, bots: list[LiveBot
 
     # The bot leads: pause, seek, play, each confirmed by the server's mediaUpdate.
     await live.bound(actions.assign_leader("labbot"))
-    assert mirror.is_leader and peer_state(peer, lambda chan: chan.leader.name) == "labbot"  # type: ignore[union-attr]
+    assert mirror.is_leader
+    assert peer_state(peer, lambda chan: chan.leader.name) == "labbot"  # type: ignore[union-attr]
     await live.bound(actions.pause())
     await live.bound(actions.seek(100.5))
     assert peer_state(peer, lambda chan: chan.playlist.current_time()) == 100.5
     now = mirror.playlist.now_playing
-    assert now is not None and now.current_time == 100.5 and now.paused
+    assert now is not None
+    assert now.current_time == 100.5
+    assert now.paused
     await live.bound(actions.play())
     now = mirror.playlist.now_playing
-    assert now is not None and now.current_time == 100.5 and not now.paused
+    assert now is not None
+    assert now.current_time == 100.5
+    assert not now.paused
     sent = [(r.data["currentTime"], r.data["paused"]) for r in peer.events("mediaUpdate")]
     assert sent[-2:] == [(100.5, True), (100.5, False)]
     with pytest.raises(ValueError, match="9999 is outside"):
@@ -347,12 +364,14 @@ async def test_leader_playback_and_voteskip(peer: CyTubePeer, bots: list[LiveBot
     # Leadership passes to labuser (rank 1.5 while leading), then is taken away.
     await live.bound(actions.assign_leader("labuser"))
     await live.until(lambda: mirror.users.get("labuser").rank == 1.5)  # type: ignore[union-attr]
-    assert not mirror.is_leader and peer.rank_of("labuser") == 1.5
+    assert not mirror.is_leader
+    assert peer.rank_of("labuser") == 1.5
     with pytest.raises(ActionRefused):
         await live.bound(actions.seek(10))
     await live.bound(actions.remove_leader())
     await live.until(lambda: mirror.users.get("labuser").rank == 1)
-    assert peer_state(peer, lambda chan: chan.leader) is None and peer.rank_of("labuser") == 1
+    assert peer_state(peer, lambda chan: chan.leader) is None
+    assert peer.rank_of("labuser") == 1
     with pytest.raises(TargetNotFound):
         await live.bound(actions.assign_leader("nobody"))
     # labmod is gone as far as the server knows, not as far as the mirror knows.
@@ -406,7 +425,8 @@ async def test_leader_playback_and_voteskip(peer: CyTubePeer, bots: list[LiveBot
         "assignLeader",
     )
     assert sent_counts(peer, "voteskip", "assignLeader", "mediaUpdate") == before
-    assert peer.kicks == 0 and live.conn.ready
+    assert peer.kicks == 0
+    assert live.conn.ready
 
 
 # -- channel administration ----------------------------------------------------------------------
@@ -426,7 +446,8 @@ async def test_admin_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
     await live.bound(actions.new_poll("lunch?", ["pizza", "soup"]))
     await live.until(lambda: channel.poll is not None)
     await live.bound(actions.vote(1))
-    assert channel.poll is not None and channel.poll.counts == (0, 1)
+    assert channel.poll is not None
+    assert channel.poll.counts == (0, 1)
     assert peer_state(peer, lambda chan: chan.admin.poll["counts"]) == [0, 1]  # type: ignore[index]
     with pytest.raises(ValueError, match="option 2 is not in"):
         await live.bound(actions.vote(2))
@@ -436,7 +457,8 @@ async def test_admin_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
     peer.set_permissions(pollvote=-1)
     await live.until(lambda: channel.permissions.get("pollvote") == -1)
     await live.bound(actions.close_poll())
-    assert channel.poll is None and peer_state(peer, lambda chan: chan.admin.poll) is None
+    assert channel.poll is None
+    assert peer_state(peer, lambda chan: chan.admin.poll) is None
 
     # CSS and JS: channelCSSJS with the hashes; unchanged text is not sent.
     css, js = "#chatwrap { background: #112233; }", "console.log('labchan js');"
@@ -461,7 +483,8 @@ async def test_admin_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
 
     # Options: channelOpts; a bad external CSS URL draws the server's validationError.
     opts = await live.bound(actions.set_options(afk_timeout=300, allow_dupes=True))
-    assert opts["afk_timeout"] == 300 and opts["allow_dupes"] is True
+    assert opts["afk_timeout"] == 300
+    assert opts["allow_dupes"] is True
     assert channel.options["afk_timeout"] == 300
     assert peer_state(peer, lambda chan: chan.options["afk_timeout"]) == 300
     with pytest.raises(OptionsRejected) as rejected:
@@ -474,7 +497,8 @@ async def test_admin_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
 
     # Permissions: the whole table comes back.
     await live.bound(actions.set_permissions({"playlistadd": 2, "chat": 1}))
-    assert channel.permissions["playlistadd"] == 2 and channel.permissions["chat"] == 1
+    assert channel.permissions["playlistadd"] == 2
+    assert channel.permissions["chat"] == 1
     assert peer_state(peer, lambda chan: chan.permissions["playlistadd"]) == 2
 
     # Emotes: added with their source regex, renamed, removed.
@@ -483,15 +507,18 @@ async def test_admin_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
     assert added == Emote(name=":labcat:", image=image, source="(^|\\s):labcat:(?!\\S)")
     assert channel.emote(":labcat:") == added
     renamed = await live.bound(actions.rename_emote(":labcat:", ":labkitty:"))
-    assert renamed.name == ":labkitty:" and renamed.image == image
-    assert channel.emote(":labcat:") is None and channel.emote(":labkitty:") == renamed
+    assert renamed.name == ":labkitty:"
+    assert renamed.image == image
+    assert channel.emote(":labcat:") is None
+    assert channel.emote(":labkitty:") == renamed
     assert peer_state(peer, lambda chan: list(chan.custom.emotes)) == [":labkitty:"]
     with pytest.raises(TargetNotFound):
         await live.bound(actions.rename_emote(":labcat:", ":other:"))
     with pytest.raises(ValueError, match="must not be blank"):
         await live.bound(actions.update_emote(":blank:", ""))
     await live.bound(actions.remove_emote(":labkitty:"))
-    assert channel.emotes == () and peer_state(peer, lambda chan: chan.custom.emotes) == {}
+    assert channel.emotes == ()
+    assert peer_state(peer, lambda chan: chan.custom.emotes) == {}
 
     # Chat filters: fetched, added, updated, removed; a bad regex is the server's error.
     filters = await live.bound(actions.request_chat_filters())
@@ -501,7 +528,8 @@ async def test_admin_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
     await live.until(lambda: channel.chat_filters is not None and len(channel.chat_filters) == 6)
     await live.bound(actions.update_filter("no spoilers", active=False))
     expected = ChatFilter("no spoilers", "rosebud", "gi", "[redacted]", False, False)
-    assert channel.chat_filters is not None and channel.chat_filters[-1] == expected
+    assert channel.chat_filters is not None
+    assert channel.chat_filters[-1] == expected
     assert peer_state(peer, lambda chan: chan.custom.filters[-1]["active"]) is False
     with pytest.raises(ActionFailed) as bad:
         await live.bound(actions.add_filter("broken", "(", "x"))
@@ -551,4 +579,5 @@ async def test_admin_actions(peer: CyTubePeer, bots: list[LiveBot]) -> None:
         "setOptions",
         "closePoll",
     )
-    assert peer.kicks == 0 and live.conn.ready
+    assert peer.kicks == 0
+    assert live.conn.ready

@@ -96,8 +96,10 @@ def test_command_defaults_from_function() -> None:
 
         Longer text that is not the summary."""
 
-    assert greet_cmd.name == "greet" and greet_cmd.help == "Greet someone."
-    assert greet_cmd.where == CHAT | PM and greet_cmd.min_rank == 0
+    assert greet_cmd.name == "greet"
+    assert greet_cmd.help == "Greet someone."
+    assert greet_cmd.where == CHAT | PM
+    assert greet_cmd.min_rank == 0
 
 
 def test_bad_declarations() -> None:
@@ -115,12 +117,16 @@ def test_registry_names_aliases_and_clashes() -> None:
     reg = CommandRegistry()
     roll = command("roll", aliases=("dice", "r"))(lambda ctx: None)
     reg.add(roll, echo)
-    assert reg.get("ROLL") is roll and reg.get("Dice") is roll and "r" in reg
-    assert [c.name for c in reg] == ["echo", "roll"] and len(reg) == 2
+    assert reg.get("ROLL") is roll
+    assert reg.get("Dice") is roll
+    assert "r" in reg
+    assert [c.name for c in reg] == ["echo", "roll"]
+    assert len(reg) == 2
     with pytest.raises(ValueError, match="dice"):
         reg.add(command("dice")(lambda ctx: None))
     reg.remove("r")
-    assert reg.get("roll") is None and len(reg) == 1
+    assert reg.get("roll") is None
+    assert len(reg) == 1
 
 
 def test_commands_on_a_class_bind_to_the_instance() -> None:
@@ -206,7 +212,9 @@ def test_context_contents() -> None:
     s.router.handle(event)
     ctx = seen[0]
     assert (ctx.user, ctx.rank, ctx.where, dict(ctx.args)) == ("alice", 2, CHAT, {"n": 7})
-    assert ctx.event is event and ctx.services == "the services" and ctx.invocation == "!peek"
+    assert ctx.event is event
+    assert ctx.services == "the services"
+    assert ctx.invocation == "!peek"
     ctx.reply_pm("psst")
     assert s.sender.pms == [("alice", "psst")]
 
@@ -230,7 +238,8 @@ def test_context_contents() -> None:
 def test_never_runs(event: Event) -> None:
     s = Setup(echo)
     assert s.router.handle(event) is None
-    assert s.sender.said == [] and s.sender.pms == []
+    assert s.sender.said == []
+    assert s.sender.pms == []
 
 
 def test_never_runs_the_bots_own_output_under_another_name() -> None:
@@ -309,7 +318,8 @@ def test_cooldown_is_told_once_per_window() -> None:
     assert s.sender.said == ["done", "ALICE: you can use !slow again in 13 seconds."]
     s.router.handle(pm("alice", "!slow"))  # same window: already told
     s.router.handle(chat("bob", "!slow"))
-    assert s.sender.said[-1] == "done" and s.sender.pms == []
+    assert s.sender.said[-1] == "done"
+    assert s.sender.pms == []
     s.clock.advance(8)  # alice's window is over: she runs it and starts another
     s.router.handle(chat("alice", "!slow"))
     s.router.handle(pm("alice", "!slow"))
@@ -395,7 +405,9 @@ async def test_async_and_deferred_handlers() -> None:
 
     s = Setup(later, command("now")(lambda ctx: succeed("deferred reply")))
     d = s.router.handle(chat("alice", "!later"))
-    assert d is not None and not d.called and s.sender.said == []
+    assert d is not None
+    assert not d.called
+    assert s.sender.said == []
     gate.callback("it")
     await d
     s.router.handle(chat("alice", "!now"))
@@ -409,7 +421,8 @@ def test_crash_is_logged_and_answered() -> None:
     with capturedLogs() as errors:
         s = Setup(command("broken")(broken))
         d = s.router.handle(chat("alice", "!broken"))
-    assert d is not None and d.called
+    assert d is not None
+    assert d.called
     assert s.sender.said == ["Sorry, !broken failed."]
     assert any("log_failure" in e and e["log_failure"].check(RuntimeError) for e in errors)
 
@@ -438,9 +451,12 @@ def test_output_memory_limits() -> None:
     memory = OutputMemory(clock, ttl=10, size=3)
     for text in ("a", "b", "c", "d"):
         memory.remember(text)
-    assert "a" not in memory and "B" in memory and len(memory) == 3
+    assert "a" not in memory
+    assert "B" in memory
+    assert len(memory) == 3
     clock.advance(11)
-    assert "d" not in memory and len(memory) == 0
+    assert "d" not in memory
+    assert len(memory) == 0
     assert 5 not in memory
 
 

@@ -62,7 +62,8 @@ def test_fail_matcher_fails_with_its_exception(confirm: Confirmations) -> None:
     d = confirm.expect(uid_of_delete, fail=queue_fail)
     confirm.feed(Event("queueFail", {"msg": "This item is already on the playlist", "id": "x"}))
     failure = outcome(d)
-    assert isinstance(failure, Failure) and failure.check(ChannelError)
+    assert isinstance(failure, Failure)
+    assert failure.check(ChannelError)
     assert str(failure.value) == "This item is already on the playlist"
     assert confirm.pending == 0
 
@@ -73,7 +74,8 @@ def test_times_out_naming_the_description(confirm: Confirmations, clock: task.Cl
     assert not d.called
     clock.advance(0.2)
     failure = outcome(d)
-    assert isinstance(failure, Failure) and failure.check(AckTimeout)
+    assert isinstance(failure, Failure)
+    assert failure.check(AckTimeout)
     assert "delete of uid 2" in str(failure.value)
     assert "10 s" in str(failure.value)
     assert confirm.pending == 0
@@ -156,7 +158,8 @@ def test_expectation_made_by_a_callback_waits_for_the_next_event(
     d = confirm.expect(uid_of_delete)
     d.addCallback(lambda uid: later.append(confirm.expect(uid_of_delete)))
     confirm.feed(Event("delete", {"uid": 1}))
-    assert len(later) == 1 and not later[0].called
+    assert len(later) == 1
+    assert not later[0].called
     confirm.feed(Event("delete", {"uid": 2}))
     assert outcome(later[0]) == 2
 

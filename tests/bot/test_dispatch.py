@@ -44,7 +44,8 @@ def test_handlers_run_in_registration_order(disp: Dispatcher) -> None:
     disp.on("other", lambda e: seen.append("other"))
     d = disp.dispatch(msg())
     assert seen == ["a", "star", "b"]
-    assert d.called and d.result is False
+    assert d.called
+    assert d.result is False
 
 
 def test_true_stops_propagation(disp: Dispatcher) -> None:
@@ -74,9 +75,11 @@ def test_deferred_handler_holds_the_next_one(disp: Dispatcher) -> None:
     disp.on(MESSAGE, lambda e: gate)
     disp.on(MESSAGE, lambda e: seen.append("c"))
     d = disp.dispatch(msg())
-    assert seen == ["a"] and not d.called
+    assert seen == ["a"]
+    assert not d.called
     gate.callback(None)
-    assert seen == ["a", "c"] and d.called
+    assert seen == ["a", "c"]
+    assert d.called
 
 
 def test_deferred_true_stops(disp: Dispatcher) -> None:
@@ -85,7 +88,8 @@ def test_deferred_true_stops(disp: Dispatcher) -> None:
     disp.on(MESSAGE, lambda e: seen.append("never"))
     results: list[bool] = []
     disp.dispatch(msg()).addCallback(results.append)
-    assert seen == [] and results == [True]
+    assert seen == []
+    assert results == [True]
 
 
 @pytest_twisted.ensureDeferred
@@ -130,7 +134,8 @@ def test_sync_exception_logged_error_event_and_others_run(disp: Dispatcher, logs
     disp.on(ERROR, errors.append)
     original = msg()
     d = disp.dispatch(original)
-    assert d.called and d.result is False
+    assert d.called
+    assert d.result is False
     assert seen == ["after"]
     assert len(errors) == 1
     error = errors[0]
@@ -139,7 +144,8 @@ def test_sync_exception_logged_error_event_and_others_run(disp: Dispatcher, logs
     assert "boom" in error.extra["handler"]
     failures = [e for e in logs.events if "log_failure" in e]
     assert len(failures) == 1
-    assert failures[0]["event_name"] == MESSAGE and failures[0]["event"] is original
+    assert failures[0]["event_name"] == MESSAGE
+    assert failures[0]["event"] is original
 
 
 @pytest_twisted.ensureDeferred
@@ -207,7 +213,8 @@ def test_off_and_decorator(disp: Dispatcher) -> None:
 
 def test_no_handlers_fires_false(disp: Dispatcher) -> None:
     d = disp.dispatch(Event("nobody-listens"))
-    assert d.called and d.result is False
+    assert d.called
+    assert d.result is False
 
 
 def test_handler_added_during_dispatch_waits_for_next_event(disp: Dispatcher) -> None:
@@ -274,9 +281,13 @@ def test_run_returns_a_deferred_once_a_handler_does(disp: Dispatcher) -> None:
     disp.on(MESSAGE, lambda e: gate)
     disp.on(MESSAGE, lambda e: seen.append("last"))
     result = disp.run(msg())
-    assert isinstance(result, Deferred) and not result.called and seen == ["first"]
+    assert isinstance(result, Deferred)
+    assert not result.called
+    assert seen == ["first"]
     gate.callback(None)
-    assert seen == ["first", "last"] and result.called and result.result is False
+    assert seen == ["first", "last"]
+    assert result.called
+    assert result.result is False
 
 
 def test_handler_removed_during_dispatch_still_runs_for_that_event(disp: Dispatcher) -> None:
@@ -311,7 +322,8 @@ def test_registration_during_a_wait_applies_to_the_next_event(disp: Dispatcher) 
     disp.off(MESSAGE, last)
     disp.on(WILDCARD, lambda e: seen.append("new"))
     gate.callback(None)
-    assert isinstance(pending, Deferred) and pending.called
+    assert isinstance(pending, Deferred)
+    assert pending.called
     assert seen == ["last"]  # the waiting dispatch went on with the handlers it began with
     assert disp.run(msg()) is False
     assert seen == ["last", "new"]

@@ -153,7 +153,8 @@ def test_long_input_is_cut_in_the_message() -> None:
 
 @pytest.mark.parametrize("media_type", ["tw", "li", "rt", "hl", "cu"])
 def test_live_types(media_type: str) -> None:
-    assert is_live(media_type) and media_type in LIVE_TYPES
+    assert is_live(media_type)
+    assert media_type in LIVE_TYPES
 
 
 @pytest.mark.parametrize("media_type", ["yt", "yp", "vi", "dm", "gd", "fi", "cm", "tv", "sc"])
@@ -172,7 +173,8 @@ def test_any_text_gives_a_link_or_a_media_link_error(text: str) -> None:
         link = parse_media_link(text)
     except MediaLinkError:
         return
-    assert link.type in MEDIA_TYPES and link.id
+    assert link.type in MEDIA_TYPES
+    assert link.id
 
 
 @given(
@@ -198,4 +200,5 @@ def test_url_shaped_text_gives_a_link_or_a_media_link_error(
         link = parse_media_link(f"{scheme}://{host}/{rest}")
     except MediaLinkError:
         return
-    assert link.type in MEDIA_TYPES and link.id
+    assert link.type in MEDIA_TYPES
+    assert link.id

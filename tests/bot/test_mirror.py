@@ -86,17 +86,23 @@ def joined(rank: float = 3, name: str = "rosey") -> ChannelMirror:
 def test_fresh_mirror_is_anonymous() -> None:
     m = ChannelMirror()
     assert (m.name, m.rank, m.guest, m.logged_in, m.me) == (None, -1, False, False, None)
-    assert not m.afk and not m.muted and not m.is_leader
+    assert not m.afk
+    assert not m.muted
+    assert not m.is_leader
 
 
 def test_own_user_from_login_rank_and_user_list() -> None:
     m = joined(rank=2)
     assert (m.name, m.rank, m.guest, m.logged_in) == ("rosey", 2, False, True)
-    assert m.me is not None and m.me.rank == 2
+    assert m.me is not None
+    assert m.me.rank == 2
     m.apply(ev("setUserMeta", {"name": "rosey", "meta": {"afk": True, "muted": True}}))
-    assert m.afk and m.muted
+    assert m.afk
+    assert m.muted
     m.apply(ev("setUserRank", {"name": "ROSEY", "rank": 4}))  # names match ignoring case
-    assert m.rank == 4 and m.me is not None and m.me.rank == 4
+    assert m.rank == 4
+    assert m.me is not None
+    assert m.me.rank == 4
     m.apply(ev("setUserRank", {"name": "alice", "rank": 3}))
     assert m.rank == 4
 
@@ -115,9 +121,12 @@ def test_leader_counts_as_rank_one_and_a_half() -> None:
     m = joined(rank=1)
     assert m.effective_rank == 1
     m.apply(ev("setLeader", "Rosey"))
-    assert m.is_leader and m.effective_rank == 1.5
+    assert m.is_leader
+    assert m.effective_rank == 1.5
     m.apply(ev("setLeader", ""))
-    assert not m.is_leader and m.users.leader is None and m.effective_rank == 1
+    assert not m.is_leader
+    assert m.users.leader is None
+    assert m.effective_rank == 1
     m.apply(ev("rank", 3))
     m.apply(ev("setLeader", "rosey"))
     assert m.effective_rank == 3
@@ -130,17 +139,23 @@ def test_user_changes() -> None:
     m = joined()
     m.apply(ev(events.USER_JOIN, user("bob", 0)))
     assert m.users.names == ("alice", "rosey", "bob")
-    assert m.users.usercount == 4 and m.users.anonymous_count == 1
+    assert m.users.usercount == 4
+    assert m.users.anonymous_count == 1
     m.apply(ev("setAFK", {"name": "bob", "afk": True}))
     bob = m.users.get("Bob")
-    assert bob is not None and bob.afk and bob.meta["afk"] is True
+    assert bob is not None
+    assert bob.afk
+    assert bob.meta["afk"] is True
     m.apply(ev("setUserProfile", {"name": "bob", "profile": {"image": "i.png", "text": "hi"}}))
     bob = m.users.get("bob")
-    assert bob is not None and bob.profile == Profile(image="i.png", text="hi") and bob.afk
+    assert bob is not None
+    assert bob.profile == Profile(image="i.png", text="hi")
+    assert bob.afk
     m.apply(ev(events.USER_JOIN, user("BOB", 1)))  # logged in again: replaces the entry
     assert m.users.names == ("alice", "rosey", "BOB")
     m.apply(ev(events.USER_LEAVE, {"name": "bob"}))
-    assert m.users.names == ("alice", "rosey") and "bob" not in m.users
+    assert m.users.names == ("alice", "rosey")
+    assert "bob" not in m.users
     m.apply(ev("setUserRank", {"name": "offline", "rank": 2}))  # not listed: nothing to do
     assert len(m.users) == 2
 
@@ -154,17 +169,23 @@ def test_moderator_view_and_shadow_mute() -> None:
         )
     )
     carol = m.users.get("carol")
-    assert carol is not None and carol.aliases == ("carol", "c2") and carol.ip == "+Jk.1.2.3"
+    assert carol is not None
+    assert carol.aliases == ("carol", "c2")
+    assert carol.ip == "+Jk.1.2.3"
     meta = {"afk": False, "muted": True, "smuted": True, "aliases": ["carol"], "ip": "+Jk.1.2.3"}
     m.apply(ev("setUserMeta", {"name": "carol", "meta": meta}))
     carol = m.users.get("carol")
-    assert carol is not None and carol.muted and carol.smuted and carol.aliases == ("carol",)
+    assert carol is not None
+    assert carol.muted
+    assert carol.smuted
+    assert carol.aliases == ("carol",)
 
 
 def test_userlist_replaces_everyone() -> None:
     m = joined()
     m.apply(ev(events.USER_LIST, [user("zed", 0)]))
-    assert m.users.names == ("zed",) and m.me is None
+    assert m.users.names == ("zed",)
+    assert m.me is None
 
 
 # -- playlist ----------------------------------------------------------------------------------
@@ -183,9 +204,11 @@ def test_queue_move_delete_and_temp() -> None:
     assert m.playlist.uids == (0, 2, 1, 3)
     m.apply(ev("setTemp", {"uid": 2, "temp": True}))
     moved = m.playlist.item(2)
-    assert moved is not None and moved.temp
+    assert moved is not None
+    assert moved.temp
     m.apply(ev("delete", {"uid": 2}))
-    assert m.playlist.uids == (0, 1, 3) and m.playlist.item(2) is None
+    assert m.playlist.uids == (0, 1, 3)
+    assert m.playlist.item(2) is None
     assert m.playlist.total_seconds == 90
 
 
@@ -193,39 +216,48 @@ def test_queue_after_an_unknown_uid_appends_and_warns(logged: list[dict[str, Any
     m = joined()
     m.apply(ev("queue", {"item": item(9), "after": 42}))
     assert m.playlist.uids == (0, 1, 9)
-    assert len(logged) == 1 and "out of step" in logged[0]["log_format"]
+    assert len(logged) == 1
+    assert "out of step" in logged[0]["log_format"]
 
 
 def test_now_playing_follows_set_current_change_media_and_media_update() -> None:
     m = joined()
     now = m.playlist.now_playing
-    assert now is not None and (now.uid, now.current_time, now.paused) == (0, 12.5, False)
+    assert now is not None
+    assert (now.uid, now.current_time, now.paused) == (0, 12.5, False)
     m.apply(ev("mediaUpdate", {"currentTime": 17.5, "paused": True}))
     now = m.playlist.now_playing
-    assert now is not None and (now.current_time, now.paused) == (17.5, True)
+    assert now is not None
+    assert (now.current_time, now.paused) == (17.5, True)
     m.apply(ev("setCurrent", 0))  # resent (requestPlaylist, login): same item, kept
     assert m.playlist.now_playing is not None
     m.apply(ev("setCurrent", 1))
-    assert m.playlist.current_uid == 1 and m.playlist.now_playing is None
+    assert m.playlist.current_uid == 1
+    assert m.playlist.now_playing is None
     current = m.playlist.current
-    assert current is not None and current.media.title == "Video 1"
+    assert current is not None
+    assert current.media.title == "Video 1"
     m.apply(ev("changeMedia", {**media(1), "currentTime": -3, "paused": True}))
     now = m.playlist.now_playing
-    assert now is not None and (now.uid, now.media.title, now.current_time) == (1, "Video 1", -3)
+    assert now is not None
+    assert (now.uid, now.media.title, now.current_time) == (1, "Video 1", -3)
 
 
 def test_deleting_the_current_item_stops_playback() -> None:
     m = joined()
     m.apply(ev("delete", {"uid": 0}))
-    assert m.playlist.current_uid is None and m.playlist.now_playing is None
+    assert m.playlist.current_uid is None
+    assert m.playlist.now_playing is None
 
 
 def test_playlist_reload_keeps_the_current_item_only_if_listed() -> None:
     m = joined()
     m.apply(ev("playlist", [item(1), item(0)]))
-    assert m.playlist.current_uid == 0 and m.playlist.now_playing is not None
+    assert m.playlist.current_uid == 0
+    assert m.playlist.now_playing is not None
     m.apply(ev("playlist", []))  # clearPlaylist
-    assert m.playlist.current_uid is None and m.playlist.now_playing is None
+    assert m.playlist.current_uid is None
+    assert m.playlist.now_playing is None
 
 
 def test_media_update_with_nothing_playing_is_ignored() -> None:
@@ -237,7 +269,8 @@ def test_media_update_with_nothing_playing_is_ignored() -> None:
 def test_playlist_meta_and_lock() -> None:
     m = joined()
     m.apply(ev("setPlaylistMeta", {"count": 2, "rawTime": 60, "time": "01:00"}))
-    assert m.playlist.meta is not None and m.playlist.meta.raw_time == 60
+    assert m.playlist.meta is not None
+    assert m.playlist.meta.raw_time == 60
     m.apply(ev("setPlaylistLocked", False))
     assert m.playlist.locked is False
 
@@ -270,7 +303,8 @@ def test_chat_filters_once_the_list_is_known() -> None:
     )
     m.apply(ev("deleteChatFilter", {**f, "name": "a"}))
     filters = m.channel.chat_filters
-    assert filters is not None and [c.name for c in filters] == ["x"]
+    assert filters is not None
+    assert [c.name for c in filters] == ["x"]
 
 
 def test_polls() -> None:
@@ -295,7 +329,8 @@ def test_voteskip_drinks_and_registration() -> None:
     m = joined()
     m.apply(ev("voteskip", {"count": 1, "need": 2}))
     m.apply(ev("drinkCount", 3))
-    assert m.channel.voteskip == Voteskip(1, 2) and m.channel.drink_count == 3
+    assert m.channel.voteskip == Voteskip(1, 2)
+    assert m.channel.drink_count == 3
     assert m.channel.registered is True
     m.apply(ev("channelNotRegistered", None))
     assert m.channel.registered is False
@@ -336,17 +371,29 @@ def test_connected_resets_everything() -> None:
         ev("drinkCount", 2),
     )
     m.apply(ev(events.DISCONNECTED, "connection lost"))
-    assert m.name == "rosey" and len(m.users) == 2  # kept until the next session
+    # kept until the next session
+    assert m.name == "rosey"
+    assert len(m.users) == 2
     m.apply(ev(events.CONNECTED))
     assert (m.name, m.rank, m.guest) == (None, -1, False)
-    assert len(m.users) == 0 and m.users.leader is None and m.users.usercount is None
-    assert m.playlist.items == () and m.playlist.current_uid is None
-    assert m.playlist.now_playing is None and m.playlist.meta is None and m.playlist.locked
+    assert len(m.users) == 0
+    assert m.users.leader is None
+    assert m.users.usercount is None
+    assert m.playlist.items == ()
+    assert m.playlist.current_uid is None
+    assert m.playlist.now_playing is None
+    assert m.playlist.meta is None
+    assert m.playlist.locked
     c = m.channel
     assert (c.motd, c.css, c.css_hash, c.js, c.js_hash) == ("", "", "", "", "")
-    assert dict(c.options) == {} and dict(c.permissions) == {} and c.emotes == ()
-    assert c.chat_filters is None and c.poll is None and c.voteskip is None
-    assert c.drink_count == 0 and c.registered is True
+    assert dict(c.options) == {}
+    assert dict(c.permissions) == {}
+    assert c.emotes == ()
+    assert c.chat_filters is None
+    assert c.poll is None
+    assert c.voteskip is None
+    assert c.drink_count == 0
+    assert c.registered is True
 
 
 MALFORMED = [
@@ -430,7 +477,8 @@ def test_malformed_payload_is_logged_once_and_ignored(
     m.apply(ev(name, data))
     assert snapshot(m) == before
     assert len(logged) == 1
-    assert logged[0]["name"] == name and "malformed" in logged[0]["log_format"]
+    assert logged[0]["name"] == name
+    assert "malformed" in logged[0]["log_format"]
 
 
 def snapshot(m: ChannelMirror) -> tuple[Any, ...]:
@@ -469,7 +517,8 @@ def test_playlist_out_of_step_warnings_once_per_session(logged: list[dict[str, A
     m = joined()
     m.apply(ev("moveVideo", {"from": 42, "after": 0}))
     m.apply(ev("queue", {"item": item(9), "after": 42}))
-    assert len(logged) == 1 and m.playlist.uids == (0, 1, 9)
+    assert len(logged) == 1
+    assert m.playlist.uids == (0, 1, 9)
     m.apply(ev(events.CONNECTED))
     m.apply(ev("moveVideo", {"from": 42, "after": 0}))
     assert len(logged) == 2
@@ -481,7 +530,8 @@ def test_events_the_normalizer_flagged_are_skipped_silently(
     m = joined()
     m.apply(Event("userlist", "junk", extra={"malformed": "payload is not a list"}))
     m.apply(Event(events.USER_JOIN, {"name": 5}, extra={"malformed": "name is not a string"}))
-    assert m.users.names == ("alice", "rosey") and logged == []
+    assert m.users.names == ("alice", "rosey")
+    assert logged == []
 
 
 def test_unknown_and_chat_events_change_nothing(logged: list[dict[str, Any]]) -> None:
@@ -495,7 +545,8 @@ def test_unknown_and_chat_events_change_nothing(logged: list[dict[str, Any]]) ->
         ev("clearchat", {"clearedBy": "alice"}),
     ):
         m.apply(e)
-    assert snapshot(m) == before and logged == []
+    assert snapshot(m) == before
+    assert logged == []
 
 
 def test_a_failing_handler_is_logged_never_raised(
@@ -508,7 +559,8 @@ def test_a_failing_handler_is_logged_never_raised(
 
     monkeypatch.setitem(m._handlers, "setMotd", broken)
     m.apply(ev("setMotd", "x"))
-    assert len(logged) == 1 and logged[0]["log_failure"].check(RuntimeError)
+    assert len(logged) == 1
+    assert logged[0]["log_failure"].check(RuntimeError)
     m.apply(ev("setLeader", "alice"))  # still working
     assert m.users.leader == "alice"
 
@@ -530,12 +582,15 @@ def test_parsed_values_equal_constructed_ones_and_share_what_repeats() -> None:
         ip="+a.b",
         meta={"afk": False, "muted": False, "aliases": ["alice"], "ip": "+a.b"},
     )
-    assert alice == expected and hash(alice) == hash(expected)
+    assert alice == expected
+    assert hash(alice) == hash(expected)
     if TYPE_CHECKING:  # records are frozen to mypy: with warn_unused_ignores this is checked
         alice.rank = 3  # type: ignore[misc]
     first, second = m.playlist.items
     media = Media("yt", "vid0", title="Video 0", seconds=30, duration="00:30")
     assert first == PlaylistItem(0, media, temp=False, queueby="someone")
-    assert first.media.meta == {} and first.media.meta is second.media.meta  # one empty mapping
+    # one empty mapping
+    assert first.media.meta == {}
+    assert first.media.meta is second.media.meta
     assert second.queueby is alice.name  # interned: one copy of each name
     assert first.media.type is second.media.type

@@ -99,12 +99,16 @@ def test_guest_join() -> None:
     m = r.to_note("guest login as lurker9783")
     # Anonymous after the join burst: not in the user list, rank -1.
     assert m.rank == -1
-    assert m.name is None and not m.logged_in and m.me is None
+    assert m.name is None
+    assert not m.logged_in
+    assert m.me is None
     assert names(m) == ("labuser",)
     labuser = m.users.get("labuser")
     assert labuser is not None
     assert (labuser.rank, labuser.afk, labuser.muted) == (1, False, False)
-    assert labuser.aliases is None and labuser.ip is None  # guest view: no moderator fields
+    # guest view: no moderator fields
+    assert labuser.aliases is None
+    assert labuser.ip is None
     assert m.users.usercount is None  # the throttled usercount is not in this burst
     assert m.channel.permissions == DEFAULT_PERMISSIONS
     assert m.playlist.locked is True
@@ -119,26 +123,34 @@ def test_guest_join() -> None:
     assert m.channel.motd == LAB_MOTD
     assert m.channel.options["afk_timeout"] == 600
     assert m.channel.options["password"] is False
-    assert m.playlist.items == () and m.playlist.current is None
+    assert m.playlist.items == ()
+    assert m.playlist.current is None
     assert m.playlist.now_playing is None
-    assert m.playlist.meta is not None and m.playlist.meta.count == 0
-    assert m.channel.registered is True and m.channel.poll is None
+    assert m.playlist.meta is not None
+    assert m.playlist.meta.count == 0
+    assert m.channel.registered is True
+    assert m.channel.poll is None
     assert not can(m, "chat")  # anonymous may not chat
 
     m = r.to_note("labuser chats")
     assert (m.rank, m.name, m.guest) == (0, "lurker9783", True)
     assert names(m) == ("labuser", "lurker9783")
-    assert m.me is not None and m.me.rank == 0
-    assert can(m, "chat") and not can(m, "playlistadd")
+    assert m.me is not None
+    assert m.me.rank == 0
+    assert can(m, "chat")
+    assert not can(m, "playlistadd")
 
     m = r.to_end()
-    assert m.users.usercount == 2 and len(m.users) == 2 and m.users.anonymous_count == 0
+    assert m.users.usercount == 2
+    assert len(m.users) == 2
+    assert m.users.anonymous_count == 0
 
 
 def test_registered_login_after_join_while_playing() -> None:
     r = Replay("registered_login_admin")
     m = r.to_note("login as labbot")
-    assert m.rank == -1 and m.name is None
+    assert m.rank == -1
+    assert m.name is None
     assert names(m) == ("labowner", "labuser")
     assert (rank_of(m, "labowner"), rank_of(m, "labuser")) == (5, 1)
     assert m.playlist.uids == (0, 1)
@@ -165,24 +177,33 @@ def test_registered_login_after_join_while_playing() -> None:
     # The login sequence: rank 1, login, own addUser, rank 3, userlist (moderator view), ...
     m = r.through('"addUser",{"name":"labbot"')
     assert (m.rank, m.name, m.guest) == (1, "labbot", False)
-    assert names(m) == ("labowner", "labuser", "labbot") and rank_of(m, "labbot") == 1
+    assert names(m) == ("labowner", "labuser", "labbot")
+    assert rank_of(m, "labbot") == 1
     m = r.through('"rank",3')
     assert m.rank == 3
     m = r.through('"userlist"')
     owner = m.users.get("labowner")
     assert owner is not None
-    assert owner.aliases == ("labowner",) and owner.ip == "+Jk.8mt.w7K.DWD"
+    assert owner.aliases == ("labowner",)
+    assert owner.ip == "+Jk.8mt.w7K.DWD"
     assert owner.smuted is False
-    assert rank_of(m, "labbot") == 3 and m.me is not None and m.me.aliases == ("labbot",)
+    assert rank_of(m, "labbot") == 3
+    assert m.me is not None
+    assert m.me.aliases == ("labbot",)
 
     m = r.to_note("requestPlaylist")
     now = m.playlist.now_playing
-    assert now is not None and (now.current_time, now.paused, now.uid) == (5.003, False, 0)
-    assert m.rank == 3 and m.playlist.uids == (0, 1) and m.playlist.current_uid == 0
+    assert now is not None
+    assert (now.current_time, now.paused, now.uid) == (5.003, False, 0)
+    assert m.rank == 3
+    assert m.playlist.uids == (0, 1)
+    assert m.playlist.current_uid == 0
 
     m = r.to_end()
-    assert m.users.usercount == 3 and len(m.users) == 3
-    assert m.playlist.uids == (0, 1) and m.playlist.current_uid == 0
+    assert m.users.usercount == 3
+    assert len(m.users) == 3
+    assert m.playlist.uids == (0, 1)
+    assert m.playlist.current_uid == 0
     assert m.playlist.now_playing is not None
     assert m.playlist.now_playing.media.title == "Lab Long Video"
 
@@ -196,84 +217,113 @@ def test_login_before_join() -> None:
     m = r.to_note("labuser sends chat")
     assert (m.rank, m.name, m.guest) == (3, "labbot", False)
     assert names(m) == ("labuser", "labbot")  # no own addUser, but listed in userlist
-    assert m.me is not None and m.me.rank == 3 and not m.afk and not m.muted
-    assert m.playlist.items == () and m.playlist.current_uid is None
+    assert m.me is not None
+    assert m.me.rank == 3
+    assert not m.afk
+    assert not m.muted
+    assert m.playlist.items == ()
+    assert m.playlist.current_uid is None
     m = r.to_end()
-    assert m.users.usercount == 2 and len(m.users) == 2
+    assert m.users.usercount == 2
+    assert len(m.users) == 2
 
 
 def test_users_coming_and_going() -> None:
     r = Replay("users_coming_and_going")
     m = r.through('"usercount",1')
-    assert names(m) == () and m.users.usercount == 1
+    assert names(m) == ()
+    assert m.users.usercount == 1
     assert m.users.anonymous_count == 1  # the bot itself, not logged in yet
 
     m = r.to_note("labuser joins + logs in")
-    assert m.rank == 3 and names(m) == ("labbot",)
-    assert m.me is not None and m.me.ip == "+Jk.uw3.ch7.8Lh"
+    assert m.rank == 3
+    assert names(m) == ("labbot",)
+    assert m.me is not None
+    assert m.me.ip == "+Jk.uw3.ch7.8Lh"
 
     m = r.to_note("an anonymous viewer joins")
-    assert names(m) == ("labbot", "labuser") and rank_of(m, "labuser") == 1
+    assert names(m) == ("labbot", "labuser")
+    assert rank_of(m, "labuser") == 1
     labuser = m.users.get("labuser")
-    assert labuser is not None and labuser.aliases == ("labuser",)
+    assert labuser is not None
+    assert labuser.aliases == ("labuser",)
 
     m = r.to_note("labmod joins")
-    assert names(m) == ("labbot", "labuser", "visitor1461") and rank_of(m, "visitor1461") == 0
+    assert names(m) == ("labbot", "labuser", "visitor1461")
+    assert rank_of(m, "visitor1461") == 0
 
     m = r.to_note("labuser: /afk")
     assert names(m) == ("labbot", "labuser", "visitor1461", "labmod")
     assert rank_of(m, "labmod") == 2  # addUser said 1, setUserRank 2 followed
-    assert m.users.usercount == 5 and m.users.anonymous_count == 1
+    assert m.users.usercount == 5
+    assert m.users.anonymous_count == 1
 
     m = r.to_note("labmod assigns leader to labuser")
     labuser = m.users.get("labuser")
-    assert labuser is not None and labuser.afk is True and labuser.meta["afk"] is True
+    assert labuser is not None
+    assert labuser.afk is True
+    assert labuser.meta["afk"] is True
     assert m.users.leader is None
 
     m = r.to_note("labmod removes the leader")
-    assert m.users.leader == "labuser" and rank_of(m, "labuser") == 1.5
-    assert not m.is_leader and m.effective_rank == 3
+    assert m.users.leader == "labuser"
+    assert rank_of(m, "labuser") == 1.5
+    assert not m.is_leader
+    assert m.effective_rank == 3
 
     m = r.through('"setUserRank",{"name":"labuser","rank":1}')
-    assert rank_of(m, "labuser") == 1 and m.users.leader == "labuser"  # rank comes first
+    # rank comes first
+    assert rank_of(m, "labuser") == 1
+    assert m.users.leader == "labuser"
     m = r.through('"setLeader",""')
     assert m.users.leader is None
 
     m = r.to_note("labowner: setChannelRank labuser -> 2")
-    assert names(m)[-1] == "labowner" and rank_of(m, "labowner") == 5
+    assert names(m)[-1] == "labowner"
+    assert rank_of(m, "labowner") == 5
 
     m = r.to_note("labowner: /rank labuser 1")
     assert rank_of(m, "labuser") == 2
 
     m = r.to_note("labuser: /afk again (back)")
     labuser = m.users.get("labuser")
-    assert labuser is not None and labuser.rank == 1 and labuser.afk is True
+    assert labuser is not None
+    assert labuser.rank == 1
+    assert labuser.afk is True
 
     m = r.to_note("guest visitor1461 leaves")
     labuser = m.users.get("labuser")
-    assert labuser is not None and labuser.afk is False
+    assert labuser is not None
+    assert labuser.afk is False
     assert m.users.usercount == 6
 
     m = r.to_note("anonymous viewer leaves")
     assert names(m) == ("labbot", "labuser", "labmod", "labowner")
-    assert m.users.usercount == 5 and m.users.anonymous_count == 1
+    assert m.users.usercount == 5
+    assert m.users.anonymous_count == 1
 
     m = r.to_note("wait for the trailing usercount")
     assert names(m) == ("labbot", "labowner")
 
     m = r.to_end()
-    assert names(m) == ("labbot",) and m.users.usercount == 1 and m.rank == 3
+    assert names(m) == ("labbot",)
+    assert m.users.usercount == 1
+    assert m.rank == 3
 
 
 def test_playlist_operations() -> None:
     r = Replay("playlist_ops")
     m = r.to_note("queue test1 pos=end")
-    assert m.rank == 3 and names(m) == ("labuser", "labbot")
-    assert m.playlist.items == () and m.playlist.current_uid is None and m.playlist.locked
+    assert m.rank == 3
+    assert names(m) == ("labuser", "labbot")
+    assert m.playlist.items == ()
+    assert m.playlist.current_uid is None
+    assert m.playlist.locked
 
     # The first item on an empty list starts at once, 3 s lead-in, paused.
     m = r.through('"changeMedia"')
-    assert m.playlist.uids == (0,) and m.playlist.current_uid == 0
+    assert m.playlist.uids == (0,)
+    assert m.playlist.current_uid == 0
     now = m.playlist.now_playing
     assert now is not None
     assert (now.media.title, now.uid, now.current_time, now.paused) == (
@@ -283,62 +333,75 @@ def test_playlist_operations() -> None:
         True,
     )
     m = r.through('"voteskip"')
-    assert m.channel.voteskip == Voteskip(0, 0) and m.channel.drink_count == 0
+    assert m.channel.voteskip == Voteskip(0, 0)
+    assert m.channel.drink_count == 0
 
     m = r.to_note("queue test2 pos=end")
     assert m.playlist.now_playing is not None
     assert (m.playlist.now_playing.current_time, m.playlist.now_playing.paused) == (0, False)
     meta = m.playlist.meta
-    assert meta is not None and (meta.count, meta.raw_time) == (1, 30)
+    assert meta is not None
+    assert (meta.count, meta.raw_time) == (1, 30)
 
     m = r.to_note("queue test3 pos=end temp=True")
     assert m.playlist.uids == (0, 1)
     m = r.to_note("queue long pos=end")
     assert m.playlist.uids == (0, 1, 2)
     item = m.playlist.item(2)
-    assert item is not None and item.temp is True and item.media.title == "Lab Test Video Three"
+    assert item is not None
+    assert item.temp is True
+    assert item.media.title == "Lab Test Video Three"
     m = r.to_note("queue short pos=next")
-    assert m.playlist.uids == (0, 1, 2, 3) and m.users.usercount == 2
+    assert m.playlist.uids == (0, 1, 2, 3)
+    assert m.users.usercount == 2
 
     m = r.to_note("queue test2 pos=end")  # the duplicate
     assert m.playlist.uids == (0, 4, 1, 2, 3)  # "next" went right after the current item
     meta = m.playlist.meta
-    assert meta is not None and (meta.count, meta.raw_time, meta.time) == (5, 3743, "01:02:23")
+    assert meta is not None
+    assert (meta.count, meta.raw_time, meta.time) == (5, 3743, "01:02:23")
     assert m.playlist.total_seconds == 3743
-    assert m.playlist.now_playing is not None and m.playlist.now_playing.current_time == 5.002
+    assert m.playlist.now_playing is not None
+    assert m.playlist.now_playing.current_time == 5.002
 
     m = r.to_note("setTemp uid 1 true")
     assert m.playlist.uids == (0, 4, 1, 2, 3)  # queueFail changed nothing
     m = r.to_note("moveMedia uid 3 after 0")
     item = m.playlist.item(1)
-    assert item is not None and item.temp is True
+    assert item is not None
+    assert item.temp is True
     m = r.to_note("delete uid 2")
     assert m.playlist.uids == (0, 3, 4, 1, 2)  # uid 3 moved after 0
     m = r.to_note("jumpTo uid 4")
     assert m.playlist.uids == (0, 3, 4, 1)
     meta = m.playlist.meta
-    assert meta is not None and (meta.count, meta.raw_time) == (4, 3683)
+    assert meta is not None
+    assert (meta.count, meta.raw_time) == (4, 3683)
     assert m.playlist.total_seconds == 3683
     assert m.playlist.current_uid == 0
 
     m = r.through('"setCurrent",4')
     assert m.playlist.current_uid == 4
     current = m.playlist.current
-    assert current is not None and current.media.title == "Lab Short Clip"
+    assert current is not None
+    assert current.media.title == "Lab Short Clip"
     m = r.through('"changeMedia"')
     now = m.playlist.now_playing
-    assert now is not None and (now.media.title, now.uid, now.paused) == (
+    assert now is not None
+    assert (now.media.title, now.uid, now.paused) == (
         "Lab Short Clip",
         4,
         True,
     )
     m = r.through('"mediaUpdate"')
     now = m.playlist.now_playing
-    assert now is not None and now.paused is True
+    assert now is not None
+    assert now.paused is True
     assert now.current_time == pytest.approx(-0.998)
 
     m = r.to_note("playNext")  # the 8 s clip ended by itself; uid 1 is next
-    assert m.playlist.current_uid == 1 and m.playlist.uids == (0, 3, 4, 1)
+    assert m.playlist.current_uid == 1
+    assert m.playlist.uids == (0, 3, 4, 1)
     now = m.playlist.now_playing
     assert now is not None
     assert (now.media.title, now.uid, now.current_time, now.paused) == (
@@ -349,20 +412,25 @@ def test_playlist_operations() -> None:
     )
 
     m = r.through('"delete",{"uid":1}')  # playNext away from the temp item deletes it first
-    assert m.playlist.uids == (0, 3, 4) and m.playlist.now_playing is None
+    assert m.playlist.uids == (0, 3, 4)
+    assert m.playlist.now_playing is None
     m = r.to_note("shufflePlaylist")
-    assert m.playlist.uids == (0, 3, 4) and m.playlist.current_uid == 0
+    assert m.playlist.uids == (0, 3, 4)
+    assert m.playlist.current_uid == 0
     now = m.playlist.now_playing
-    assert now is not None and (now.media.title, now.uid, now.current_time) == (
+    assert now is not None
+    assert (now.media.title, now.uid, now.current_time) == (
         "Lab Test Video One",
         0,
         -3,
     )
     meta = m.playlist.meta
-    assert meta is not None and (meta.count, meta.raw_time) == (3, 3638)
+    assert meta is not None
+    assert (meta.count, meta.raw_time) == (3, 3638)
 
     m = r.to_note("togglePlaylistLock (unlock)")  # shuffled: uids renumbered
-    assert m.playlist.uids == (6, 5, 7) and m.playlist.current_uid == 6
+    assert m.playlist.uids == (6, 5, 7)
+    assert m.playlist.current_uid == 6
     assert [i.media.title for i in m.playlist.items] == [
         "Lab Test Video One",
         "Lab Short Clip",
@@ -370,7 +438,8 @@ def test_playlist_operations() -> None:
     ]
     assert all(not i.temp and i.queueby == "labbot" for i in m.playlist.items)
     now = m.playlist.now_playing
-    assert now is not None and (now.media.title, now.uid, now.current_time, now.paused) == (
+    assert now is not None
+    assert (now.media.title, now.uid, now.current_time, now.paused) == (
         "Lab Test Video One",
         6,
         0,
@@ -384,16 +453,20 @@ def test_playlist_operations() -> None:
     assert m.playlist.locked is True
 
     m = r.to_end()
-    assert m.playlist.items == () and m.playlist.current_uid is None
+    assert m.playlist.items == ()
+    assert m.playlist.current_uid is None
     assert m.playlist.now_playing is None
     meta = m.playlist.meta
-    assert meta is not None and (meta.count, meta.raw_time) == (0, 0)
+    assert meta is not None
+    assert (meta.count, meta.raw_time) == (0, 0)
 
 
 def test_channel_admin() -> None:
     r = Replay("channel_admin")
     m = r.to_note("setMotd with HTML")
-    assert m.rank == 3 and m.channel.motd == LAB_MOTD and m.channel.css == ""
+    assert m.rank == 3
+    assert m.channel.motd == LAB_MOTD
+    assert m.channel.css == ""
     original_options = dict(m.channel.options)
 
     m = r.to_note("setChannelCSS")
@@ -412,7 +485,8 @@ def test_channel_admin() -> None:
     m = r.to_note("setOptions (invalid")
     options = m.channel.options
     assert (options["afk_timeout"], options["pagetitle"]) == (300, "Lab Movie Night")
-    assert options["allow_dupes"] is True and options["chat_antiflood"] is True
+    assert options["allow_dupes"] is True
+    assert options["chat_antiflood"] is True
     assert options["chat_antiflood_params"] == {"burst": 5, "sustained": 2, "cooldown": 2.5}
     m = r.to_note("setPermissions (playlistadd 2, chat 1)")
     assert m.channel.options["voteskip_ratio"] == 0.5  # the validationErrors changed nothing
@@ -452,13 +526,17 @@ def test_channel_admin() -> None:
         "gi",
         "[redacted]",
     )
-    assert filters[-1].active is True and filters[0].replace == r"<code>\1</code>"
+    assert filters[-1].active is True
+    assert filters[0].replace == r"<code>\1</code>"
     m = r.to_note("restore everything")
     filters = m.channel.chat_filters
-    assert filters is not None and len(filters) == 6 and filters[-1].active is False
+    assert filters is not None
+    assert len(filters) == 6
+    assert filters[-1].active is False
     m = r.to_note("removeEmote")
     filters = m.channel.chat_filters
-    assert filters is not None and [f.name for f in filters][-1] == "inline spoiler"
+    assert filters is not None
+    assert [f.name for f in filters][-1] == "inline spoiler"
     m = r.to_note("setPermissions back")
     assert m.channel.emotes == ()
     m = r.to_note("setOptions back")
@@ -467,23 +545,31 @@ def test_channel_admin() -> None:
     assert m.channel.options == original_options
     assert m.channel.options["chat_antiflood_params"] == {"burst": 4, "sustained": 1, "cooldown": 4}
     m = r.to_note("setChannelCSS back")
-    assert (m.channel.js, m.channel.js_hash) == ("", EMPTY_HASH) and m.channel.css != ""
+    assert (m.channel.js, m.channel.js_hash) == ("", EMPTY_HASH)
+    assert m.channel.css != ""
     m = r.to_note("setMotd back")
     assert (m.channel.css, m.channel.css_hash) == ("", EMPTY_HASH)
     m = r.to_end()
-    assert m.channel.motd == LAB_MOTD and m.users.usercount == 2
+    assert m.channel.motd == LAB_MOTD
+    assert m.users.usercount == 2
 
 
 def test_errors_and_limits_across_connections() -> None:
     r = Replay("errors_and_limits")
     m = r.to_note("conn 2: join labchan")
-    assert m.rank == -1 and names(m) == () and m.channel.permissions == {}
+    assert m.rank == -1
+    assert names(m) == ()
+    assert m.channel.permissions == {}
 
     m = r.to_note("login with a non-object payload")
-    assert m.rank == -1 and names(m) == () and m.users.usercount == 1
+    assert m.rank == -1
+    assert names(m) == ()
+    assert m.users.usercount == 1
     assert m.channel.permissions == DEFAULT_PERMISSIONS
     m = r.to_note("guest login errguest9751")
-    assert m.rank == -1 and m.name is None  # four refused logins change nothing
+    # four refused logins change nothing
+    assert m.rank == -1
+    assert m.name is None
 
     m = r.to_note("setMotd as a guest -> kicked")
     assert (m.rank, m.name, m.guest) == (0, "errguest9751", True)
@@ -491,24 +577,30 @@ def test_errors_and_limits_across_connections() -> None:
     # The server kicked the guest for this; the pre-check refuses it instead.
     with pytest.raises(ChannelPermissionError) as refused:
         require_event(m, "setMotd")
-    assert "motdedit" in str(refused.value) and "rank 3" in str(refused.value)
+    assert "motdedit" in str(refused.value)
+    assert "rank 3" in str(refused.value)
     assert "rank 0" in str(refused.value)
 
     m = r.to_note("password login as labbot")  # a new connection: everything was reset
     assert (m.rank, m.name, m.guest) == (-1, None, False)
-    assert names(m) == () and m.users.usercount == 1
+    assert names(m) == ()
+    assert m.users.usercount == 1
 
     m = r.to_note("/rank with bad syntax")
     assert (m.rank, m.name, m.guest) == (3, "labbot", False)
-    assert m.me is not None and m.me.aliases == ("errguest9751",)
+    assert m.me is not None
+    assert m.me.aliases == ("errguest9751",)
     require_event(m, "setMotd")  # rank 3 may
 
     m = r.to_note("conns 4-9")
-    assert m.users.usercount == 2 and m.rank == 3
+    assert m.users.usercount == 2
+    assert m.rank == 3
 
     m = r.to_end()  # five bare connects (rank -1 each) and a refused sixth
-    assert (m.rank, m.name) == (-1, None) and names(m) == ()
-    assert m.channel.permissions == {} and m.users.usercount is None
+    assert (m.rank, m.name) == (-1, None)
+    assert names(m) == ()
+    assert m.channel.permissions == {}
+    assert m.users.usercount is None
 
 
 def test_password_channel() -> None:
@@ -521,15 +613,21 @@ def test_password_channel() -> None:
     assert m.channel.options["password"] == "labsecret42"  # sent in clear, even to guests
 
     m = r.to_note("channelPassword (wrong)")  # new connection, still waiting for the password
-    assert m.name is None and m.rank == -1 and names(m) == ()
-    assert dict(m.channel.options) == {} and m.channel.motd == ""
+    assert m.name is None
+    assert m.rank == -1
+    assert names(m) == ()
+    assert dict(m.channel.options) == {}
+    assert m.channel.motd == ""
     m = r.to_note("conn 3: joinChannel with a wrong pw")
-    assert names(m) == ("labowner",) and m.channel.options["password"] == "labsecret42"
+    assert names(m) == ("labowner",)
+    assert m.channel.options["password"] == "labsecret42"
     assert m.channel.motd == LAB_MOTD
 
     m = r.to_note("conn 4: joinChannel with the right pw")
-    assert names(m) == () and dict(m.channel.options) == {}
+    assert names(m) == ()
+    assert dict(m.channel.options) == {}
     m = r.to_note("labowner removes the password")
-    assert names(m) == ("labowner",) and m.channel.options["password"] == "labsecret42"
+    assert names(m) == ("labowner",)
+    assert m.channel.options["password"] == "labsecret42"
     m = r.to_end()
     assert m.channel.options["password"] is False

@@ -134,8 +134,11 @@ def test_non_numeric_levels_pass_no_one() -> None:
 
 def test_unregistered_channel() -> None:
     guest = mirror(0, permissions=dict(UNREGISTERED_PERMISSIONS), locked=False, registered=False)
-    assert can(guest, "playlistadd") and can(guest, "playlistnext") and can(guest, "pollctl")
-    assert can(guest, "playlistaddlive") and can(guest, "leaderctl")
+    assert can(guest, "playlistadd")
+    assert can(guest, "playlistnext")
+    assert can(guest, "pollctl")
+    assert can(guest, "playlistaddlive")
+    assert can(guest, "leaderctl")
     assert not can(guest, "playlistaddrawfile")  # the recorded queueFail for a cm item
     founder = mirror(5, permissions=dict(UNREGISTERED_PERMISSIONS), registered=False)
     for node in ("kick", "mute", "ban", "motdedit", "emoteedit", "playlistaddrawfile"):
@@ -150,7 +153,8 @@ def test_tables_used_before_the_server_sent_one() -> None:
     m.apply(Event("channelNotRegistered"))
     assert permissions_of(m) is UNREGISTERED_PERMISSIONS
     m.apply(Event("setPermissions", {"chat": 1}))
-    assert dict(permissions_of(m)) == {"chat": 1} and not can(m, "chat")
+    assert dict(permissions_of(m)) == {"chat": 1}
+    assert not can(m, "chat")
 
 
 def test_permissions_follow_set_permissions() -> None:
@@ -164,7 +168,9 @@ def test_leader_gets_rank_one_and_a_half() -> None:
     m = mirror(1)
     assert not can(m, "playlistjump")
     m.apply(Event("setLeader", "rosey"))
-    assert can(m, "playlistjump") and can(m, "pollctl") and not can(m, "playlistdelete")
+    assert can(m, "playlistjump")
+    assert can(m, "pollctl")
+    assert not can(m, "playlistdelete")
     m.apply(Event("setLeader", ""))
     assert not can(m, "playlistjump")
 
@@ -179,7 +185,8 @@ def test_require_names_node_needed_rank_and_bot_rank() -> None:
     )
     with pytest.raises(ChannelPermissionError) as e:
         require(mirror(5, permissions=dict(UNREGISTERED_PERMISSIONS)), "kick", "kick x")
-    assert "'kick' is granted to no rank" in str(e.value) and "rank 5 (founder)" in str(e.value)
+    assert "'kick' is granted to no rank" in str(e.value)
+    assert "rank 5 (founder)" in str(e.value)
     with pytest.raises(ChannelPermissionError) as e:
         require(mirror(-1, locked=False), "playlistnext", "queue next")
     assert "needs rank 1.5 (leader) (playlist unlocked)" in str(e.value)
@@ -284,7 +291,8 @@ def test_require_queue_on_a_registered_channel() -> None:
 
 
 def test_forces_temp() -> None:
-    assert forces_temp(mirror(1.5)) and not forces_temp(mirror(2))
+    assert forces_temp(mirror(1.5))
+    assert not forces_temp(mirror(2))
 
 
 def test_rank_label() -> None:

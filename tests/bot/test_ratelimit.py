@@ -35,7 +35,8 @@ def test_port_matches_the_recorded_flood() -> None:
         for r in rec.records
         if r.dir == "out" and r.conn == 3 and r.frame and '"chatMsg"' in r.frame
     ]
-    assert sends[0][1] == "/rank labuser" and len(sends) == 32
+    assert sends[0][1] == "/rank labuser"
+    assert len(sends) == 32
     echoed = [
         json.loads(r.frame[2:])[1]["msg"]
         for r in rec.records
@@ -50,7 +51,8 @@ def test_port_matches_the_recorded_flood() -> None:
     allowed = [text for t, text in sends if not limiter.throttle(t * 1000, CHAT_FLOOD)]
     flood_allowed = [m for m in allowed if m.startswith("flood")]
     assert flood_allowed == [m for m in echoed if m.startswith("flood")]
-    assert len(flood_allowed) == 19 and len(cooldowns) == 11
+    assert len(flood_allowed) == 19
+    assert len(cooldowns) == 11
     assert "after the flood" in allowed  # 5 s of silence reset it
 
 
@@ -82,8 +84,10 @@ def test_params_selection() -> None:
     assert chat_params(1.5, ANTIFLOOD_DEFAULT) == ANTIFLOOD_DEFAULT
     assert chat_params(2, ANTIFLOOD_DEFAULT) == CHAT_FLOOD
     assert chat_params(0, ANTIFLOOD_DEFAULT, pm=True) == CHAT_FLOOD
-    assert queue_params(1) == QUEUE_FLOOD and queue_params(2) == QUEUE_FLOOD_MOD
-    assert CHAT_FLOOD.reset_after == 2 and CHAT_FLOOD.gap == 0.1
+    assert queue_params(1) == QUEUE_FLOOD
+    assert queue_params(2) == QUEUE_FLOOD_MOD
+    assert CHAT_FLOOD.reset_after == 2
+    assert CHAT_FLOOD.gap == 0.1
 
 
 def test_params_from_channel_opts() -> None:
@@ -96,7 +100,8 @@ def test_params_from_channel_opts() -> None:
     assert RateParams.from_channel_opts(on) == RateParams(4, 1, 4)
     junk = {"chat_antiflood": True, "chat_antiflood_params": {"burst": "x", "sustained": None}}
     parsed = RateParams.from_channel_opts(junk)
-    assert parsed == RateParams(10, 2, None) and parsed.reset_after == 5
+    assert parsed == RateParams(10, 2, None)
+    assert parsed.reset_after == 5
     assert RateParams.from_channel_opts({"chat_antiflood": True}) == RateParams(10, 2)
 
 
@@ -165,7 +170,8 @@ def test_planned_sends_are_never_throttled(
 def test_model_is_not_needlessly_slow() -> None:
     margin = 0.025
     sent = plan([(0.0, CHAT_FLOOD)] * 1000, FloodModel(margin))
-    assert sent[19] == 0.0 and sent[20] > 0
+    assert sent[19] == 0.0
+    assert sent[20] > 0
     expected = 980 * (CHAT_FLOOD.gap + margin)
     assert expected <= sent[-1] < expected + 0.01
     # After a quiet spell longer than cooldown + margin, a full burst goes at once again.

@@ -316,7 +316,8 @@ def test_thousand_messages_at_once_all_delivered_in_order() -> None:
     assert lab.throttled == []
     assert lab.echoed == texts  # in order, none lost, none doubled
     assert [outcome(d) for d in done] == [None] * 1000
-    assert lab.queue.pending == 0 and lab.queue.in_flight == 0
+    assert lab.queue.pending == 0
+    assert lab.queue.in_flight == 0
     # Paced at the model's rate, not slower: 20 at once, then one per 100 ms + margin.
     first, last = lab.arrivals[0][0], lab.arrivals[-1][0]
     assert last - first == pytest.approx(980 * 0.125, abs=0.05)
@@ -340,10 +341,12 @@ def test_thousand_lines_on_a_late_reactor_are_never_throttled(seed: int) -> None
     assert lab.throttled == []
     assert lab.echoed == texts
     assert [outcome(d) for d in done] == [None] * 1000
-    assert lab.queue.pending == 0 and lab.queue.in_flight == 0
+    assert lab.queue.pending == 0
+    assert lab.queue.in_flight == 0
     # The reactor really was late: many lines left well after the model first allowed them.
     late_gaps = [b - a for a, b in zip(lab.departures[19:], lab.departures[20:], strict=False)]
-    assert max(late_gaps) > 0.3 and len(lab.departures) == 1000
+    assert max(late_gaps) > 0.3
+    assert len(lab.departures) == 1000
 
 
 def test_the_model_paces_from_departure_not_decision() -> None:
@@ -367,7 +370,8 @@ def test_antiflood_params_below_rank_two() -> None:
     lab = Lab(own_rank=1, antiflood=RateParams(4, 1, 4), jitter=0.02).start()
     done = [lab.queue.say(f"m{i}") for i in range(12)]
     lab.run_until_idle()
-    assert lab.throttled == [] and len(lab.echoed) == 12
+    assert lab.throttled == []
+    assert len(lab.echoed) == 12
     assert all(outcome(d) is None for d in done)
     assert lab.arrivals[-1][0] - lab.arrivals[0][0] >= 8 * 1.0  # 4 at once, then 1/s
 
@@ -388,7 +392,8 @@ def test_queue_adds_use_the_queue_limiter() -> None:
     done = [lab.queue.queue_add({"id": f"v{i}", "type": "yt", "pos": "end"}) for i in range(8)]
     lab.queue.say("chat is not held up by queue adds")
     lab.run_until_idle()
-    assert lab.throttled == [] and len(lab.queued) == 8
+    assert lab.throttled == []
+    assert len(lab.queued) == 8
     assert lab.echoed == ["chat is not held up by queue adds"]
     assert all(outcome(d) is None for d in done)
     times = [t for t, name, _ in lab.arrivals if name == "queue"]
@@ -434,7 +439,8 @@ def test_cooldown_resends_the_line(logged: Sequence[LogEvent]) -> None:
     assert lab.throttled == ["one", "two"]  # both were in flight when the first cooldown came
     assert lab.echoed == ["one", "two"]
     assert [m["msg"] for m in lab.sent()] == ["one", "two", "one", "two"]
-    assert outcome(d1) is None and outcome(d2) is None
+    assert outcome(d1) is None
+    assert outcome(d2) is None
     assert any("re-sending" in (e.get("log_format") or "") for e in logged)
 
 
@@ -444,7 +450,8 @@ def test_noflood_when_muted_fails_with_muted() -> None:
     d = lab.queue.say("hello?")
     lab.run_until_idle()
     failure = outcome(d)
-    assert isinstance(failure, Failure) and failure.check(Muted)
+    assert isinstance(failure, Failure)
+    assert failure.check(Muted)
     assert "muted" in failure.getErrorMessage()
 
 
@@ -455,7 +462,8 @@ def test_spam_filtered() -> None:
     lab.clock.advance(0.001)
     lab.queue.handle_event(Event("spamFiltered", {"reason": "NEW_USER_CHAT"}))
     failure = outcome(d)
-    assert failure.check(SpamFiltered) and "NEW_USER_CHAT" in failure.getErrorMessage()
+    assert failure.check(SpamFiltered)
+    assert "NEW_USER_CHAT" in failure.getErrorMessage()
 
 
 def test_no_echo_times_out() -> None:
@@ -473,7 +481,8 @@ def test_echo_matches_by_text_before_fifo() -> None:
     d1, d2 = lab.queue.say("first"), lab.queue.say("second")
     lab.clock.advance(0.001)
     lab.queue.handle_event(Event(events.MESSAGE, None, user="ROSEY", content="second"))
-    assert not d1.called and outcome(d2) is None
+    assert not d1.called
+    assert outcome(d2) is None
     lab.queue.handle_event(
         Event(events.MESSAGE, None, user=ME, content="first, as the filters saw it")
     )
@@ -500,7 +509,8 @@ def test_answers_to_nothing_sent_are_logged_once_per_kind_and_session(
         1,
     ]
     assert all("not logged" in (e.get("log_format") or "") for e in strays("did not send"))
-    assert lab.queue.in_flight == 0 and lab.queue.pending == 0
+    assert lab.queue.in_flight == 0
+    assert lab.queue.pending == 0
     lab.queue.handle_event(Event(events.READY))  # a new session logs them again
     lab.queue.handle_event(Event(events.MESSAGE, None, user=ME, content="from my other tab"))
     assert len(strays("did not send")) == 3
@@ -537,7 +547,9 @@ def test_server_commands_go_alone_and_settle() -> None:
     assert [m["msg"] for m in lab.sent()] == ["before"]  # the command waits for the echo
     lab.run_until_idle()
     assert [m["msg"] for m in lab.sent()] == ["before", "/kick troll bye", "after"]
-    assert outcome(d_chat) is None and outcome(d_kick) is None and outcome(d_after) is None
+    assert outcome(d_chat) is None
+    assert outcome(d_kick) is None
+    assert outcome(d_after) is None
     kick_sent = next(t for t, _, d in lab.arrivals if d["msg"].startswith("/kick"))
     after_sent = next(t for t, _, d in lab.arrivals if d["msg"] == "after")
     assert after_sent - kick_sent >= 1.0
@@ -551,8 +563,10 @@ def test_refused_server_command() -> None:
     d_kick = lab.queue.say("/kick bob")
     lab.run_until_idle()
     rank_failure, kick_failure = outcome(d_rank), outcome(d_kick)
-    assert rank_failure.check(CommandRejected) and "Syntax" in rank_failure.getErrorMessage()
-    assert kick_failure.check(CommandRejected) and "not present" in kick_failure.getErrorMessage()
+    assert rank_failure.check(CommandRejected)
+    assert "Syntax" in rank_failure.getErrorMessage()
+    assert kick_failure.check(CommandRejected)
+    assert "not present" in kick_failure.getErrorMessage()
 
 
 def test_me_lines_keep_their_prefix_when_split() -> None:
@@ -560,7 +574,8 @@ def test_me_lines_keep_their_prefix_when_split() -> None:
     d = lab.queue.say("/me " + "waves " * 100)
     lab.run_until_idle()
     sent = [m["msg"] for m in lab.sent()]
-    assert len(sent) == 2 and all(m.startswith("/me waves") for m in sent)
+    assert len(sent) == 2
+    assert all(m.startswith("/me waves") for m in sent)
     assert all(utf16_len(m) <= 320 for m in sent)
     assert outcome(d) is None
 
@@ -582,7 +597,8 @@ def test_long_text_is_split_and_confirmed_as_a_whole() -> None:
     d = lab.queue.say(text)
     lab.run_until_idle()
     sent = [m["msg"] for m in lab.sent()]
-    assert len(sent) > 1 and " ".join(sent) == text
+    assert len(sent) > 1
+    assert " ".join(sent) == text
     assert all(utf16_len(m) <= 320 for m in sent)
     assert outcome(d) is None
     assert lab.remembered[: len(sent)] == sent  # remembered when handed over (and when sent)
@@ -601,10 +617,12 @@ def test_held_while_not_ready_then_sent_on_ready() -> None:
     lab = Lab().start(ready=False)
     d = lab.queue.say("waiting")
     lab.run_until_idle()
-    assert lab.sent() == [] and not d.called
+    assert lab.sent() == []
+    assert not d.called
     lab.conn.make_ready()
     lab.run_until_idle()
-    assert outcome(d) is None and lab.echoed == ["waiting"]
+    assert outcome(d) is None
+    assert lab.echoed == ["waiting"]
 
 
 def test_disconnect_fails_in_flight_and_holds_pending() -> None:
@@ -702,10 +720,12 @@ def test_split_astral_counts_two_units() -> None:
 def test_split_keeps_graphemes_whole() -> None:
     accented = "e\u0301" * 200  # e + combining acute
     parts = split_message(accented)
-    assert all(not p.startswith("\u0301") for p in parts) and "".join(parts) == accented
+    assert all(not p.startswith("\u0301") for p in parts)
+    assert "".join(parts) == accented
     flags = "\U0001f1eb\U0001f1f7" * 100  # French flags: pairs of regional indicators
     parts = split_message(flags, 10)
-    assert all(utf16_len(p) <= 10 and len(p) % 2 == 0 for p in parts) and "".join(parts) == flags
+    assert all(utf16_len(p) <= 10 and len(p) % 2 == 0 for p in parts)
+    assert "".join(parts) == flags
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # man ZWJ woman ZWJ girl: 8 units
     parts = split_message(family * 10, 20)
     assert all(p.count("\u200d") == 2 * (len(p) // 5) for p in parts)
@@ -757,5 +777,7 @@ def test_a_split_never_starts_a_later_part_with_a_slash() -> None:
     queue.startService()
     queue.say("a" * 317 + " /kick victim because the split landed here")
     texts = [data["msg"] for name, data in conn.sent if name == "chatMsg"]
-    assert texts and texts[0].startswith("a")
-    assert len(texts) == 2 and texts[1].startswith("» /kick"), texts
+    assert texts
+    assert texts[0].startswith("a")
+    assert len(texts) == 2, texts
+    assert texts[1].startswith("» /kick"), texts

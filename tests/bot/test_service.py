@@ -102,7 +102,9 @@ def test_handlers_see_the_mirror_already_updated_by_their_event() -> None:
     lab.server("addUser", user("bob", 2))
     lab.server("setMotd", "<b>new</b> motd")
     lab.server("userLeave", {"name": "bob"})
-    assert seen[0] is not None and seen[0].name == "bob" and seen[0].rank == 2
+    assert seen[0] is not None
+    assert seen[0].name == "bob"
+    assert seen[0].rank == 2
     assert seen[1:] == ["<b>new</b> motd", False]
 
 
@@ -126,16 +128,22 @@ def test_events_before_start_and_after_stop_do_not_reach_the_bot() -> None:
     seen: list[Event] = []
     lab.bot.on("*", seen.append)
     lab.server("setMotd", "too early")
-    assert seen == [] and lab.bot.mirror.channel.motd == "" and not lab.bot.queue.running
+    assert seen == []
+    assert lab.bot.mirror.channel.motd == ""
+    assert not lab.bot.queue.running
     lab.join()
-    assert lab.bot.running and lab.bot.queue.running
-    assert lab.bot.mirror.channel.motd == "Lab MOTD" and lab.bot.mirror.rank == 3
+    assert lab.bot.running
+    assert lab.bot.queue.running
+    assert lab.bot.mirror.channel.motd == "Lab MOTD"
+    assert lab.bot.mirror.rank == 3
     assert events.READY in [e.name for e in seen]
     lab.bot.stopService()
     count = len(seen)
     lab.server("setMotd", "too late")
-    assert len(seen) == count and lab.bot.mirror.channel.motd == "Lab MOTD"
-    assert not lab.bot.running and not lab.bot.queue.running
+    assert len(seen) == count
+    assert lab.bot.mirror.channel.motd == "Lab MOTD"
+    assert not lab.bot.running
+    assert not lab.bot.queue.running
 
 
 def test_stopping_the_bot_fails_what_the_queue_still_holds() -> None:
@@ -148,7 +156,8 @@ def test_stopping_the_bot_fails_what_the_queue_still_holds() -> None:
     failures: list[Failure] = []
     held.addErrback(failures.append)
     lab.bot.stopService()
-    assert len(failures) == 1 and failures[0].check(ConnectionClosed)
+    assert len(failures) == 1
+    assert failures[0].check(ConnectionClosed)
 
 
 # -- on / off / errors ---------------------------------------------------------------------------
@@ -286,12 +295,16 @@ def test_handle_event_never_fails_and_waits_for_async_handlers() -> None:
     outcome: list[object] = []
     maybeDeferred(lab.bot.handle_event, Event("drinkCount", 2)).addBoth(outcome.append)
     assert lab.bot.mirror.channel.drink_count == 2  # the mirror does not wait for handlers
-    assert outcome == [] and calls == []
+    assert outcome == []
+    assert calls == []
     gate.callback(None)
-    assert calls == ["slow"] and outcome == []
+    assert calls == ["slow"]
+    assert outcome == []
     lab.clock.advance(1)
-    assert calls == ["slow", "last"] and outcome == [False]
-    assert len(errors) == 1 and errors[0].platform_data.check(ValueError)
+    assert calls == ["slow", "last"]
+    assert outcome == [False]
+    assert len(errors) == 1
+    assert errors[0].platform_data.check(ValueError)
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -338,7 +351,8 @@ def test_the_bots_own_ping_never_runs() -> None:
     lab.chat(ME, "!ping")
     lab.chat("ROSEY", "!ping")  # names compare ignoring case, as on CyTube
     lab.server("pm", {"username": ME, "msg": "!ping", "meta": {}, "time": lab.ms, "to": "alice"})
-    assert lab.said() == [] and not [s for s in lab.conn.sent if s[0] == "pm"]
+    assert lab.said() == []
+    assert not [s for s in lab.conn.sent if s[0] == "pm"]
 
 
 def test_a_ping_the_bot_said_itself_is_not_run_when_someone_repeats_it() -> None:
@@ -369,7 +383,8 @@ def test_help_by_pm_is_answered_by_pm() -> None:
     pm = {"username": "alice", "msg": "!help ping", "meta": {}, "time": lab.ms, "to": ME}
     lab.server("pm", pm)
     (data,) = [d for n, d in lab.conn.sent if n == "pm"]
-    assert data["to"] == "alice" and data["msg"].startswith("Usage: !ping")
+    assert data["to"] == "alice"
+    assert data["msg"].startswith("Usage: !ping")
     assert lab.said() == []
 
 

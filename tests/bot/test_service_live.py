@@ -168,10 +168,13 @@ async def test_the_mirror_matches_the_peers_channel(peer: CyTubePeer, bots: list
     peer.add_virtual_user("labmod", 2)
     live = await joined(peer, bots)
     mirror = live.bot.mirror
-    assert mirror.name == "labbot" and mirror.rank == 3 and not mirror.guest
+    assert mirror.name == "labbot"
+    assert mirror.rank == 3
+    assert not mirror.guest
     assert mirror.channel.motd == MOTD
     assert mirror_ranks(live) == peer_ranks(peer) == {"labuser": 1, "labmod": 2, "labbot": 3}
-    assert mirror.playlist.locked is True and len(mirror.playlist) == 0
+    assert mirror.playlist.locked is True
+    assert len(mirror.playlist) == 0
 
     peer.add_virtual_user("visitor1", 0)
     peer.set_rank("labuser", 2)
@@ -225,7 +228,8 @@ async def test_ping_from_a_user_is_answered_once_and_history_is_not(
     assert pong == "pong"  # once: the replayed !ping (it would have gone first) never ran
     for name in ("about", "flip", "help", "ping", "roll"):
         assert f"!{name}" in listing
-    assert peer.cooldowns_sent == 0 and peer.kicks == 0
+    assert peer.cooldowns_sent == 0
+    assert peer.kicks == 0
 
 
 # -- actions: success and failure ----------------------------------------------------------------
@@ -251,7 +255,8 @@ async def test_actions_succeed_and_fail_as_the_server_decides(
 
     await live.bound(actions.new_poll("lunch?", ["yes", "no"]))  # the ack came, no error
     (sent,) = peer.events("newPoll", "labbot")
-    assert sent.ack and sent.data["title"] == "lunch?"
+    assert sent.ack
+    assert sent.data["title"] == "lunch?"
     await live.until(lambda: live.bot.mirror.channel.poll is not None)
     assert live.bot.mirror.channel.poll.options == ("yes", "no")  # type: ignore[union-attr]
     with pytest.raises(PollRejected, match="255 characters"):
@@ -276,7 +281,8 @@ async def test_actions_succeed_and_fail_as_the_server_decides(
         await live.bound(actions.set_motd("not allowed"))
     await live.round_trip("after the refusal")  # anything sent before it has arrived
     assert len(peer.events("setMotd", "labbot")) == 1
-    assert peer.kicks == 0 and live.conn.ready
+    assert peer.kicks == 0
+    assert live.conn.ready
 
 
 # -- the send queue never floods -----------------------------------------------------------------
@@ -326,15 +332,19 @@ async def flood(peer: CyTubePeer, bots: list[LiveBot], count: int, bound: float)
     # machine's scheduling jitter between the decision and the write, which the margin absorbs.
     decided = [b - a for a, b in pairwise(decided_at)]
     assert len(decided_at) == len(sent_at)
-    assert max(decided[:19]) < 0.05 and min(decided[19:]) >= 0.1 + margin - 1e-6
+    assert max(decided[:19]) < 0.05
+    assert min(decided[19:]) >= 0.1 + margin - 1e-6
     gaps = [b - a for a, b in pairwise(sent_at)]
-    assert max(gaps[:19]) < 0.05 and min(gaps[19:]) >= 0.1 + margin / 2
+    assert max(gaps[:19]) < 0.05
+    assert min(gaps[19:]) >= 0.1 + margin / 2
     assert took >= (count - 20) * (0.1 + margin) - 0.1  # the server's own pace, no shortcut
     _, report = arrival_squeeze(peer, sent_at, margin)
     assert peer.cooldowns_sent == 0, report
-    assert peer.kicks == 0 and live.conn.ready
+    assert peer.kicks == 0
+    assert live.conn.ready
     assert not [e for e in live.events if e.name == events.KICKED]
-    assert live.bot.queue.pending == 0 and live.bot.queue.in_flight == 0
+    assert live.bot.queue.pending == 0
+    assert live.bot.queue.in_flight == 0
 
 
 def arrival_squeeze(peer: CyTubePeer, sent_at: list[float], margin: float) -> tuple[float, str]:

@@ -12,10 +12,14 @@ def test_idle_waits_for_every_tracked_deferred() -> None:
     tasks.track("a", first)
     tasks.track("b", second)
     tasks.track("done already", succeed(None))
-    assert "a" in tasks and "done already" not in tasks and len(tasks) == 2
+    assert "a" in tasks
+    assert "done already" not in tasks
+    assert len(tasks) == 2
     idle = tasks.idle()
     first.callback(None)
-    assert not idle.called and "a" not in tasks
+    assert not idle.called
+    assert "a" not in tasks
     second.callback(None)
-    assert idle.called and len(tasks) == 0
+    assert idle.called
+    assert len(tasks) == 0
     assert tasks.idle().called

@@ -16,13 +16,17 @@ def user(name: str, rank: float = 1) -> dict:
 def test_lookup_ignores_case_and_follows_joins_leaves_and_reloads() -> None:
     mirror = ChannelMirror()
     mirror.apply(Event("user_list", [user("Alice"), user("bob")]))
-    assert mirror.users.get("alice") is not None and mirror.users.get("BOB") is not None
+    assert mirror.users.get("alice") is not None
+    assert mirror.users.get("BOB") is not None
     mirror.apply(Event("user_join", user("Carol", 2)))
     carol = mirror.users.get("carol")
-    assert carol is not None and carol.name == "Carol" and carol.rank == 2
+    assert carol is not None
+    assert carol.name == "Carol"
+    assert carol.rank == 2
     mirror.apply(Event("user_leave", {"name": "ALICE"}))
     assert mirror.users.get("alice") is None
     mirror.apply(Event("user_list", [user("dave")]))
-    assert mirror.users.get("bob") is None and mirror.users.get("Dave") is not None
+    assert mirror.users.get("bob") is None
+    assert mirror.users.get("Dave") is not None
     mirror.apply(Event("connected"))
     assert mirror.users.get("dave") is None

@@ -146,7 +146,8 @@ def test_broken_file_exits_1_with_one_line(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1
-    assert err.startswith("rosey: config error: ") and message in err
+    assert err.startswith("rosey: config error: ")
+    assert message in err
 
 
 def test_config_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +182,8 @@ def test_check_prints_every_problem(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert cli("check", "--config", str(path)) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert "hunter2" not in err and "db-s3cret" not in err
+    assert "hunter2" not in err
+    assert "db-s3cret" not in err
     assert err.splitlines() == [
         "rosey: config error: 4 problems:",
         "  channel[0].name: 'bad name' is not a CyTube channel name ([A-Za-z0-9_-], 1-30)",

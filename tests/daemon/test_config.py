@@ -25,8 +25,10 @@ def test_minimal_config_gets_sensible_defaults() -> None:
     assert ch.label == "cytu.be/mychannel"
     assert config.database.url.value == "sqlite:///rosey.sqlite"
     assert config.bot.command_prefix == "!"
-    assert not config.manhole.enabled and config.manhole.listen.endswith("interface=127.0.0.1")
-    assert not config.metrics.enabled and config.metrics.listen.endswith("interface=127.0.0.1")
+    assert not config.manhole.enabled
+    assert config.manhole.listen.endswith("interface=127.0.0.1")
+    assert not config.metrics.enabled
+    assert config.metrics.listen.endswith("interface=127.0.0.1")
     assert (config.logging.level, config.logging.format) == ("info", "text")
 
 
@@ -35,7 +37,8 @@ def test_password_from_env_is_hidden_in_repr() -> None:
     config = parse(raw, {"PW": "hunter2"})
     assert config.channels[0].password is not None
     assert config.channels[0].password.value == "hunter2"
-    assert "hunter2" not in repr(config) and "hunter2" not in str(config)
+    assert "hunter2" not in repr(config)
+    assert "hunter2" not in str(config)
 
 
 def test_password_from_file_and_systemd_credentials(tmp_path: Path) -> None:
@@ -84,7 +87,8 @@ def test_broken_toml_is_a_one_line_config_error(tmp_path: Path) -> None:
     path.write_text("[[channel]\nsite=")
     with pytest.raises(ConfigError) as info:
         load(path)
-    assert "not valid TOML" in str(info.value) and "\n" not in str(info.value)
+    assert "not valid TOML" in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -162,8 +166,10 @@ def test_unknown_key_errors_never_offer_the_refused_password_keys() -> None:
     assert len(errors) == 2
     for error in errors:
         offered = error.partition("(expected one of ")[2].rstrip(")").split(", ")
-        assert "password" not in offered and "channel_password" not in offered
-        assert "password_env" in offered and "channel_password_file" in offered
+        assert "password" not in offered
+        assert "channel_password" not in offered
+        assert "password_env" in offered
+        assert "channel_password_file" in offered
     assert "did you mean 'password_env'?" in errors[0]
     assert "did you mean 'channel_password_env'?" in errors[1]
 
@@ -203,7 +209,8 @@ def test_a_relative_password_file_outside_systemd_names_credentials_directory(
     # Under systemd the same name is read from the credentials directory, with no such hint.
     with pytest.raises(ConfigError) as info:
         parse(raw, {"CREDENTIALS_DIRECTORY": str(tmp_path / "creds")})
-    assert "creds/rosey-pw" in str(info.value) and "$CREDENTIALS_DIRECTORY" not in str(info.value)
+    assert "creds/rosey-pw" in str(info.value)
+    assert "$CREDENTIALS_DIRECTORY" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -261,7 +268,8 @@ def test_channel_secrets_can_be_left_unread_for_database_commands() -> None:
     }
     raw = {"channel": [channel], "database": {"url_env": "DB"}}
     config = parse(raw, {"DB": "sqlite:///x.sqlite"}, channel_secrets=False)
-    assert config.channels[0].password is None and config.channels[0].channel_password is None
+    assert config.channels[0].password is None
+    assert config.channels[0].channel_password is None
     assert config.database.url.value == "sqlite:///x.sqlite"
     # The keys themselves are still checked.
     channel["password"] = "inline"

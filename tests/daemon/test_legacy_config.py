@@ -129,14 +129,17 @@ def test_v1_round_trips_through_config_parse() -> None:
     config = load_text(text)
     (ch,) = config.channels
     assert (ch.site, ch.name, ch.username) == ("https://cytu.be", "420Grindhouse", "CynthiaRothbot")
-    assert ch.password is not None and ch.password.value == ACCOUNT_PW
+    assert ch.password is not None
+    assert ch.password.value == ACCOUNT_PW
     assert ch.password.source == "$ROSEY_PASSWORD"
-    assert ch.channel_password is not None and ch.channel_password.value == CHANNEL_PW
+    assert ch.channel_password is not None
+    assert ch.channel_password.value == CHANNEL_PW
     assert config.logging.level == "warn"
     assert (config.logging.chat_log, config.logging.media_log) == ("chat.log", "media.log")
     # Rosey-Robot's tables are not rosey's: a new database beside the old one.
     assert config.database.url.value == "sqlite:///rosey.sqlite"
-    assert not config.manhole.enabled and not config.metrics.enabled
+    assert not config.manhole.enabled
+    assert not config.metrics.enabled
     assert_no_secret(text)
 
 
@@ -173,7 +176,8 @@ def test_v2_round_trips_through_config_parse() -> None:
     config = load_text(text, {"ROSEY_PASSWORD": ACCOUNT_PW})
     (ch,) = config.channels
     assert (ch.site, ch.name, ch.username) == ("https://cytu.be", "YourChannelName", "YourUsername")
-    assert ch.password is not None and ch.password.value == ACCOUNT_PW
+    assert ch.password is not None
+    assert ch.password.value == ACCOUNT_PW
     assert ch.channel_password is None
     assert config.database.url.value == "sqlite:////var/lib/rosey/rosey.sqlite"
     assert config.logging.level == "warn"
@@ -196,7 +200,8 @@ def test_v2_keys_without_equivalent_are_commented_but_comments_are_not() -> None
         'database.path = "/var/lib/rosey/bot_data.db"',
     ):
         assert key in notes, key
-    assert "_comment" not in text and "_note" not in text
+    assert "_comment" not in text
+    assert "_note" not in text
     assert "nats://" not in text  # a URL may hold credentials: never quoted
 
 
@@ -242,7 +247,8 @@ def test_v2_several_platforms_become_several_channels() -> None:
     assert '# name = "parked"' in result.text  # disabled: kept, commented out
     assert "did not reconnect" in result.text
     assert "platforms[4] (rosey speaks only to CyTube)" in result.text
-    assert "discord-token" not in result.text and "another-pw" not in result.text
+    assert "discord-token" not in result.text
+    assert "another-pw" not in result.text
 
 
 @pytest.mark.parametrize(
@@ -362,7 +368,8 @@ def test_cli_refuses_to_overwrite_without_force(
     target.write_text("# mine\n")
     assert cli("migrate", str(v1_file), "-o", str(target)) == 1
     _, err = capsys.readouterr()
-    assert err.count("\n") == 1 and "--force" in err
+    assert err.count("\n") == 1
+    assert "--force" in err
     assert target.read_text() == "# mine\n"
     assert cli("migrate", str(v1_file), "-o", str(target), "--force") == 0
     assert target.read_text() == migrate(V1)
@@ -389,5 +396,7 @@ def test_cli_errors_are_one_line(
     assert cli("migrate", str(path)) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.count("\n") == 1 and err.startswith("rosey: ") and message in err
+    assert err.count("\n") == 1
+    assert err.startswith("rosey: ")
+    assert message in err
     assert ACCOUNT_PW not in err

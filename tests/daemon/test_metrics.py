@@ -99,7 +99,8 @@ def test_network_supplied_labels_are_capped_per_channel() -> None:
         if dict(labels)["channel"] == CH
     }
     assert len(ours) == MAX_LABEL_VALUES + 1
-    assert ours[OTHER] == 50 and ours["hostile0"] == 2
+    assert ours[OTHER] == 50
+    assert ours["hostile0"] == 2
     assert sum(ours.values()) == MAX_LABEL_VALUES + 51
     assert (
         in_series["rosey_events_in_total", (("channel", "cytu.be/second"), ("event", "message"))]
@@ -138,7 +139,8 @@ def test_health_needs_every_channel_joined_and_storage_keeping_up() -> None:
     assert not m.health(60).ok
     joined["b"] = True
     storage["age"] = 61.0  # rows waiting and no write for too long
-    assert not m.health(60).ok and not m.health(60).storage.ok  # type: ignore[union-attr]
+    assert not m.health(60).ok
+    assert not m.health(60).storage.ok  # type: ignore[union-attr]
     storage["pending"] = 0  # quiet, nothing to write: fine however old the last write is
     assert m.health(60).ok
 
@@ -281,7 +283,8 @@ async def test_health_turns_503_and_back(served: tuple[Metrics, Client]) -> None
 
     state["write_age"] = 300.0  # storage stuck with rows pending
     code, _, body = await client.get("/health")
-    assert code == 503 and json.loads(body)["storage"]["ok"] is False
+    assert code == 503
+    assert json.loads(body)["storage"]["ok"] is False
 
 
 @pytest_twisted.ensureDeferred

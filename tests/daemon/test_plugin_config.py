@@ -104,7 +104,8 @@ disable_plugins = ["core", "markov"]
     assert c.plugins.for_channel(a) == ("core", "markov")
     assert c.plugins.for_channel(b) == ("fun",)
     assert c.plugins.for_channel(chan_c) == ()
-    assert b.enable_plugins == ("fun",) and b.disable_plugins == ("core", "markov")
+    assert b.enable_plugins == ("fun",)
+    assert b.disable_plugins == ("core", "markov")
     assert c.plugins.found.settings["fun"] == FunSettings()  # enabled in one channel: parsed
 
 
@@ -220,7 +221,8 @@ def test_drop_in_dirs_from_the_file(tmp_path: Path, dropin: DropIn) -> None:
     c = load(path)
     assert c.plugins.dirs == (str(dropin.path),)
     assert c.plugins.found.settings["cfgdrop"] == 3
-    assert "cfgdrop" in c.plugins.enable and "core" in c.plugins.enable
+    assert "cfgdrop" in c.plugins.enable
+    assert "core" in c.plugins.enable
     path.write_text(path.read_text().replace("level = 3", "level = 0"))
     with pytest.raises(ConfigError, match=r"plugins\.cfgdrop\.level: 0 is less than 1"):
         load(path)

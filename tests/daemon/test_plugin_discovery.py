@@ -58,7 +58,8 @@ def test_a_module_that_fails_to_import_is_logged_and_skipped(
     dropin.write("dropbad", source)
     with capturedLogs() as logged:
         found = discover([str(dropin.path)])
-    assert "dropgood" in found.factories and "core" in found.factories
+    assert "dropgood" in found.factories
+    assert "core" in found.factories
     assert found.failed["rosey.plugins.dropbad"].startswith(error.split(":")[0])
     assert error in found.failed["rosey.plugins.dropbad"]
     lines = [formatEvent(e) for e in logged]
@@ -75,7 +76,8 @@ def test_two_plugins_with_one_name_are_an_error(dropin: DropIn) -> None:
     with pytest.raises(PluginDiscoveryError) as e:
         discover([str(dropin.path)])
     assert "two plugins are named 'dropsame'" in str(e.value)
-    assert "rosey.plugins.dropone" in str(e.value) and "rosey.plugins.droptwo" in str(e.value)
+    assert "rosey.plugins.dropone" in str(e.value)
+    assert "rosey.plugins.droptwo" in str(e.value)
 
 
 def test_one_plugin_bound_to_two_names_is_not_a_duplicate(dropin: DropIn) -> None:
@@ -106,7 +108,8 @@ def test_an_unwritable_plugin_cache_does_not_break_discovery(dropin: DropIn) -> 
     with capturedLogs() as logged:
         first = discover([str(dropin.path)])
         second = discover([str(dropin.path)])
-    assert "dropro" in first.factories and "dropro" in second.factories
+    assert "dropro" in first.factories
+    assert "dropro" in second.factories
     assert first.factories["dropro"] is second.factories["dropro"]
     assert any("Unable to write to plugin cache" in formatEvent(e) for e in logged)
 

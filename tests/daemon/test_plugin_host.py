@@ -63,15 +63,19 @@ def test_plugins_start_after_the_bot_in_order_and_stop_in_reverse() -> None:
     Recording.journal = []
     lab = Lab()
     h = host(lab, recording("zeta"), recording("alpha"), core)
-    assert Recording.journal == [] and len(lab.bot.commands) == 0  # nothing before start
+    # nothing before start
+    assert Recording.journal == []
+    assert len(lab.bot.commands) == 0
     lab.join()
-    assert h.started is not None and h.started.called
+    assert h.started is not None
+    assert h.started.called
     assert Recording.journal == ["start alpha", "start zeta"]  # core first, then by name
     assert list(h.instances) == ["core", "alpha", "zeta"]
     assert lab.chat("alice", "!alpha") == ["alpha here"]
     assert lab.chat("alice", "!ping") == ["pong"]
     stopped = lab.bot.stopService()
-    assert stopped is not None and stopped.called
+    assert stopped is not None
+    assert stopped.called
     assert Recording.journal[-2:] == ["stop zeta", "stop alpha"]
     assert h.instances == {}
     assert len(lab.bot.commands) == 0  # every plugin's commands went with it
@@ -125,7 +129,8 @@ def test_a_plugin_that_raises_on_create_or_start_is_logged_and_isolated() -> Non
     with capturedLogs() as logged:
         lab.join()
         assert "later" in lab.bot.commands  # its start is still running
-        assert h.started is not None and not h.started.called
+        assert h.started is not None
+        assert not h.started.called
         lab.clock.advance(5)
     assert h.started.called
     lines = logged_lines(logged)
@@ -142,7 +147,8 @@ def test_a_plugin_that_raises_on_create_or_start_is_logged_and_isolated() -> Non
     assert h.failed["startbad"] == "start: ValueError: start bug"
     assert list(h.instances) == ["core", "asyncgood"]
     # What the failed plugins had registered is gone; the others work.
-    assert "half" not in lab.bot.commands and "later" not in lab.bot.commands
+    assert "half" not in lab.bot.commands
+    assert "later" not in lab.bot.commands
     assert lab.chat("alice", "!asyncy") == ["async ok"]
     assert lab.chat("alice", "!ping") == ["pong"]
 
@@ -179,8 +185,10 @@ def test_a_raising_handler_or_command_in_a_plugin_is_isolated() -> None:
     assert any("Command !boom from alice failed" in line for line in lines)
     assert any("handler bug" in str(e.get("log_failure", "")) for e in logged)
     # The handler registered after the broken one still saw every line.
-    assert "zeta saw !boom" in Recording.journal and "zeta saw !ping" in Recording.journal
-    assert errors and all(e.extra["handler"].endswith("explode") for e in errors)
+    assert "zeta saw !boom" in Recording.journal
+    assert "zeta saw !ping" in Recording.journal
+    assert errors
+    assert all(e.extra["handler"].endswith("explode") for e in errors)
 
 
 def test_per_channel_enable_and_disable_through_the_manager() -> None:
@@ -214,7 +222,8 @@ disable_plugins = ["alpha", "core"]
     assert one.chat("alice", "!beta") == []
     assert one.chat("alice", "!ping") == ["pong"]
     assert two.chat("alice", "!beta") == ["beta here"]
-    assert two.chat("alice", "!alpha") == [] and two.chat("alice", "!ping") == []
+    assert two.chat("alice", "!alpha") == []
+    assert two.chat("alice", "!ping") == []
     status = repr(manager.status())
     assert "alpha: running in cytu.be/one\n" in status
     assert "beta: running in cytu.be/two\n" in status

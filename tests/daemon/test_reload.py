@@ -125,13 +125,15 @@ async def test_good_broken_broken_broken_fixed(dropin: DropIn) -> None:
     assert rig.answers() == [["hello from v1"], ["hello from v1"]]
 
     result = await rig.reload(version("v2", start="raise ValueError('start bug')"))
-    assert not result.ok and "failed to start: start bug" in result.message
+    assert not result.ok
+    assert "failed to start: start bug" in result.message
     assert sys.modules[MODULE] is first_module
     assert rig.answers() == [["hello from v1"], ["hello from v1"]]
 
     fails_in_two = "assert self.api.channel.name == 'one', 'not in two'"
     result = await rig.reload(version("v2", start=fails_in_two))
-    assert not result.ok and "plugin reloadme in cytu.be/two failed to start" in result.message
+    assert not result.ok
+    assert "plugin reloadme in cytu.be/two failed to start" in result.message
     assert rig.answers() == [["hello from v1"], ["hello from v1"]]
 
     result = await rig.reload(version("v2", parse='s.integer("greeting", 1)'))
@@ -166,7 +168,8 @@ async def test_a_plugin_that_failed_at_startup_can_be_fixed_by_a_reload(dropin: 
     host = manager.host_for(lab.bot, config.channels[0])
     host.setServiceParent(lab.bot)
     lab.join()
-    assert "reloadme" in host.failed and lab.chat("alice", "!greet") == []
+    assert "reloadme" in host.failed
+    assert lab.chat("alice", "!greet") == []
     dropin.write("reloadme", version("v1"))
     result = await bounded(manager.reload("reloadme"))
     assert result.ok, result.message
@@ -178,7 +181,8 @@ async def test_a_plugin_that_failed_at_startup_can_be_fixed_by_a_reload(dropin: 
 async def test_unknown_plugin_and_a_second_reload_at_once(dropin: DropIn) -> None:
     rig = Rig(dropin)
     result = await bounded(rig.manager.reload("nope"))
-    assert not result.ok and result.message.startswith("no plugin named 'nope' (known: ")
+    assert not result.ok
+    assert result.message.startswith("no plugin named 'nope' (known: ")
     # A start that waits: the first reload is still running when the second is asked for.
     waiting = "\n".join(
         [
@@ -192,11 +196,16 @@ async def test_unknown_plugin_and_a_second_reload_at_once(dropin: DropIn) -> Non
     rig.dropin.write("reloadme", version("v2", start=waiting, tail="GATES = []\n"))
     first = rig.manager.reload("reloadme")
     second = await bounded(rig.manager.reload("reloadme"))
-    assert not second.ok and "already running" in second.message
+    assert not second.ok
+    assert "already running" in second.message
     gates = sys.modules[MODULE].GATES
-    assert not first.called and len(gates) == 1  # channel one's start waits
+    # channel one's start waits
+    assert not first.called
+    assert len(gates) == 1
     gates[0].callback(None)
-    assert not first.called and len(gates) == 2  # then channel two's
+    # then channel two's
+    assert not first.called
+    assert len(gates) == 2
     gates[1].callback(None)
     result = await bounded(first)
     assert result.ok, result.message
@@ -218,4 +227,5 @@ def test_the_manhole_namespace_has_plugins_and_reload_plugin(dropin: DropIn, tmp
     d = names["reload_plugin"]("reloadme")
     assert d.called  # nothing runs yet: only the module and the factory change
     result = d.result
-    assert result.ok and result.message.endswith("running in 0 channels")
+    assert result.ok
+    assert result.message.endswith("running in 0 channels")

@@ -116,7 +116,8 @@ def test_prunes_a_few_minutes_after_start_then_daily(logged: list[str]) -> None:
     clock.advance(FIRST_DELAY - 1)
     assert storage.calls == []  # not during the join bursts
     clock.advance(1)
-    assert len(storage.calls) == 1 and storage.policies[0]["chat_messages"] == 10
+    assert len(storage.calls) == 1
+    assert storage.policies[0]["chat_messages"] == 10
     clock.advance(60)
     storage.calls[0].callback({"chat_messages": 3, "plugin_kv": 1, "user_actions": 0})
     assert logged == ["retention: deleted 3 chat_messages, 1 plugin_kv in 60.0s"]
@@ -142,7 +143,8 @@ def test_never_overlaps_a_prune_still_running() -> None:
         clock.advance(DAY)
     assert len(storage.calls) == 1
     d = service.run_once()  # by hand (the manhole) meanwhile: declined
-    assert d.called and len(storage.calls) == 1
+    assert d.called
+    assert len(storage.calls) == 1
     storage.calls[0].callback({})
     assert len(storage.calls) == 1  # the missed days are skipped, not caught up at once
     clock.advance(DAY)

@@ -31,7 +31,8 @@ def test_a_migration_failure_is_one_line_naming_the_database(tmp_path: Path) -> 
     with pytest.raises(MigrationError) as e:
         migrate_all("sqlite:////nonexistent-dir/rosey.sqlite", {})
     message = str(e.value)
-    assert message.startswith("database: ") and "\n" not in message
+    assert message.startswith("database: ")
+    assert "\n" not in message
     assert "nonexistent-dir" in message
 
 

@@ -239,7 +239,8 @@ def test_unusable_database_exits_1_before_the_reactor_starts(tmp_path: Path) -> 
         config.read_text() + '\n[database]\nurl = "sqlite:////nonexistent-dir/rosey.sqlite"\n'
     )
     lines = failed_start(config, tmp_path)
-    assert len(lines) == 1 and lines[0].startswith("rosey: database: "), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("rosey: database: "), lines
 
 
 def said_by_bot(peer: CyTubePeer, predicate: Callable[[str], bool]) -> bool:

@@ -110,10 +110,13 @@ async def test_start_line_format_quiet_factories_and_a_log_file_per_channel(
             f"<alice> hello {p.port}"
         ], chat
         media = lines(folder / "labchan-media.log")
-        assert len(media) == 1 and media[0].endswith(" (yt:dQw4w9WgXcQ)"), media
+        assert len(media) == 1, media
+        assert media[0].endswith(" (yt:dQw4w9WgXcQ)"), media
     text = out.text
-    assert "Starting factory" not in text and "Stopping factory" not in text, text
-    assert PASSWORD not in text and DB_PASSWORD not in text
+    assert "Starting factory" not in text, text
+    assert "Stopping factory" not in text, text
+    assert PASSWORD not in text
+    assert DB_PASSWORD not in text
     one, two = (p.site.split("://")[1] + "/labchan" for p in peers)
     masked = pg_url.replace(DB_PASSWORD, "***")
     start = [line for line in text.splitlines() if "rosey.daemon: rosey " in line]
@@ -157,7 +160,8 @@ async def test_sighup_reopens_the_chat_log_and_the_daemon_log(
             process.signalProcess("TERM")  # type: ignore[attr-defined]
     assert await out.ended.addTimeout(30, reactor) == 0, out.text
     rotated = (tmp_path / "chat.log.1").read_text()
-    assert "<alice> before" in rotated and "<alice> after" not in rotated
+    assert "<alice> before" in rotated
+    assert "<alice> after" not in rotated
     assert "<alice> before" not in chat.read_text()
     assert "rosey.daemon: rosey " in (tmp_path / "daemon.log.1").read_text()
     assert "received SIGTERM, shutting down" in daemon_log.read_text()
@@ -175,7 +179,8 @@ def test_log_stream_follows_twistd_logfile_and_its_daemon_default(
     assert log_stream({"nodaemon": False, "logfile": "-"}) is None
     named = log_stream({"nodaemon": True, "logfile": "rosey.log"})
     default = log_stream({"nodaemon": False, "logfile": None})  # as twistd: twistd.log
-    assert isinstance(named, LogFile) and isinstance(default, LogFile)
+    assert isinstance(named, LogFile)
+    assert isinstance(default, LogFile)
     assert (named.path, default.path) == (
         str(tmp_path / "rosey.log"),
         str(tmp_path / "twistd.log"),

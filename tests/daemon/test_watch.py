@@ -20,11 +20,13 @@ def stopped_event(advice: str = ADVICE) -> Event:
 def test_a_fatal_error_stops_the_watch_for_good_with_the_reason() -> None:
     watch = ChannelWatch("s/two", Clock())
     watch(Event(events.CONNECT_FAILED, {"error": "refused"}))
-    assert watch.state == "retrying (refused)" and not watch.stopped
+    assert watch.state == "retrying (refused)"
+    assert not watch.stopped
     watch(stopped_event())
     # the session closing after the stop is not a retry
     watch(Event(events.DISCONNECTED, {"reason": "Kicked: banned"}))
-    assert watch.stopped and watch.stopped_because == ADVICE
+    assert watch.stopped
+    assert watch.stopped_because == ADVICE
     assert watch.state == f"stopped ({ADVICE})"
 
 
@@ -78,7 +80,8 @@ def test_a_ban_kick_leaves_the_watch_stopped_after_the_session_closes() -> None:
     h.server("kick", {"reason": "You're banned!"})
     h.driver.lost("websocket closed (code 1000)")
     assert h.events[-1].name == events.DISCONNECTED
-    assert watch.stopped and not watch.joined
+    assert watch.stopped
+    assert not watch.joined
     assert watch.state.startswith("stopped (kicked (\"You're banned!\"): 'labbot' is banned")
 
 
@@ -96,9 +99,12 @@ def test_readiness_reports_each_join_then_ready_once() -> None:
     )
     readiness.start()
     one(Event(events.READY, {"rank": 3}))
-    assert joined == ["a/one"] and ready == []
+    assert joined == ["a/one"]
+    assert ready == []
     two(Event(events.READY, {"rank": 3}))
-    assert joined == ["a/one", "a/two"] and ready == [True]
+    assert joined == ["a/one", "a/two"]
+    assert ready == [True]
     one(Event(events.DISCONNECTED, {"reason": "gone"}))
     one(Event(events.READY, {"rank": 3}))
-    assert joined == ["a/one", "a/two", "a/one"] and ready == [True]
+    assert joined == ["a/one", "a/two", "a/one"]
+    assert ready == [True]

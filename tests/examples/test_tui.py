@@ -96,7 +96,8 @@ async def peer() -> AsyncIterator[CyTubePeer]:
 def load_example() -> ModuleType:
     """examples/tui/rosey_tui.py as a module (it is a script, not a package)."""
     spec = importlib.util.spec_from_file_location("rosey_tui", EXAMPLES / "tui" / "rosey_tui.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -171,7 +172,9 @@ async def test_tui_chats_in_a_real_terminal(peer: CyTubePeer, tmux: Tmux, tmp_pa
     coloured = tmux("capture-pane", "-p", "-e", "-t", "tui")
     bob = re.search(r"(\x1b\[[0-9;]+m)bob\x1b\[39m: hello from bob", coloured)
     me = re.search(rf"(\x1b\[[0-9;]+m){USER}\x1b\[39m: hi from the terminal", coloured)
-    assert bob and me and bob[1] != me[1], coloured
+    assert bob, coloured
+    assert me, coloured
+    assert bob[1] != me[1], coloured
 
     # Up brings back the last line; Tab completes a user name
     tmux("send-keys", "-t", "tui", "Up")
@@ -245,7 +248,8 @@ def test_input_line_history_and_completion() -> None:
             line.keypress((80,), key)
 
     keys(*"one", "enter", *"two", "enter", *"dra")
-    assert sent == ["one", "two"] and line.edit_text == "dra"
+    assert sent == ["one", "two"]
+    assert line.edit_text == "dra"
     keys("up")
     assert line.edit_text == "two"
     keys("up", "up")  # stops at the oldest

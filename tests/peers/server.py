@@ -177,7 +177,8 @@ class PeerServer:
         self.port = self._site.port
 
     async def crash(self) -> None:
-        assert self._runner is not None and self._runner.server is not None
+        assert self._runner is not None
+        assert self._runner.server is not None
         if self._site is not None:
             await self._site.stop()
             self._site = None

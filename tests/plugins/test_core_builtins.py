@@ -86,7 +86,8 @@ def test_roll_is_deterministic_with_injected_randomness() -> None:
 def test_roll_many_dice_shows_the_sum_only() -> None:
     reply = Bot().chat("alice", "!roll 100d1000000-5")
     prefix, _, total = reply.rpartition(" = ")
-    assert prefix.startswith("alice rolls 100d1000000-5: ") and "[" not in prefix
+    assert prefix.startswith("alice rolls 100d1000000-5: ")
+    assert "[" not in prefix
     assert 95 <= int(total) <= 100_000_000 - 5
 
 
@@ -105,12 +106,14 @@ def test_roll_many_dice_shows_the_sum_only() -> None:
 )
 def test_roll_bad_spec_answers_usage(spec: str, why: str) -> None:
     reply = Bot().chat("alice", f"!roll {spec}")
-    assert reply.startswith("Usage: !roll [NdM±K] (") and why in reply
+    assert reply.startswith("Usage: !roll [NdM±K] (")
+    assert why in reply
 
 
 def test_dice_spec_parse_and_str() -> None:
     assert DiceSpec.parse("3D8-2") == DiceSpec(3, 8, -2)
-    assert str(DiceSpec(1, 20)) == "1d20" and str(DiceSpec(2, 6, 3)) == "2d6+3"
+    assert str(DiceSpec(1, 20)) == "1d20"
+    assert str(DiceSpec(2, 6, 3)) == "2d6+3"
     with pytest.raises(ArgumentError):
         DiceSpec.parse("d")
 

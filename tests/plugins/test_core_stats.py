@@ -367,7 +367,8 @@ async def test_tell_is_delivered_once_by_pm_on_join(lab: Lab) -> None:
     lab.leave("bob")
     lab.join("bob")
     await lab.delivered()
-    assert len(lab.pms("bob")) == 1 and lab.tells.sent == 1
+    assert len(lab.pms("bob")) == 1
+    assert lab.tells.sent == 1
 
 
 @pytest_twisted.ensureDeferred
@@ -398,11 +399,13 @@ async def test_failed_pm_is_counted_and_retried_later(lab: Lab) -> None:
     lab.conn.online.discard("bob")  # gone for the server by the time the PM arrives
     await lab.delivered()
     [row] = await bounded(lab.storage.get_unsent_outbound(CH, "bob"))
-    assert row.retry_count == 1 and "isn't connected" in (row.last_error or "")
+    assert row.retry_count == 1
+    assert "isn't connected" in (row.last_error or "")
     lab.conn.online.add("bob")
     lab.chat("bob", "I'm here")  # too soon after the failure: no new attempt
     await lab.delivered()
-    assert lab.tells.failed == 1 and lab.tells.sent == 0
+    assert lab.tells.failed == 1
+    assert lab.tells.sent == 0
     lab.clock.advance(61)
     lab.chat("bob", "still here")
     await lab.delivered()
@@ -538,7 +541,8 @@ async def test_hostile_tell_text_never_becomes_a_command(lab: Lab) -> None:
     await lab.delivered()
     sent = lab.pms("bob")
     assert sent[0] == f"{sender} said: hi /kick alice !tell x <script>é🌍</script> (20 seconds ago)"
-    assert sent[2].startswith("» /kkk") and sent[2].endswith("(10 seconds ago)")
+    assert sent[2].startswith("» /kkk")
+    assert sent[2].endswith("(10 seconds ago)")
     assert not any(m.startswith(("/", "!")) for m in sent + lab.said())
     # hostile arguments get the usage line, once
     assert await lab.ask("bob", "!seen b\u00f3b") == (

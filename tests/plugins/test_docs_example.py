@@ -38,7 +38,8 @@ def test_the_example_is_one_file_to_drop_in(dropin: DropIn) -> None:
     found = discover([str(dropin.path)])
     assert found.modules["hello"] == "rosey.plugins.hello"
     factory = found.factories["hello"]
-    assert factory.default_enabled and factory.description
+    assert factory.default_enabled
+    assert factory.description
     assert factory.parse_config({"greeting": "Hi"}).greeting == "Hi"
 
 

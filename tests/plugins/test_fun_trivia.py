@@ -48,14 +48,16 @@ async def line(lab: FunLab, action: Any) -> str:
 
 def question(lab: FunLab) -> Question:
     game = lab.plugin.trivia.game
-    assert game is not None and game.open
+    assert game is not None
+    assert game.open
     return game.question
 
 
 async def started(lab: FunLab, who: str = "alice") -> str:
     """Start a game; returns the first question as said."""
     intro = await line(lab, lambda: lab.lab.chat(who, "!trivia start"))
-    assert intro.startswith("Trivia! 2 questions, ") and intro.endswith(" each: answer in chat.")
+    assert intro.startswith("Trivia! 2 questions, ")
+    assert intro.endswith(" each: answer in chat.")
     return await line(lab, lambda: lab.clock.advance(1))
 
 
@@ -69,7 +71,8 @@ def test_the_bank_is_package_data() -> None:
     assert len(load_questions()) == len(raw) >= 100
     assert len({q.text for q in load_questions()}) == len(raw)
     for q in load_questions():
-        assert all(q.accepts(a) for a in q.answers) and not q.accepts("")
+        assert all(q.accepts(a) for a in q.answers)
+        assert not q.accepts("")
     # The wheel ships it: pyproject's package-data covers the file.
     root = Path(__file__).resolve().parents[2]
     data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
@@ -82,8 +85,10 @@ def test_answers_ignore_case_accents_punctuation_and_articles() -> None:
         assert q.accepts(guess), guess
     for guess in ("poke", "eiffel", "pokemon tower", "...", "theeiffel tower"):
         assert not q.accepts(guess), guess
-    assert normalize("A Tale") == "tale" and normalize("Avocado") == "avocado"
-    assert hint("J. K. Rowling") == "J. K. R______" and hint("1912") == "1___"
+    assert normalize("A Tale") == "tale"
+    assert normalize("Avocado") == "avocado"
+    assert hint("J. K. Rowling") == "J. K. R______"
+    assert hint("1912") == "1___"
 
 
 def test_a_bad_bank_names_the_entry() -> None:
@@ -184,7 +189,8 @@ async def test_stop_by_the_starter_or_a_moderator_only(db_url: str) -> None:
         )
         before = len(lab.said())
         lab.clock.advance(1000)  # no timer is left
-        assert len(lab.said()) == before and lab.plugin.trivia.game is None
+        assert len(lab.said()) == before
+        assert lab.plugin.trivia.game is None
         assert await lab.ask("bob", "!trivia stop") == "No trivia is running."
 
         await started(lab, "bob")

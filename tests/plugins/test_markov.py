@@ -134,10 +134,12 @@ async def ml(db_url: str) -> AsyncIterator[MarkovLab]:
 
 def test_factory_and_config() -> None:
     assert IRoseyPlugin.providedBy(markov)
-    assert markov.name == "markov" and not markov.default_enabled
+    assert markov.name == "markov"
+    assert not markov.default_enabled
     assert markov.parse_config({}) == MarkovConfig()
     config = parse_config({"opt_out": ["OtherBot"], "mention_probability": 0.25, "state_size": 3})
-    assert config.opt_out == frozenset({"otherbot"}) and config.mention_probability == 0.25
+    assert config.opt_out == frozenset({"otherbot"})
+    assert config.mention_probability == 0.25
     bad = {
         "colour": "plugins.markov.colour: unknown key",
         "state_size": "plugins.markov.state_size",
@@ -188,10 +190,12 @@ def test_model_stays_within_its_bounds() -> None:
     for _ in range(500):
         model.learn(" ".join(rng.choices(vocabulary, k=6)))
         assert len(model) <= 100
-    assert model.pruned > 0 and model.lines == 500
+    assert model.pruned > 0
+    assert model.lines == 500
     for _ in range(20):  # transitions into dropped states end the sentence, never crash
         sentence = model.sentence(max_length=60)
-        assert sentence is not None and len(sentence) <= 60
+        assert sentence is not None
+        assert len(sentence) <= 60
     crowded = MarkovModel(rng=random.Random(3))
     for i in range(MAX_FOLLOWERS + 50):
         crowded.learn(f"first{i} word")
@@ -202,7 +206,8 @@ def test_a_cycle_is_cut_at_max_words() -> None:
     model = MarkovModel(state_size=1, rng=random.Random(4))
     model.learn("la la la la la la")
     sentence = model.sentence(["la"], max_length=300, max_words=12)
-    assert sentence is not None and len(sentence.split()) <= 12
+    assert sentence is not None
+    assert len(sentence.split()) <= 12
 
 
 def test_saved_shards_load_back_and_garbage_is_skipped() -> None:
@@ -215,9 +220,11 @@ def test_saved_shards_load_back_and_garbage_is_skipped() -> None:
     assert copy.compatible(model.manifest())
     for text in shards.values():
         copy.load_shard(text)
-    assert copy.table == model.table and copy.lines == model.lines == 4
+    assert copy.table == model.table
+    assert copy.lines == model.lines == 4
     junk = json.dumps([["one"], [["a", "b"], {"c": -1, "d": True, "e": 2}], "x", [[1, 2], {}]])
-    assert copy.load_shard(junk) == 1 and copy.table[("a", "b")] == {"e": 2}
+    assert copy.load_shard(junk) == 1
+    assert copy.table[("a", "b")] == {"e": 2}
     with pytest.raises(json.JSONDecodeError):
         copy.load_shard("{not json")
     assert not MarkovModel(state_size=3).compatible(model.manifest())
@@ -257,10 +264,12 @@ async def test_learns_only_live_lines_of_real_users(ml: MarkovLab) -> None:
     await bounded(lab.bot.say("echoed bot words"))
     lab.chat("alice", "echoed bot words")
     await turn()
-    assert ml.words() == set() and ml.model.lines == 0
+    assert ml.words() == set()
+    assert ml.model.lines == 0
     lab.chat("alice", "a real line")
     lab.chat("alice", "short")  # one word: too little to learn
-    assert ml.words() == {"a", "real", "line"} and ml.model.lines == 1
+    assert ml.words() == {"a", "real", "line"}
+    assert ml.model.lines == 1
 
 
 @pytest_twisted.ensureDeferred
@@ -367,7 +376,8 @@ async def test_the_model_survives_a_restart(ml: MarkovLab) -> None:
     table = {s: dict(f) for s, f in ml.model.table.items()}
 
     await ml.restart()
-    assert ml.plugin.loaded and ml.model.lines == 6
+    assert ml.plugin.loaded
+    assert ml.model.lines == 6
     assert ml.model.table == table
     assert await ml.lab.ask("alice", "!markov bob") == "bob was here"
 
@@ -405,7 +415,8 @@ async def test_learning_is_incremental(ml: MarkovLab, monkeypatch: pytest.Monkey
     table, chain = ml.model.table, ml.model.chain
     transitions = ml.model.transitions_added
     ml.teach("zeta eta theta")
-    assert ml.model.table is table and ml.model.chain is chain
+    assert ml.model.table is table
+    assert ml.model.chain is chain
     assert ml.model.transitions_added == transitions + 4  # three words and the end
     assert table[("zeta", "eta")] == {"theta": 1}
     assert 1 <= len(ml.model.dirty) <= 4
@@ -481,17 +492,20 @@ async def test_hostile_input(ml: MarkovLab) -> None:
     assert await lab.ask("help", "!markov emoji") == "emoji 👍🏽 here"
     assert await lab.ask("help", "!markov txet") == "txet desrever and emoji 👍🏽 here"
     long = await lab.ask("help", "!markov long")
-    assert long.startswith("long long") and len(long) <= 200
+    assert long.startswith("long long")
+    assert len(long) <= 200
     await lab.ask("help", "!markov " + "y" * 5_000)
     frame = lab.conn.next_frame()
     lab.chat("help", "rosey !tell")
     _, data = await bounded(frame)
     assert data["msg"] == "help: !tell alice hi"
     for line in lab.said():
-        assert not line.startswith(("/", "!")) and len(line) <= 200
+        assert not line.startswith(("/", "!"))
+        assert len(line) <= 200
     await turn()
     # None of the bot's own lines (echoed back by the server) were learned.
-    assert "»" not in ml.words() and "help:" not in ml.words()
+    assert "»" not in ml.words()
+    assert "help:" not in ml.words()
     # Every learned word can be stored.
     await bounded(ml.plugin.save())
     assert ml.model.dirty == frozenset()

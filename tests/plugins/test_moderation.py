@@ -170,7 +170,8 @@ async def lab(db_url: str) -> AsyncIterator[ModLab]:
 
 def test_config_defaults_and_errors() -> None:
     cfg = moderation.parse_config({})
-    assert cfg.ladder == ("warn", "mute", "kick", "ban") and cfg.exempt_rank == 2
+    assert cfg.ladder == ("warn", "mute", "kick", "ban")
+    assert cfg.exempt_rank == 2
     assert moderation.default_enabled is False
     bad: list[tuple[dict[str, Any], str]] = [
         ({"ladder": ["warn", "nuke"]}, "ladder"),
@@ -215,7 +216,8 @@ def test_strikes_decay() -> None:
     s = Strikes(decay=100)
     assert [s.add("A", 0), s.add("a", 50)] == [1, 2]
     assert s.add("a", 120) == 2  # the first one decayed
-    assert s.count("a", 300) == 0 and s.add("a", 300) == 1
+    assert s.count("a", 300) == 0
+    assert s.add("a", 300) == 1
 
 
 # -- the ladder on the fake server ---------------------------------------------------------------
@@ -235,15 +237,15 @@ async def test_spammer_is_warned_then_muted_then_kicked_and_unmuted_on_expiry(la
     await flood(lab, "alice")
     assert lab.commands() == ["/mute alice"]
     alice = lab.bot.mirror.users.get("alice")
-    assert alice is not None and alice.muted
+    assert alice is not None
+    assert alice.muted
     await flood(lab, "alice")
     assert lab.commands() == ["/mute alice", "/kick alice flooding (5 messages in 10s)"]
     assert lab.bot.mirror.users.get("alice") is None
     log = await lab.log("alice")
     assert [a for a, _, _ in log] == ["mod_warn", "mod_mute", "mod_kick"]
-    assert log[1][2]["by"] == ME and log[1][2]["until"] == pytest.approx(
-        lab.clock.seconds(), abs=60
-    )
+    assert log[1][2]["by"] == ME
+    assert log[1][2]["until"] == pytest.approx(lab.clock.seconds(), abs=60)
     # alice comes back after the mute ran out: the bot unmutes her
     lab.clock.advance(120)
     lab.join("alice")
@@ -263,9 +265,8 @@ async def test_shadow_mute_lets_the_ladder_go_on(db_url: str) -> None:
         await flood(lab, "bob")
         await flood(lab, "bob")  # a mod (the bot) still sees a shadow-muted user's lines
         assert lab.commands() == ["/smute bob", "/ban bob flooding (5 messages in 10s)"]
-        assert lab.conn.bans == {"bob": 1} and "bob (ban, permanent)" in await lab.ask(
-            "mod", "!bans"
-        )
+        assert lab.conn.bans == {"bob": 1}
+        assert "bob (ban, permanent)" in await lab.ask("mod", "!bans")
     finally:
         await lab.end()
 
@@ -283,7 +284,8 @@ async def test_strikes_decay_back_to_a_warning(lab: ModLab) -> None:
 async def test_never_acts_on_mods_or_itself(lab: ModLab) -> None:
     for who in ("mod", ME, "[server]"):
         await flood(lab, who, 12)
-    assert lab.commands() == [] and not any("please stop" in m for m in lab.said())
+    assert lab.commands() == []
+    assert not any("please stop" in m for m in lab.said())
 
 
 @pytest_twisted.ensureDeferred
@@ -307,7 +309,8 @@ async def test_word_filter_kicks(db_url: str) -> None:
         lab.chat("bob", "badwords are fine")  # whole words only
         lab.chat("bob", "MEH")
         await lab.settle()
-        assert lab.commands() == [] and "bob: please stop (used a filtered word)." in lab.said()
+        assert lab.commands() == []
+        assert "bob: please stop (used a filtered word)." in lab.said()
         lab.chat("bob", "you BadWord")
         await lab.settle()
         assert lab.commands() == ["/kick bob used a filtered word"]
@@ -405,7 +408,8 @@ async def test_bans_survive_a_restart_and_expire_after_it(db_url: str) -> None:
     lab = await ModLab(db_url, clock=clock).begin()
     try:
         bans = await lab.ask("mod", "!bans")
-        assert "forever (ban, permanent)" in bans and "troll (ban, 59 minutes" in bans
+        assert "forever (ban, permanent)" in bans
+        assert "troll (ban, 59 minutes" in bans
         lab.conn.bans.update({"troll": 7})
         lab.join("forever", 1)  # a permanent ban holds on join
         await lab.settle()
@@ -417,7 +421,8 @@ async def test_bans_survive_a_restart_and_expire_after_it(db_url: str) -> None:
         lab.chat("mod", "!unban forever")
         await lab.settle()
         assert lab.said()[-1] == "forever is unbanned."
-        assert lab.conn.bans == {} and await lab.ask("mod", "!bans") == "No bans."
+        assert lab.conn.bans == {}
+        assert await lab.ask("mod", "!bans") == "No bans."
     finally:
         await lab.end()
 
@@ -458,7 +463,8 @@ async def test_live_spammer_is_muted_then_kicked() -> None:
         await eventually(lambda: "spammer" not in peer.users)
         sent = [r.data["msg"] for r in peer.events("chatMsg", "labbot")]
         assert sent == ["/mute spammer", "/kick spammer flooding (4 messages in 10s)"]
-        assert "bystander" in peer.users and peer.kicks == 1
+        assert "bystander" in peer.users
+        assert peer.kicks == 1
     finally:
         await maybeDeferred(plugin.stop)
         await live.stop()

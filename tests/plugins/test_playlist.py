@@ -338,7 +338,8 @@ async def test_blacklist_removes_others_items_and_needs_rank_2(db_url: str) -> N
     try:
         lab.play(lab.add("test1.json", "mod"))
         refused = await lab.ask("alice", "!blacklist add current")
-        assert "blacklist" in refused and "Blacklisted" not in refused
+        assert "blacklist" in refused
+        assert "Blacklisted" not in refused
         assert await lab.storage.kv_get(CH, "playlist", "blacklist") is None
         assert await lab.ask("mod", "!blacklist add current") == ("Blacklisted: Lab Test Video One")
         stored = await bounded(lab.storage.kv_get(CH, "playlist", "blacklist"))

@@ -28,7 +28,8 @@ async def test_join_leave_join_chat_in_one_batch(storage: SQLStorage) -> None:
     )
     alice = await storage.get_user_stats(CHANNEL, "alice")
     bob = await storage.get_user_stats(CHANNEL, "bob")
-    assert alice is not None and bob is not None
+    assert alice is not None
+    assert bob is not None
     assert alice.first_seen == 100.0
     assert alice.total_time_connected == 10.0  # the first session only: the second is open
     assert alice.current_session_start == 120.0
@@ -119,7 +120,9 @@ async def test_sessions_follow_each_users_order(storage: SQLStorage) -> None:
     ann = await storage.get_user_stats(CHANNEL, "ann")
     bo = await storage.get_user_stats(CHANNEL, "bo")
     cy = await storage.get_user_stats(CHANNEL, "cy")
-    assert ann is not None and bo is not None and cy is not None
+    assert ann is not None
+    assert bo is not None
+    assert cy is not None
     assert (ann.first_seen, ann.last_seen, ann.total_chat_lines) == (10.0, 40.0, 1)
     assert (ann.total_time_connected, ann.current_session_start) == (14.0, 40.0)
     assert (bo.total_time_connected, bo.current_session_start, bo.first_seen) == (0.0, None, 5.0)

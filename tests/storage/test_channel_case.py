@@ -40,7 +40,8 @@ async def test_two_spellings_record_into_one_channel_row(storage: SQLStorage, db
             lines = await store.get_recent_messages(name)
             assert sorted(m.message for m in lines) == ["hello", "hi"]
             alice = await store.get_user_stats(name, "alice")
-            assert alice is not None and alice.total_chat_lines == 1
+            assert alice is not None
+            assert alice.total_chat_lines == 1
         # !tell's in-memory index (loaded from the stored key) answers for either spelling.
         await storage.outbound.waiting.load()
         assert storage.may_have_outbound("cytu.be/MyChan", "carol")

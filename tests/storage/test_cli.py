@@ -35,12 +35,14 @@ def test_db_commands(tmp_path):
 
     head = schema.head()
     r = db("upgrade", url=url)  # the URL from $ROSEY_DATABASE_URL
-    assert r.returncode == 0 and r.stdout == f"{url}: <base> -> {head}\n", r.stderr
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{url}: <base> -> {head}\n", r.stderr
     assert db("upgrade", "--url", url).stdout == f"{url}: already at {head}\n"
     assert db("current", "--url", url).stdout == f"{head} (head)\n"
 
     r = db("downgrade", "0001", "--url", url)
-    assert r.returncode == 0 and r.stdout == f"{url}: {head} -> 0001\n"
+    assert r.returncode == 0
+    assert r.stdout == f"{url}: {head} -> 0001\n"
     assert db("current", "--url", url).stdout == f"0001 (behind head {head})\n"
     assert schema.current(url) == "0001"
 
@@ -55,9 +57,13 @@ def test_db_commands(tmp_path):
 def test_db_failures_are_one_line_and_exit_1(tmp_path):
     r = db("upgrade", "--url", f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite'}")
     assert r.returncode == 1
-    assert r.stderr.count("\n") == 1 and r.stderr.startswith("rosey db upgrade: error: ")
+    assert r.stderr.count("\n") == 1
+    assert r.stderr.startswith("rosey db upgrade: error: ")
     r = db("downgrade", "nonsense", "--url", f"sqlite:///{tmp_path / 'x.sqlite'}")
-    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1
     r = db("upgrade", "--url", "postgresql://rosey:hunter2@127.0.0.1:1/rosey")
-    assert r.returncode == 1 and r.stderr.count("\n") == 1
-    assert "hunter2" not in r.stderr and "***" in r.stderr
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1
+    assert "hunter2" not in r.stderr
+    assert "***" in r.stderr

@@ -122,7 +122,9 @@ def test_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
         os.close(leader)
     assert r.returncode == 0
     text = seen.decode()
-    assert "\rpruning [" in text and "/101 rows" in text  # 100 chat lines, 1 expired value
+    # 100 chat lines, 1 expired value
+    assert "\rpruning [" in text
+    assert "/101 rows" in text
     assert "101/101 rows" in text
     assert chat_left(db) == []
 
@@ -143,8 +145,10 @@ def test_the_bar_only_on_a_terminal() -> None:
 def test_prune_refuses_a_database_not_at_the_head(tmp_path: Path) -> None:
     missing = tmp_path / "missing.sqlite"
     r = rosey("db", "prune", "--url", f"sqlite:///{missing}")
-    assert r.returncode == 1 and r.stderr.count("\n") == 1
-    assert "is at <base>" in r.stderr and "run `rosey db upgrade` first" in r.stderr
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1
+    assert "is at <base>" in r.stderr
+    assert "run `rosey db upgrade` first" in r.stderr
     assert not missing.exists()
 
     r = rosey("db", "prune", "--url", f"sqlite:///{missing}", "--batch-size", "0")

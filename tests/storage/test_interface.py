@@ -142,7 +142,9 @@ async def test_messages_recent_and_paging(storage: SQLStorage):
     by_bob = await storage.get_recent_messages(CH, limit=2, username="bob")
     assert [m.message for m in by_bob] == ["line 18", "line 16"]
     alice = await storage.get_user_stats(CH, "alice")
-    assert alice is not None and alice.total_chat_lines == 10  # save_message counts lines
+    # save_message counts lines
+    assert alice is not None
+    assert alice.total_chat_lines == 10
     assert len(await storage.get_recent_messages("other")) == 1
 
 
@@ -208,7 +210,9 @@ async def test_status(storage: SQLStorage):
     assert await storage.get_status(CH) == status
     await storage.set_status(CH, BotStatus(channel=CH, bot_name="labbot", bot_afk=True))
     changed = await storage.get_status(CH)
-    assert changed is not None and changed.bot_afk and not changed.connected
+    assert changed is not None
+    assert changed.bot_afk
+    assert not changed.connected
 
 
 @pytest_twisted.ensureDeferred
@@ -255,12 +259,16 @@ async def test_record_sessions_and_replay_dedupe(storage: SQLStorage):
     assert carol is not None
     assert (carol.total_chat_lines, carol.total_time_connected, carol.present) == (1, 40, False)
     bob = await storage.get_user_stats(CH, "bob")
-    assert bob is not None and bob.total_chat_lines == 1 and bob.present
+    assert bob is not None
+    assert bob.total_chat_lines == 1
+    assert bob.present
 
     # The bot disconnects at 200: every open session ends there.
     await storage.record(CH, [o.SessionsEnded(200)])
     alice = await storage.get_user_stats(CH, "alice")
-    assert alice is not None and alice.total_time_connected == 100 and not alice.present
+    assert alice is not None
+    assert alice.total_time_connected == 100
+    assert not alice.present
     kinds = [(a.username, a.action_type) for a in await storage.get_user_actions(CH)]
     assert kinds == [("carol", "leave"), ("carol", "join")]
 
@@ -279,7 +287,8 @@ async def test_hostile_text_is_kept_not_fatal(storage: SQLStorage):
         ],
     )
     lines = [m.message for m in await storage.get_recent_messages(CH)]
-    assert lines[0] == "also fine" and lines[-1] == "fine"
+    assert lines[0] == "also fine"
+    assert lines[-1] == "fine"
     assert "lone \ufffd surrogate" in lines
     assert len(lines) == 4
     assert storage.dropped_ops == 0

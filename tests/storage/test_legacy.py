@@ -101,7 +101,9 @@ async def test_import_legacy_twice_is_idempotent(tmp_path, db_url):
     assert "user_actions: 3 read, 3 imported" in out
     assert "user_count_history: 10 read, 10 imported" in out
     assert "api_tokens: skipped (holds API credentials; not imported)" in out
-    assert "\rimporting [###" in err and "2519/2519 rows" in err and err.endswith("\n")
+    assert "\rimporting [###" in err
+    assert "2519/2519 rows" in err
+    assert err.endswith("\n")
 
     code, again, _ = _run(
         ["db", "import-legacy", str(old), "--channel", "labchan", "--url", db_url]
@@ -119,13 +121,16 @@ async def test_import_legacy_twice_is_idempotent(tmp_path, db_url):
         alice = await storage.get_user_stats("labchan", "alice")
         assert alice is not None
         assert (alice.first_seen, alice.last_seen, alice.total_chat_lines) == (100, 900, 40)
-        assert alice.total_time_connected == 3600 and alice.current_session_start is None
+        assert alice.total_time_connected == 3600
+        assert alice.current_session_start is None
         pm = await storage.get_user_actions("labchan", action_type="pm")
         assert [(a.username, a.details, a.timestamp) for a in pm] == [("alice", "hello bot", 150)]
         stats = await storage.get_channel_stats("labchan")
         assert (stats.max_users, stats.max_users_timestamp, stats.max_connected) == (12, 500, 30)
         status = await storage.get_status("labchan")
-        assert status is not None and status.bot_name == "OldRosey" and not status.connected
+        assert status is not None
+        assert status.bot_name == "OldRosey"
+        assert not status.connected
         history = await storage.get_user_count_history("labchan", start_time=1000, end_time=1600)
         assert [h.chat_users for h in history] == [0, 1, 2]
         assert await storage.get_recent_messages("elsewhere") == []
@@ -163,7 +168,8 @@ def test_missing_tables_and_unexpected_columns(tmp_path, sqlite_url):
     }
     code, out, _ = _run(["db", "import-legacy", str(path), "--channel", "x", "--url", sqlite_url])
     assert code == 0
-    assert "skipped columns: favourite_colour" in out and "user_actions: not in the file" in out
+    assert "skipped columns: favourite_colour" in out
+    assert "user_actions: not in the file" in out
 
 
 def test_not_a_sqlite_file_is_one_line(tmp_path, sqlite_url, capsys):
@@ -176,4 +182,5 @@ def test_not_a_sqlite_file_is_one_line(tmp_path, sqlite_url, capsys):
     assert code == 1
     assert err == f"rosey db import-legacy: error: {junk} is not a SQLite database\n"
     code = main(["db", "import-legacy", str(tmp_path / "nope.db"), "--channel", "c"])
-    assert code == 1 and capsys.readouterr().err.count("\n") == 1
+    assert code == 1
+    assert capsys.readouterr().err.count("\n") == 1

@@ -93,9 +93,11 @@ async def test_flush_by_size_one_transaction_per_batch(sqlite_storage: SQLStorag
     rec = _recorder(Counting(), conn, clock, batch_size=10, max_batch=10)
     for i in range(9):
         conn.feed(chat(i))
-    assert rec.buffered == 9 and calls == []
+    assert rec.buffered == 9
+    assert calls == []
     conn.feed(chat(9))  # the tenth fills a batch: written with no time passing
-    assert rec.buffered == 0 and len(calls) == 1
+    assert rec.buffered == 0
+    assert len(calls) == 1
     await rec.wait_batch()
     assert await _chat_count(sqlite_storage) == 10
     for i in range(10, 35):
@@ -168,7 +170,8 @@ async def test_stop_service_writes_out_the_buffer(sqlite_storage: SQLStorage):
     conn.feed(chat(99))  # after stop: no longer subscribed
     assert rec.received == 50
     status = await sqlite_storage.get_status(CH)
-    assert status is not None and status.connected is False
+    assert status is not None
+    assert status.connected is False
 
 
 @pytest_twisted.ensureDeferred
@@ -234,13 +237,17 @@ async def test_events_become_rows(sqlite_storage: SQLStorage):
     assert (status.chat_users, status.connected_users, status.playlist_items) == (3, 7, 1)
     assert status.media_title == "Song"
     alice = await sqlite_storage.get_user_stats(CH, "alice")
-    assert alice is not None and alice.present and alice.total_chat_lines == 1
+    assert alice is not None
+    assert alice.present
+    assert alice.total_chat_lines == 1
 
     conn.feed(Event("disconnected", {"reason": "lost"}))  # sessions end here, at 300 s
     clock.advance(60)
     await rec.stopService()
     alice = await sqlite_storage.get_user_stats(CH, "alice")
-    assert alice is not None and not alice.present and alice.total_time_connected == 300
+    assert alice is not None
+    assert not alice.present
+    assert alice.total_time_connected == 300
 
     # The bot comes back: the join burst replays both lines; neither is counted again.
     rec2 = _recorder(sqlite_storage, conn, clock)
@@ -250,7 +257,8 @@ async def test_events_become_rows(sqlite_storage: SQLStorage):
     await rec2.stopService()
     assert len(await sqlite_storage.get_recent_messages(CH)) == 3
     alice = await sqlite_storage.get_user_stats(CH, "alice")
-    assert alice is not None and alice.total_chat_lines == 2
+    assert alice is not None
+    assert alice.total_chat_lines == 2
 
 
 @pytest_twisted.ensureDeferred
@@ -276,7 +284,9 @@ async def test_noop_storage_works_with_the_recorder():
     for i in range(12):
         conn.feed(chat(i))
     await rec.stopService()
-    assert storage.recorded >= 12 and rec.dropped == 0 and rec.buffered == 0
+    assert storage.recorded >= 12
+    assert rec.dropped == 0
+    assert rec.buffered == 0
 
 
 @pytest_twisted.ensureDeferred
@@ -293,11 +303,14 @@ async def test_locked_database_retried_overflow_counted(tmp_path):
         for i in range(5):
             conn.feed(chat(i))
         await rec.wait_batch()
-        assert rec.failures == 1 and rec.buffered == 6  # five lines and the status, kept
+        # five lines and the status, kept
+        assert rec.failures == 1
+        assert rec.buffered == 6
         assert _messages("database is locked", logs)
         for i in range(5, 35):
             conn.feed(chat(i))  # never raises: the bot keeps running
-        assert rec.buffered == 20 and rec.dropped == 16
+        assert rec.buffered == 20
+        assert rec.dropped == 16
         assert len(_messages("buffer for labchan full", logs)) == 1
         clock.advance(1.0)  # first retry: still locked
         await rec.wait_batch()
@@ -307,10 +320,12 @@ async def test_locked_database_retried_overflow_counted(tmp_path):
         await rec.flush()
         clock.advance(10)
     assert await _chat_count(storage) == 19
-    assert rec.buffered == 0 and rec.dropped == 16
+    assert rec.buffered == 0
+    assert rec.dropped == 16
     assert _messages("writing for labchan again", logs)
     summary = _messages("dropped 15 events for labchan", logs)
-    assert summary and "16 dropped in all" in summary[0]
+    assert summary
+    assert "16 dropped in all" in summary[0]
     await rec.stopService()
     await storage.close()
     locker.close()
@@ -353,12 +368,14 @@ async def test_postgresql_down_then_back(pg):
                     conn.feed(chat(i))
                 clock.advance(0.1)
                 await rec.wait_batch()
-                assert rec.failures == 1 and rec.buffered == 5
+                assert rec.failures == 1
+                assert rec.buffered == 5
                 assert _messages("storage unavailable", logs)
                 conn.feed(chat(10))  # still running, still buffering
                 clock.advance(1.0)
                 await rec.wait_batch()
-                assert rec.failures == 2 and rec.buffered == 6
+                assert rec.failures == 2
+                assert rec.buffered == 6
         finally:
             pg.start()
         clock.advance(2.0)
@@ -390,11 +407,14 @@ async def test_storage_service_stops_recorders_before_closing(sqlite_url: str):
     rec = _make(storage, conn, clock, flush_interval=60, snapshot_interval=0)
     rec.setServiceParent(service)
     await service.startService()
-    assert storage.is_connected and rec.running
+    assert storage.is_connected
+    assert rec.running
     for i in range(500):
         conn.feed(chat(i))
     await service.stopService()
-    assert not storage.is_connected and rec.buffered == 0 and rec.written == 501
+    assert not storage.is_connected
+    assert rec.buffered == 0
+    assert rec.written == 501
 
     check = await _open(sqlite_url)
     assert await _chat_count(check) == 500

@@ -117,7 +117,9 @@ def test_sqlite_cascade_trap_is_real_and_guarded(tmp_path):
         command.upgrade(schema.alembic_config(connection=conn), "0002")
     engine.dispose()
     lost = _counts(trap)
-    assert lost["channels"] == 2 and lost["chat_messages"] == 0 and lost["user_stats"] == 0
+    assert lost["channels"] == 2
+    assert lost["chat_messages"] == 0
+    assert lost["user_stats"] == 0
 
     guarded = f"sqlite:///{tmp_path / 'guarded.sqlite'}"
     schema.upgrade(guarded, "0001")
@@ -193,8 +195,10 @@ def test_tables_match_the_migrations(db_url):
 def test_history_and_head():
     revs = schema.history()
     assert [r.revision for r in revs][:3] == ["0001", "0002", "0003_channel_case"]
-    assert revs[0].down_revision is None and revs[1].down_revision == "0001"
-    assert revs[-1].is_head and schema.head() == revs[-1].revision
+    assert revs[0].down_revision is None
+    assert revs[1].down_revision == "0001"
+    assert revs[-1].is_head
+    assert schema.head() == revs[-1].revision
     assert (schema.migrations_dir() / "env.py").is_file()
 
 
@@ -214,10 +218,12 @@ def test_plain_alembic_command_from_the_repository(tmp_path):
     assert up.returncode == 0, up.stderr
     assert "Running upgrade 0001 -> 0002" in up.stderr
     cur = _alembic("current", env_url=url)
-    assert cur.returncode == 0 and f"{schema.head()} (head)" in cur.stdout
+    assert cur.returncode == 0
+    assert f"{schema.head()} (head)" in cur.stdout
     down = _alembic("downgrade", "0001", env_url=url)
     assert down.returncode == 0, down.stderr
     assert schema.current(url) == "0001"
     _stamp_future(url)
     refused = _alembic("-x", f"url={url}", "upgrade", "head")
-    assert refused.returncode != 0 and "newer than this rosey" in refused.stderr
+    assert refused.returncode != 0
+    assert "newer than this rosey" in refused.stderr

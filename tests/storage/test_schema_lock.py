@@ -102,7 +102,8 @@ def test_concurrent_daemons_migrate_a_fresh_database_once(db_url, tmp_path, proc
         child.stdin.close()
     answers = []
     for child in children:
-        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout is not None
+        assert child.stderr is not None
         out, err = child.stdout.read(), child.stderr.read()  # a line each: no pipe fills up
         assert child.wait(timeout=120) == 0, err
         answers.append(json.loads(out.splitlines()[-1]))
@@ -188,7 +189,8 @@ def test_the_wait_is_bounded(db_url):
         ):
             raise AssertionError("took a lock another process holds")
         assert time.monotonic() - started < 10
-    assert len(said) == 1 and "waiting for another rosey" in said[0]
+    assert len(said) == 1
+    assert "waiting for another rosey" in said[0]
     assert "(up to 0.3 s)" in said[0]
     # Free again: taken at once, without a word.
     with migration_lock(db_url, wait=0.3, notify=said.append):

@@ -32,15 +32,21 @@ class Loads:
 def test_maybe_until_loaded_then_from_memory() -> None:
     clock, loads = Clock(), Loads()
     w = WaitingRecipients(clock, loads, refresh=300, retry=60)
-    assert w.may_have(CH, "bob") and not loads.calls  # nothing loads before load()
+    # nothing loads before load()
+    assert w.may_have(CH, "bob")
+    assert not loads.calls
     done = w.load()
     w.load()
     assert len(loads.calls) == 1  # one load at a time
-    assert w.may_have(CH, "carl") and not done.called  # loading: maybe
+    # loading: maybe
+    assert w.may_have(CH, "carl")
+    assert not done.called
     loads.calls[0].callback([(CH, "Bob"), (CH, None), ("other", "carl")])
     assert done.called
-    assert w.may_have(CH, "BOB") and not w.may_have(CH, "carl")
-    assert w.may_have("other", "carl") and not w.may_have("third", "carl")
+    assert w.may_have(CH, "BOB")
+    assert not w.may_have(CH, "carl")
+    assert w.may_have("other", "carl")
+    assert not w.may_have("third", "carl")
     assert len(loads.calls) == 1
 
 
@@ -65,17 +71,22 @@ def test_added_during_a_load_is_kept_and_reloads_catch_other_writers() -> None:
     w.load()
     w.add(CH, "dana")  # queued while the load runs: the load may not see it
     loads.calls[0].callback([(CH, "eve")])
-    assert w.may_have(CH, "dana") and w.may_have(CH, "eve")
+    assert w.may_have(CH, "dana")
+    assert w.may_have(CH, "eve")
     clock.advance(299)
-    assert not w.may_have(CH, "fay") and len(loads.calls) == 1
+    assert not w.may_have(CH, "fay")
+    assert len(loads.calls) == 1
     clock.advance(1)
     assert not w.may_have(CH, "fay")  # answered from the old set while reloading
     assert len(loads.calls) == 2
     loads.calls[1].callback([(CH, "fay")])  # queued by another process
-    assert w.may_have(CH, "fay") and not w.may_have(CH, "eve")
+    assert w.may_have(CH, "fay")
+    assert not w.may_have(CH, "eve")
     w.stop()
     clock.advance(1000)
-    assert not w.may_have(CH, "x") and len(loads.calls) == 2  # stopped: no more reloads
+    # stopped: no more reloads
+    assert not w.may_have(CH, "x")
+    assert len(loads.calls) == 2
 
 
 def test_a_failed_load_answers_maybe_and_is_retried_later() -> None:
@@ -84,9 +95,11 @@ def test_a_failed_load_answers_maybe_and_is_retried_later() -> None:
     done = w.load()
     loads.calls[0].errback(RuntimeError("database is locked"))
     assert done.called  # never fails
-    assert w.may_have(CH, "x") and len(loads.calls) == 1
+    assert w.may_have(CH, "x")
+    assert len(loads.calls) == 1
     clock.advance(60)
-    assert w.may_have(CH, "x") and len(loads.calls) == 2
+    assert w.may_have(CH, "x")
+    assert len(loads.calls) == 2
     loads.calls[1].callback([])
     assert not w.may_have(CH, "x")
 

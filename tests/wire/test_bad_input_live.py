@@ -220,9 +220,13 @@ async def test_each_bad_frame_is_logged_once_and_the_session_stays_up(
             assert len(hits) == 1, (label, rosey_log)
             warnings = [line for line in rosey_log if "bad frame" in line or "event" in line]
             assert len(warnings) == 1, (label, rosey_log)
-        assert conn.connected and conn.ready
-        assert len(server.conns) == 1 and not server.closed  # never reconnected
-        assert site.config is not None and site.config.hits == 1
+        assert conn.connected
+        assert conn.ready
+        # never reconnected
+        assert len(server.conns) == 1
+        assert not server.closed
+        assert site.config is not None
+        assert site.config.hits == 1
         # the same unknown event again is not logged a second time
         rosey_log.clear()
         ws.send('42["fooBarBaz",{"x":2}]')
@@ -271,7 +275,8 @@ async def test_a_join_the_server_never_answers_times_out_and_the_bot_reconnects(
     conn: CyTubeConnection | None = None
     try:
         conn, events = await joined_connection(site, join_timeout=0.5)
-        assert len(site.server.conns) == 2 and conn.ready
+        assert len(site.server.conns) == 2
+        assert conn.ready
         errors = [e for e in events if e.name == "error"]
         assert [type(e.platform_data) for e in errors] == [JoinTimeout]
         assert errors[0].content == (

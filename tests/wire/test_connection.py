@@ -132,17 +132,21 @@ def test_registered_login_comes_first_then_join_then_ready_after_the_burst(h: Ha
     ready = h.conn.when_ready()
     h.connect()
     assert h.out() == [["login", {"name": "labbot", "pw": "secret"}]]
-    assert h.conn.connected and not h.conn.ready
+    assert h.conn.connected
+    assert not h.conn.ready
     h.server("rank", 1)
     h.server("login", {"success": True, "name": "LabBot"})
     assert h.out()[-1] == ["joinChannel", {"name": "labchan"}]
     h.burst(rank=3)
-    assert h.conn.ready and h.conn.rank == 3 and ready.called
+    assert h.conn.ready
+    assert h.conn.rank == 3
+    assert ready.called
     replay = [e for e in h.events if e.name == events.MESSAGE]
     assert [e.replayed for e in replay] == [True]
     h.server("chatMsg", {"username": "u", "msg": "new &amp; live", "meta": {}, "time": 2_000})
     live = [e for e in h.events if e.name == events.MESSAGE][-1]
-    assert not live.replayed and live.content == "new & live"
+    assert not live.replayed
+    assert live.content == "new & live"
     names = h.names()
     assert names[0] == events.CONNECTED
     assert names.index(events.USER_LIST) < names.index(events.READY)
@@ -155,7 +159,8 @@ def test_when_ready_deferreds_are_fresh_per_caller(h: Harness) -> None:
     a, b = h.conn.when_ready(), h.conn.when_ready()
     assert a is not b
     h.join()
-    assert a.called and b.called
+    assert a.called
+    assert b.called
 
 
 def test_guest_login_sends_no_password() -> None:
@@ -174,7 +179,8 @@ def test_anonymous_joins_at_once_with_rank_minus_one() -> None:
     assert h.out() == [["joinChannel", {"name": "labchan"}]]
     h.server("chatMsg", {"username": "u", "msg": "old", "meta": {}, "time": 1_000})
     h.server("userlist", [])
-    assert h.conn.ready and h.conn.rank == -1
+    assert h.conn.ready
+    assert h.conn.rank == -1
 
 
 def test_ready_waits_for_the_rank_when_userlist_comes_first() -> None:
@@ -208,11 +214,13 @@ def test_wrong_channel_password_stops_reconnecting(rosey_log: list[str]) -> None
     h.server("login", {"success": True, "name": "labbot"})
     h.server("needPassword", True)
     assert failures[0].check(ChannelPasswordError)
-    assert h.sent[-1] == "41" and h.closes == [False]
+    assert h.sent[-1] == "41"
+    assert h.closes == [False]
     assert not h.conn._client.running
     assert [line for line in rosey_log if "channel password wrong: set channel_password" in line]
     error = [e for e in h.events if e.name == events.ERROR][-1]
-    assert isinstance(error.platform_data, ChannelPasswordError) and error.extra["fatal"]
+    assert isinstance(error.platform_data, ChannelPasswordError)
+    assert error.extra["fatal"]
     assert not [line for line in rosey_log if "s3cr3t-pw" in line]  # never logged
 
 
@@ -259,9 +267,11 @@ def test_login_errors_map_to_typed_errors_with_the_message_kept(
 
 def test_guest_limit_seconds_are_parsed() -> None:
     error = login_error("Guest logins are restricted to one per IP address per 45 seconds.")
-    assert isinstance(error, GuestLoginLimited) and error.retry_after == 45
+    assert isinstance(error, GuestLoginLimited)
+    assert error.retry_after == 45
     odd = login_error("Guest logins are restricted somehow")
-    assert isinstance(odd, GuestLoginLimited) and odd.retry_after == 60
+    assert isinstance(odd, GuestLoginLimited)
+    assert odd.retry_after == 60
     assert login_error(None).server_message == "login refused with no reason given"
 
 
@@ -274,7 +284,8 @@ def test_bad_credentials_stop_reconnecting_with_a_clear_line(
     assert isinstance(h.conn.stopped_for, BadCredentials)
     assert not h.conn._client.running
     line = next(line for line in rosey_log if "not reconnecting" in line)
-    assert "login as 'labbot' refused" in line and "check username and password" in line
+    assert "login as 'labbot' refused" in line
+    assert "check username and password" in line
     assert "secret" not in "".join(rosey_log)
     failed = h.conn.when_ready()
     failed.addErrback(lambda f: f.trap(BadCredentials))
@@ -285,10 +296,12 @@ def test_name_in_use_leaves_and_reconnects_with_backoff() -> None:
     h = Harness(username="guest1", password=None)
     h.connect()
     h.server("login", {"success": False, "error": "That name is already in use on this channel."})
-    assert h.conn.stopped_for is None and h.conn._client.running
+    assert h.conn.stopped_for is None
+    assert h.conn._client.running
     assert h.closes == [False]
     error = [e for e in h.events if e.name == events.ERROR][-1]
-    assert isinstance(error.platform_data, NameInUse) and not error.extra["fatal"]
+    assert isinstance(error.platform_data, NameInUse)
+    assert not error.extra["fatal"]
 
 
 def test_guest_login_limit_waits_the_named_seconds_then_gives_up_after_the_limit() -> None:
@@ -314,18 +327,22 @@ def test_join_timeout_counts_from_the_last_answer_and_the_wait_the_server_asked_
     h.server("login", {"success": False, "error": "Guest logins are restricted to one per "
                        "IP address per 30 seconds."})  # fmt: skip
     h.idle(39.9)  # the 30 s the server asked for, then 9.9 s of silence
-    assert h.closes == [] and events.ERROR not in h.names()
+    assert h.closes == []
+    assert events.ERROR not in h.names()
     h.idle(0.2)
     (error,) = [e for e in h.events if e.name == events.ERROR]
     assert isinstance(error.platform_data, JoinTimeout)
-    assert h.closes == [False] and h.sent[-1] == "41"  # left politely: the socket is alive
+    # left politely: the socket is alive
+    assert h.closes == [False]
+    assert h.sent[-1] == "41"
     assert h.conn.stopped_for is None  # and reconnects
 
 
 def test_a_joined_bot_has_no_join_timeout(h: Harness) -> None:
     h.join()
     h.idle(3600)
-    assert h.conn.ready and events.ERROR not in h.names()
+    assert h.conn.ready
+    assert events.ERROR not in h.names()
 
 
 def test_guest_retry_is_not_sent_on_a_dead_session() -> None:
@@ -346,7 +363,9 @@ def test_duplicate_login_kick_stops_reconnecting(rosey_log: list[str]) -> None: 
     names = h.names()
     assert events.KICKED in names
     assert h.events[names.index(events.KICKED)].platform_data == {"reason": "Duplicate login"}
-    assert h.sent[-1] == "41" and h.closes == [False]  # rosey closes; CyTube would not
+    # rosey closes; CyTube would not
+    assert h.sent[-1] == "41"
+    assert h.closes == [False]
     assert isinstance(h.conn.stopped_for, Kicked)
     assert not h.conn._client.running
     line = next(line for line in rosey_log if "not reconnecting" in line)
@@ -362,7 +381,8 @@ def test_ban_and_invalid_channel_kicks_stop(reason: str, rosey_log: list[str]) -
     h = Harness()
     h.join()
     h.server("kick", {"reason": reason})
-    assert isinstance(h.conn.stopped_for, Kicked) and h.conn.stopped_for.reason == reason
+    assert isinstance(h.conn.stopped_for, Kicked)
+    assert h.conn.stopped_for.reason == reason
     assert any("not reconnecting" in line and reason in line for line in rosey_log)
 
 
@@ -372,10 +392,12 @@ def test_other_kicks_rejoin_after_the_configured_delay() -> None:
     h.idle(3600)  # a healthy session: no penalty
     h.server("kick", {"reason": "Channel reloading"})
     h.driver.lost("websocket closed (code 1000)")
-    assert h.conn.stopped_for is None and h.conn._client.running
+    assert h.conn.stopped_for is None
+    assert h.conn._client.running
     assert h.conn.reconnector(1) == 42
     assert h.conn.reconnector(1) == 5  # the hold was for one retry
-    assert events.KICKED in h.names() and h.names()[-1] == events.DISCONNECTED
+    assert events.KICKED in h.names()
+    assert h.names()[-1] == events.DISCONNECTED
 
 
 def test_a_kick_right_after_joining_raises_the_penalty() -> None:
@@ -526,10 +548,12 @@ def test_a_server_inventing_event_names_cannot_grow_the_log_or_memory_without_bo
 def test_disconnect_closes_politely_and_reports(h: Harness) -> None:
     h.join()
     h.conn.disconnect("operator asked")
-    assert h.sent[-1] == "41" and h.closes == [False]
+    assert h.sent[-1] == "41"
+    assert h.closes == [False]
     h.driver.lost("websocket closed (code 1000)")
     assert h.events[-1] == Event(events.DISCONNECTED, {"reason": "operator asked"})
-    assert not h.conn.connected and not h.conn.ready
+    assert not h.conn.connected
+    assert not h.conn.ready
     h.conn.disconnect()  # no session: nothing to do
 
 
@@ -567,7 +591,8 @@ def test_no_such_channel_from_the_socketconfig_stops(rosey_log: list[str]) -> No
     clock.advance(0)
     assert isinstance(conn.stopped_for, NoSuchChannel)
     assert not conn._client.running
-    assert seen[-1].name == events.ERROR and seen[-1].extra["fatal"]
+    assert seen[-1].name == events.ERROR
+    assert seen[-1].extra["fatal"]
     assert any('Channel "bad name" does not exist.' in line and "check the channel name" in line
                for line in rosey_log)  # fmt: skip
     clock.advance(3600)

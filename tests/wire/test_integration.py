@@ -90,7 +90,8 @@ async def test_joins_with_login_first_gets_the_burst_and_chats(
     bots.append(bot)
     bot.start()
     await bot.ready()
-    assert bot.conn.ready and bot.conn.rank == 3
+    assert bot.conn.ready
+    assert bot.conn.rank == 3
     sent = [r.event for r in peer.events("login") + peer.events("joinChannel")]
     assert sent == ["login", "joinChannel"]
     assert [r.event for r in peer.received][:2] == ["login", "joinChannel"]  # login first
@@ -105,7 +106,8 @@ async def test_joins_with_login_first_gets_the_burst_and_chats(
     bot.conn.send_message("hello <world> & all")
     await bot.seen(lambda e: e.name == events.MESSAGE and e.user == "labbot")
     echo = bot.named(events.MESSAGE)[-1]
-    assert echo.content == "hello <world> & all" and not echo.replayed
+    assert echo.content == "hello <world> & all"
+    assert not echo.replayed
     assert "&lt;world&gt;" in echo.platform_data["msg"]
     peer.chat("labuser", "live line")
     await bot.seen(lambda e: e.content == "live line")
@@ -145,7 +147,8 @@ async def test_dropped_connection_reconnects_by_itself(peer: CyTubePeer, bots: l
     await bot.count(events.DISCONNECTED, 1)
     assert not bot.conn.ready
     await bot.count(events.READY, 2)
-    assert bot.conn.session is not first and bot.conn.ready
+    assert bot.conn.session is not first
+    assert bot.conn.ready
     assert len(peer.events("joinChannel")) == 2
     await peer.when(lambda p: p.users == ["labbot"])
 
@@ -223,7 +226,8 @@ async def test_bad_password_stops_with_a_typed_error(peer: CyTubePeer, bots: lis
     bot.start()
     await bot.seen(lambda e: e.name == events.ERROR)
     assert isinstance(bot.conn.stopped_for, BadCredentials)
-    assert failed and failed[0].check(BadCredentials)
+    assert failed
+    assert failed[0].check(BadCredentials)
     await peer.when(lambda p: p.connections == 0)
 
 
@@ -253,7 +257,8 @@ async def test_heartbeat_keeps_a_quiet_session_alive(bots: list[Bot]) -> None:
         assert session is not None
         received = session.frames_in
         await eventually(lambda: session.frames_in >= received + 5)  # five server pings
-        assert bot.conn.session is session and bot.conn.ready
+        assert bot.conn.session is session
+        assert bot.conn.ready
         assert not bot.named(events.DISCONNECTED)
     finally:
         await bot.conn.stopService()
@@ -274,7 +279,8 @@ async def test_a_second_login_as_the_bot_kicks_the_first_which_stops(
     assert isinstance(first.conn.stopped_for, Kicked)
     assert first.conn.stopped_for.reason == "Duplicate login"
     await peer.when(lambda p: p.connections == 1)
-    assert second.conn.ready and second.conn.stopped_for is None
+    assert second.conn.ready
+    assert second.conn.stopped_for is None
 
 
 @pytest_twisted.ensureDeferred
@@ -289,7 +295,8 @@ async def test_invalid_channel_name_stops_at_the_socketconfig(peer: CyTubePeer) 
         await eventually(lambda: conn.stopped_for is not None)
         assert isinstance(conn.stopped_for, NoSuchChannel)
         assert str(conn.stopped_for) == 'Channel "no such/channel" does not exist.'
-        assert seen[-1].name == events.ERROR and peer.connects == 0
+        assert seen[-1].name == events.ERROR
+        assert peer.connects == 0
     finally:
         await conn.stopService()
 

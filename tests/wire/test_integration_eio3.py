@@ -70,7 +70,8 @@ async def test_eio3_logs_in_joins_chats_and_keeps_the_heartbeat(node: NodePeer) 
         # rosey pings every 0.3 s; without pings node would have dropped it after 1 s
         sent = session.frames_out
         await eventually(lambda: session.frames_out >= sent + 6)
-        assert conn.session is session and conn.ready
+        assert conn.session is session
+        assert conn.ready
         assert not [e for e in seen if e.name == events.DISCONNECTED]
     finally:
         await conn.stopService()

@@ -153,7 +153,8 @@ def feed(flow: JoinFlow, what: Input) -> list[Any]:
         return [shape(s) for s in flow.start()]
     name, data = EVENTS[what]
     classified = flow.classify(name, data)
-    assert classified is not None and classified[0] is what, (name, data, flow.phase)
+    assert classified is not None, (name, data, flow.phase)
+    assert classified[0] is what, (name, data, flow.phase)
     return [shape(s) for s in flow.handle(name, data)]
 
 
@@ -204,14 +205,16 @@ def test_events_the_flow_does_not_read_are_no_input() -> None:
         assert flow.classify(name, data) is None, (name, data)
         assert flow.handle(name, data) == []
     flow.start()
-    assert flow.handle("rank", True) == [] and flow.rank is None
+    assert flow.handle("rank", True) == []
+    assert flow.rank is None
 
 
 def test_password_asked_with_none_set_is_refused_as_required() -> None:
     flow = JoinFlow("lab")
     flow.start()
     seen = flow.classify("needPassword", False)
-    assert seen is not None and seen[0] is I.PASSWORD_REFUSED
+    assert seen is not None
+    assert seen[0] is I.PASSWORD_REFUSED
     (step,) = flow.handle("needPassword", False)
     assert shape(step) == ("Fail", "ChannelPasswordError", "channel password required", True, 0.0)
 
@@ -224,11 +227,14 @@ def test_the_guest_limit_is_retried_up_to_the_limit_then_fatal() -> None:
         assert flow.classify(*limited)[0] is I.LOGIN_LIMITED  # type: ignore[index]
         steps = flow.handle(*limited)
         assert steps[1] == SendLater(30.0, "login", {"name": "guest"})
-        assert flow.guest_retries == n and flow.phase is P.LOGIN
+        assert flow.guest_retries == n
+        assert flow.phase is P.LOGIN
     assert flow.classify(*limited)[0] is I.LOGIN_REFUSED  # type: ignore[index]
     (step,) = flow.handle(*limited)
-    assert isinstance(step, Fail) and isinstance(step.error, GuestLoginLimited)
-    assert step.fatal and flow.phase is P.DONE
+    assert isinstance(step, Fail)
+    assert isinstance(step.error, GuestLoginLimited)
+    assert step.fatal
+    assert flow.phase is P.DONE
 
 
 @pytest.mark.parametrize(
@@ -243,8 +249,10 @@ def test_a_refused_login_is_fatal_only_when_retrying_cannot_help(error: str, fat
     flow = JoinFlow("lab", username="bot")
     flow.start()
     (step,) = flow.handle("login", {"success": False, "error": error})
-    assert isinstance(step, Fail) and type(step.error) is fatal
-    assert step.fatal is (fatal is BadCredentials) and step.hold == 0
+    assert isinstance(step, Fail)
+    assert type(step.error) is fatal
+    assert step.fatal is (fatal is BadCredentials)
+    assert step.hold == 0
 
 
 @pytest.mark.parametrize(
@@ -263,7 +271,8 @@ def test_a_kick_stops_or_rejoins_by_the_kick_policy(
     flow = JoinFlow("lab", kicks=KickPolicy(rejoin_delay=7.0))
     flow.start()
     (step,) = flow.handle("kick", data)
-    assert isinstance(step, Fail) and isinstance(step.error, Kicked)
+    assert isinstance(step, Fail)
+    assert isinstance(step.error, Kicked)
     assert (step.error.reason, step.fatal, step.hold) == (reason, fatal, hold)
 
 
@@ -286,4 +295,5 @@ def test_the_password_error_is_the_typed_one() -> None:
     flow = JoinFlow("lab", channel_password="x")
     flow.start()
     (step,) = flow.handle("needPassword", True)
-    assert isinstance(step, Fail) and isinstance(step.error, ChannelPasswordError)
+    assert isinstance(step, Fail)
+    assert isinstance(step.error, ChannelPasswordError)

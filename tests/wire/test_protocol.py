@@ -74,7 +74,8 @@ def test_handshake_connects_the_namespace_inside_the_protocol() -> None:
     assert w.sent == ["40"]
     assert not w.driver.connected
     w.driver.receive('40{"sid":"nsp"}')
-    assert w.driver.connected and w.driver.sid == "nsp"
+    assert w.driver.connected
+    assert w.driver.sid == "nsp"
     assert w.handler.calls == [("opened",), ("connected", "nsp")]
 
 
@@ -197,11 +198,13 @@ def test_when_connected_and_when_closed_are_fresh_per_caller() -> None:
     a, b = w.driver.when_connected(), w.driver.when_connected()
     assert a is not b
     w.connect()
-    assert a.result == "nsp" and b.result == "nsp"
+    assert a.result == "nsp"
+    assert b.result == "nsp"
     assert w.driver.when_connected().result == "nsp"
     c1, c2 = w.driver.when_closed(), w.driver.when_closed()
     w.driver.lost("gone")
-    assert c1.result == "gone" and c2.result == "gone"
+    assert c1.result == "gone"
+    assert c2.result == "gone"
     late = w.driver.when_connected()
     late.addErrback(lambda f: f.trap(ConnectionClosed))
 
@@ -223,7 +226,8 @@ def test_polite_close_sends_41_first() -> None:
     w = Wire()
     w.connect()
     w.driver.close("bye")
-    assert w.sent[-1] == "41" and w.closes == [False]
+    assert w.sent[-1] == "41"
+    assert w.closes == [False]
     with pytest.raises(NotConnected):
         w.driver.emit("chatMsg", {})
 
@@ -233,7 +237,8 @@ def test_bad_frames_are_counted_and_the_session_stays_up(rosey_log: list[str]) -
     w.connect()
     for frame in ["", "42[", "x", '42["ok"'] * 2:
         w.driver.receive(frame)
-    assert w.driver.bad_frames == 8 and w.driver.connected
+    assert w.driver.bad_frames == 8
+    assert w.driver.connected
     assert len([line for line in rosey_log if "ignored a bad frame" in line]) == 8
 
 
@@ -290,7 +295,8 @@ async def test_adapter_drops_binary_bad_utf8_and_oversized_messages_and_stays_up
         assert "message of 5002 bytes is over the 4096-byte limit" in bad[2]
         assert "message of 5002 bytes is over the 4096-byte limit" in bad[3]
         assert ("event", "chatMsg", "c" * 4000) in recorder.calls
-        assert proto.driver.connected and not site.server.closed
+        assert proto.driver.connected
+        assert not site.server.closed
         # the adapter answers pings through the session
         ws.send("2")
         await site.server.when(lambda: "3" in site.server.received)
@@ -313,4 +319,5 @@ def test_close_handshake_waits_for_the_server_even_at_the_end_of_a_second() -> N
     timer._get_seconds = lambda: 1000.999
     timer._create_delayed_call = lambda delay, *a: delays.append(delay)
     timer.call_later(factory.closeHandshakeTimeout, lambda: None)
-    assert delays and delays[0] >= 2.0
+    assert delays
+    assert delays[0] >= 2.0

@@ -202,8 +202,10 @@ def test_the_private_autobahn_state_the_lean_path_reads_is_there() -> None:
         "pyproject.toml."
     )
     # the lean path runs only between messages: that is what these say there
-    assert proto.current_frame is None and proto.inside_message is False
-    assert proto._perMessageCompress is None and proto.data == b""
+    assert proto.current_frame is None
+    assert proto.inside_message is False
+    assert proto._perMessageCompress is None
+    assert proto.data == b""
 
 
 def test_whole_text_frames_take_the_lean_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,9 +223,11 @@ def test_whole_text_frames_take_the_lean_path(monkeypatch: pytest.MonkeyPatch) -
     calls.clear()  # the handshake's own call
     sizes = (1, 9, 125, 126, 300, 65535)
     link.feed(b"".join(frame("x" * n) for n in sizes))
-    assert [len(t) for t in link.driver.texts()] == list(sizes) and calls == []
+    assert [len(t) for t in link.driver.texts()] == list(sizes)
+    assert calls == []
     link.feed(frame("x" * 65536))
-    assert link.driver.texts()[-1] == "x" * 65536 and calls
+    assert link.driver.texts()[-1] == "x" * 65536
+    assert calls
 
 
 # -- hand-cut buffers ----------------------------------------------------------------------------
@@ -300,7 +304,8 @@ def test_frames_after_the_session_closed_the_socket_go_to_autobahn(abort: bool) 
         link.driver.on_text = close_on_bye
         link.feed(frame("bye") + frame("late") + frame(b"", PING))
         if abort:
-            assert link.driver.texts() == ["bye"] and link.dropped()
+            assert link.driver.texts() == ["bye"]
+            assert link.dropped()
         else:
             assert link.proto.state == WebSocketProtocol.STATE_CLOSING
             assert link.sent()[0] == (CLOSE, close_payload(1000))
@@ -331,7 +336,8 @@ def test_a_masked_frame_from_the_server_fails_the_connection(length: int) -> Non
     """RFC 6455 §5.1: a client closes the connection when it sees a masked frame."""
     link = both(frame("ok") + frame("e" * length, mask=b"\x01\x02\x03\x04") + frame("never"))
     assert link.driver.texts() == ["ok"]
-    assert link.dropped() and link.proto.state == WebSocketProtocol.STATE_CLOSED
+    assert link.dropped()
+    assert link.proto.state == WebSocketProtocol.STATE_CLOSED
     link.lose()
     assert "masked server-to-client frame" in link.driver.calls[-1][1]
 
@@ -340,7 +346,8 @@ def test_a_masked_frame_from_the_server_fails_the_connection(length: int) -> Non
 def test_rsv_bits_without_an_extension_fail_the_connection(rsv: int) -> None:
     link = both(frame("ok") + frame("odd", rsv=rsv) + frame("never"))
     assert link.driver.texts() == ["ok"]
-    assert link.dropped() and link.proto.state == WebSocketProtocol.STATE_CLOSED
+    assert link.dropped()
+    assert link.proto.state == WebSocketProtocol.STATE_CLOSED
     link.lose()
     assert f"RSV = {rsv} and no extension negotiated" in link.driver.calls[-1][1]
 
@@ -357,7 +364,8 @@ def test_a_frame_over_the_limit_is_dropped_and_the_next_is_delivered() -> None:
         ("refuse", "message of 1001 bytes is over the 1000-byte limit"),
         ("text", "ok"),
     ]
-    assert link.proto.state == WebSocketProtocol.STATE_OPEN and not link.dropped()
+    assert link.proto.state == WebSocketProtocol.STATE_OPEN
+    assert not link.dropped()
 
 
 def test_binary_and_non_utf8_frames_are_refused_and_the_socket_stays_up() -> None:

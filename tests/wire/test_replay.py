@@ -220,14 +220,16 @@ def test_guest_join(captures) -> None:
         ]
     )
     messages = conn.named("message")
-    assert len(CUT_320) == 320 and messages[5].content == CUT_320
+    assert len(CUT_320) == 320
+    assert messages[5].content == CUT_320
     assert [m.extra["action"] for m in messages].count(True) == 1
     assert messages[6].extra["action"] is True
     # Original times, in seconds: the burst is older than the live chat.
     assert messages[0].timestamp == 1795296711.77
     assert messages[-1].timestamp == 1795296752.495
     times = [m.timestamp for m in messages]
-    assert None not in times and times == sorted(times)
+    assert None not in times
+    assert times == sorted(times)
     assert messages[0].platform_data["msg"].startswith("<strong>bold</strong>")
     assert conn.users() == [("labuser",)]
     [join] = conn.named("user_join")

@@ -161,14 +161,16 @@ def test_a_joined_session_is_scored_by_how_long_it_lasted(lasted: float, penalty
     r.penalty = 2
     clock.advance(lasted - 1)  # policy_in already advanced 1 s
     r.session_ended()
-    assert r.penalty == penalty and r.phase is P.IDLE
+    assert r.penalty == penalty
+    assert r.phase is P.IDLE
 
 
 def test_a_refusal_after_an_attempt_that_failed_otherwise_refunds_nothing() -> None:
     """An attempt that failed some other way (a timeout: it may have reached the server) keeps
     its token; the refused socketconfig fetch of the next attempt gives back none of it."""
     r, _ = policy_in(P.CONNECTING)
-    assert r(1) == 5 and r.phase is P.IDLE
+    assert r(1) == 5
+    assert r.phase is P.IDLE
     r.connect_refused()
     assert r.budget.tokens == pytest.approx(4, abs=0.01)
 
@@ -193,4 +195,5 @@ def test_any_sequence_of_calls_gives_delays_within_bounds(calls: list[Input], dr
         if what is I.DELAY:
             assert 0 < result <= ceiling
             clock.advance(result)
-        assert r.penalty >= 0 and 0 <= r.budget.tokens <= p.budget_burst
+        assert r.penalty >= 0
+        assert 0 <= r.budget.tokens <= p.budget_burst
