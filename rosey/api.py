@@ -36,10 +36,13 @@ from rosey.bot.commands import (
     rank_name,
 )
 from rosey.bot.errors import ActionFailed, ActionRefused, TargetNotFound
+from rosey.bot.medialink import MediaLinkError, parse_media_link
 from rosey.bot.state import NowPlaying, PlaylistItem, User
+from rosey.bot.state.models import Malformed, parse_item
 from rosey.errors import ChannelPermissionError, NotConnected
 from rosey.events import Event
 from rosey.storage.errors import StorageError
+from rosey.storage.rows import MediaPlay, OutboundMessage, UserStats
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -63,16 +66,23 @@ __all__ = [
     "IChannelView",
     "IKeyValue",
     "IPluginAPI",
+    "Malformed",
+    "MediaLinkError",
+    "MediaPlay",
     "NotConnected",
     "NowPlaying",
+    "OutboundMessage",
     "PlaylistItem",
     "Rest",
     "StorageError",
     "TargetNotFound",
     "User",
     "UserName",
+    "UserStats",
     "Where",
     "command",
+    "parse_item",
+    "parse_media_link",
     "rank_name",
 ]
 

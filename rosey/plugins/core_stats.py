@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from rosey.api import Arg, Command, CommandContext, Rest, StorageError, UserName, command
+from rosey.api import Arg, Command, CommandContext, Rest, StorageError, UserName, UserStats, command
 from rosey.plugins.core_tell import TellDelivery
 from rosey.plugins.support import ago, clean_text, count_of, human_duration, safe_line
-from rosey.storage.rows import UserStats
 
 if TYPE_CHECKING:
     from rosey.api import IPluginAPI

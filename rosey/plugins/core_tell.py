@@ -22,9 +22,8 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from rosey import events
-from rosey.api import Event, StorageError
+from rosey.api import Event, OutboundMessage, StorageError
 from rosey.plugins.support import TaskSet, ago, all_done, clean_text, safe_line, split_message
-from rosey.storage.rows import OutboundMessage
 
 if TYPE_CHECKING:
     from rosey.api import IPluginAPI

@@ -32,11 +32,10 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 
 from rosey import events
-from rosey.api import StorageError
+from rosey.api import StorageError, UserStats
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory, Settings
 from rosey.plugins.support import TaskSet, safe_line
-from rosey.storage.rows import UserStats
 
 if TYPE_CHECKING:
     from rosey.api import IPluginAPI

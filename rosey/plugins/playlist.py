@@ -49,13 +49,15 @@ from rosey.api import (
     Choice,
     Command,
     CommandContext,
+    Malformed,
+    MediaLinkError,
     PlaylistItem,
     Rest,
     StorageError,
     command,
+    parse_item,
+    parse_media_link,
 )
-from rosey.bot.medialink import MediaLinkError, parse_media_link
-from rosey.bot.state.models import Malformed, parse_item
 from rosey.events import Event
 from rosey.plugin import Plugin, PluginFactory
 from rosey.plugins.playlist_rules import (

@@ -8,9 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rosey.api import PlaylistItem
+from rosey.api import MediaPlay, PlaylistItem
 from rosey.plugin import Settings
-from rosey.storage.rows import MediaPlay
 
 __all__ = [
     "PlaylistConfig",
