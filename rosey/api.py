@@ -16,7 +16,7 @@ documents exactly this surface and says what is stable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zope.interface import Attribute, Interface
 
@@ -46,9 +46,13 @@ from rosey.storage.rows import MediaPlay, OutboundMessage, UserStats
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.logger import Logger
+
+    from rosey.bot.actions import Actions
+    from rosey.storage.interface import IStorage
 
 __all__ = [
     "ANYWHERE",
@@ -90,7 +94,7 @@ __all__ = [
 class IUsersView(Interface):
     """The users in the channel, read-only (names compare case-insensitively)."""
 
-    names = Attribute("The listed names, in list order (tuple of str).")
+    names: tuple[str, ...] = Attribute("The listed names, in list order.")
 
     def get(name: str) -> User | None:
         """The listed user called ``name``, or None."""
@@ -108,11 +112,11 @@ class IUsersView(Interface):
 class IPlaylistView(Interface):
     """The channel's playlist, read-only."""
 
-    items = Attribute("The items in play order (tuple of :class:`PlaylistItem`).")
-    current_uid = Attribute("The uid the server marked current (int), or None.")
-    current = Attribute("The item the server marked current, or None.")
-    now_playing = Attribute("What plays (:class:`NowPlaying`), or None.")
-    locked = Attribute("Whether the playlist is locked (bool).")
+    items: tuple[PlaylistItem, ...] = Attribute("The items in play order.")
+    current_uid: int | None = Attribute("The uid the server marked current, or None.")
+    current: PlaylistItem | None = Attribute("The item the server marked current, or None.")
+    now_playing: NowPlaying | None = Attribute("What plays, or None.")
+    locked: bool = Attribute("Whether the playlist is locked.")
 
     def __len__() -> int:
         """How many items there are."""
@@ -121,13 +125,13 @@ class IPlaylistView(Interface):
 class IChannelView(Interface):
     """A read-only view of the channel as the server described it, and of the bot in it."""
 
-    name = Attribute("The channel's name on its site (str).")
-    users = Attribute("Who is here (:class:`IUsersView`).")
-    playlist = Attribute("The playlist and what plays (:class:`IPlaylistView`).")
-    own_name = Attribute("The bot's name: the one it logged in with, or the configured one (str).")
-    own_rank = Attribute("The rank the server checks the bot's permissions against (float).")
-    logged_in = Attribute("True once the bot's login succeeded (it can PM).")
-    ready = Attribute("True once the join burst is over (the connection's ``ready`` event).")
+    name: str = Attribute("The channel's name on its site.")
+    users: IUsersView = Attribute("Who is here.")
+    playlist: IPlaylistView = Attribute("The playlist and what plays.")
+    own_name: str = Attribute("The bot's name: the one it logged in with, or the configured one.")
+    own_rank: float = Attribute("The rank the server checks the bot's permissions against.")
+    logged_in: bool = Attribute("True once the bot's login succeeded (it can PM).")
+    ready: bool = Attribute("True once the join burst is over (the connection's ``ready`` event).")
 
     def is_me(name: str) -> bool:
         """Whether ``name`` is the bot itself (case-insensitive)."""
@@ -145,7 +149,7 @@ class IKeyValue(Interface):
     """The plugin's own key/value store in the channel's storage (kept across reloads and
     restarts when :attr:`IPluginAPI.persistent`)."""
 
-    namespace = Attribute("The plugin's namespace (its name).")
+    namespace: str = Attribute("The plugin's namespace (its name).")
 
     def get(key: str) -> Deferred[str | None]:
         """The value stored under ``key``, or None (absent or expired)."""
@@ -164,22 +168,22 @@ class IPluginAPI(Interface):
     removes its own on ``stop``.
     """
 
-    name = Attribute("The plugin's name (its config table is [plugins.NAME]).")
-    settings = Attribute("The plugin's parsed settings: what its ``parse_config`` returned.")
-    log = Attribute("A twisted.logger.Logger for the plugin.")
-    clock = Attribute("The reactor's clock (IReactorTime): ``seconds()``, ``callLater``.")
-    started_at = Attribute("``clock.seconds()`` when the channel's bot was made (float).")
-    prefix = Attribute("The command prefix, e.g. ``!`` (str).")
-    max_line_length = Attribute("The longest chat line the bot sends, in UTF-16 units (int).")
-    channel = Attribute("The channel, read-only (:class:`IChannelView`).")
-    actions = Attribute(
+    name: str = Attribute("The plugin's name (its config table is [plugins.NAME]).")
+    settings: Any = Attribute("The plugin's parsed settings: what its ``parse_config`` returned.")
+    log: Logger = Attribute("A logger for the plugin.")
+    clock: IReactorTime = Attribute("The reactor's clock: ``seconds()``, ``callLater``.")
+    started_at: float = Attribute("``clock.seconds()`` when the channel's bot was made.")
+    prefix: str = Attribute("The command prefix, e.g. ``!``.")
+    max_line_length: int = Attribute("The longest chat line the bot sends, in UTF-16 units.")
+    channel: IChannelView = Attribute("The channel, read-only.")
+    actions: Actions = Attribute(
         "The typed channel actions (:class:`rosey.bot.actions.Actions`): kick, ban, mute, "
         "queue, delete, play_next, …; each a Deferred that fires on the server's confirmation."
     )
-    storage = Attribute("The channel's storage (:class:`rosey.storage.interface.IStorage`).")
-    storage_key = Attribute("The channel key that storage rows are scoped by (str).")
-    persistent = Attribute("True when storage keeps data (a database), False for none (bool).")
-    kv = Attribute("The plugin's key/value store (:class:`IKeyValue`).")
+    storage: IStorage = Attribute("The channel's storage.")
+    storage_key: str = Attribute("The channel key that storage rows are scoped by.")
+    persistent: bool = Attribute("True when storage keeps data (a database), False for none.")
+    kv: IKeyValue = Attribute("The plugin's key/value store.")
 
     def say(text: str, meta: dict[str, Any] | None = None) -> Deferred[None]:
         """Send a chat line through the flood-safe send queue; fires once the server echoed
