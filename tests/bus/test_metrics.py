@@ -26,13 +26,12 @@ def test_without_a_bus_nothing_is_shown() -> None:
 
 def test_the_bus_state_buffer_and_counters() -> None:
     metrics = Metrics()
-    state = {"state": "disconnected", "buffered": 42, "published": 7, "dropped": 3}
     metrics.observe_bus(
         BusProbe(
-            state=lambda: state["state"],
-            buffered=lambda: state["buffered"],
-            published=lambda: state["published"],
-            dropped=lambda: state["dropped"],
+            state=lambda: "disconnected",
+            buffered=lambda: 42,
+            published=lambda: 7,
+            dropped=lambda: 3,
         )
     )
     assert samples(metrics) == {
@@ -43,4 +42,9 @@ def test_the_bus_state_buffer_and_counters() -> None:
     }
     health = metrics.health(60)
     assert health.ok  # the bus being away does not make rosey unhealthy: it is shown
-    assert health.as_json()["bus"] == state
+    assert health.as_json()["bus"] == {
+        "state": "disconnected",
+        "buffered": 42,
+        "published": 7,
+        "dropped": 3,
+    }
