@@ -45,6 +45,8 @@ log = Logger(namespace="rosey.bus")
 
 #: Seconds between two overflow reports (the first drop is reported at once).
 OVERFLOW_REPORT_EVERY = 60.0
+#: Seconds before the same connection error is logged again.
+ERROR_REPORT_EVERY = 60.0
 #: JetStream's de-duplication window (seconds): longer than any retry of one event.
 DUPLICATE_WINDOW = 120.0
 DAY = 86400.0
@@ -79,7 +81,7 @@ class NatsPublisher:
         self._nc: Any = None
         self._overflow_reported = 0  # drops already reported
         self._overflow_timer: asyncio.TimerHandle | None = None
-        self._last_error = ""
+        self._errors_logged: dict[str, float] = {}  # error text -> when last logged
 
     @property
     def buffered(self) -> int:
@@ -146,9 +148,12 @@ class NatsPublisher:
         return options
 
     async def _on_error(self, error: Exception) -> None:
+        # A refused login or a server that is away repeats on every retry (nats-py's reconnect
+        # alternates two errors for a refused login): each text at most once a minute.
         text = f"{type(error).__name__}: {error}".strip()
-        if text != self._last_error:  # once per distinct error, not once per retry
-            self._last_error = text
+        now = time.monotonic()
+        if now - self._errors_logged.get(text, -ERROR_REPORT_EVERY) >= ERROR_REPORT_EVERY:
+            self._errors_logged[text] = now
             log.error("bus {urls}: {error}", urls=self._urls(), error=text)
 
     async def _on_disconnected(self) -> None:
@@ -163,7 +168,7 @@ class NatsPublisher:
 
     def _up(self) -> None:
         self.state = interface.CONNECTED
-        self._last_error = ""
+        self._errors_logged.clear()
         self._connected.set()
 
     def _urls(self) -> str:

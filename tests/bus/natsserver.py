@@ -39,8 +39,11 @@ def free_port() -> int:
 class NatsServer:
     """One nats-server process; :meth:`start` and :meth:`kill` as often as a test likes."""
 
-    def __init__(self, binary: str, store: Path, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str, store: Path, port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.binary = binary
+        self.args = args
         self.store = store
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -55,7 +58,8 @@ class NatsServer:
         assert self.process is None, "already running"
         self.log = bytearray()  # this run's log only
         self.process = subprocess.Popen(
-            [self.binary, "-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)],
+            [self.binary, "-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)]
+            + list(self.args),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

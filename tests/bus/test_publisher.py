@@ -160,3 +160,35 @@ def test_a_stop_with_the_bus_away_says_what_it_could_not_publish(
     asyncio.run(scenario())
     left = [e for e in logged if "not published" in e.get("log_format", "")]
     assert [e["left"] for e in left] == [7]
+
+
+def test_wrong_credentials_are_logged_once_and_retried_without_the_secret(
+    nats_server: NatsServer, logged: list[dict[str, Any]]
+) -> None:
+    nats_server.kill()
+    secured = NatsServer(
+        nats_server.binary,
+        nats_server.store,
+        nats_server.port,
+        args=("--user", "rosey", "--pass", "right-pw"),
+    )
+    secured.start()
+    try:
+
+        async def scenario() -> NatsPublisher:
+            bus = NatsPublisher(fast(secured.url, user="rosey", password="wrong-pw"))
+            bus.start()
+            bus.publish(chat(0), CHANNEL)
+            await until(lambda: any("Authorization" in str(e.get("error")) for e in logged))
+            await until(lambda: secured.log.count(b"authentication error") >= 3)
+            assert bus.state == interface.CONNECTING
+            await bus.stop()
+            return bus
+
+        bus = asyncio.run(scenario())
+    finally:
+        secured.kill()
+    errors = [e for e in logged if "Authorization" in str(e.get("error"))]
+    assert len(errors) == 1  # one line for three refused attempts
+    assert "wrong-pw" not in repr(errors)
+    assert bus.buffered == 1
