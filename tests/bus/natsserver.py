@@ -57,9 +57,9 @@ class NatsServer:
         """Start it and return once it accepts clients (JetStream included)."""
         assert self.process is None, "already running"
         self.log = bytearray()  # this run's log only
+        where = ["-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)]
         self.process = subprocess.Popen(
-            [self.binary, "-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)]
-            + list(self.args),
+            [self.binary, *where, *self.args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
