@@ -79,3 +79,14 @@ def test_bad_values_are_named(bus: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
         parse(with_bus(**bus), {"T": "t"})
     assert "hunter2" not in str(caught.value)
+
+
+def test_config_check_shows_the_bus_with_its_secrets_hidden() -> None:
+    from rosey.daemon.check import render
+
+    assert "# [bus] is not set" in render(parse(CHANNEL, {}))
+    text = render(parse(with_bus(user="rosey", password_env="PW"), {"PW": "hunter2"}))
+    assert "hunter2" not in text
+    assert 'password = "<hidden>"' in text
+    assert 'user = "rosey"' in text
+    assert "# token is not set" in text
