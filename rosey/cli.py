@@ -1,6 +1,7 @@
 """The ``rosey`` command: operator subcommands.
 
-- ``rosey run --config FILE``: the same as ``twistd --nodaemon --pidfile= rosey --config FILE``.
+- ``rosey run --config FILE``: the same as ``twistd --nodaemon --pidfile= rosey --config FILE``
+  (with ``--reactor=asyncio`` when the file has a ``[bus]`` table: nats-py is asyncio).
 - ``rosey db upgrade|downgrade REV|current|history|prune|import-legacy … [--url URL | --config
   FILE]``: the database (with ``--config``, ``upgrade`` also migrates the enabled plugins and
   ``prune`` follows ``[database.retention]``; without, ``prune`` keeps rosey's defaults).
@@ -42,9 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def twistd_argv(twistd: Path, config: str) -> list[str]:
+    """The ``twistd`` command line for ``rosey run``: the asyncio reactor when the
+    configuration has a ``[bus]`` table. A file that cannot be read or parsed gets the default
+    reactor, and twistd's ``rosey`` reports the problem."""
+    import tomllib
+
+    try:
+        with open(config, "rb") as f:
+            bus = "bus" in tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        bus = False
+    reactor = ["--reactor=asyncio"] if bus else []
+    return [str(twistd), *reactor, "--nodaemon", "--pidfile=", "rosey", "--config", config]
+
+
 def _run(args: argparse.Namespace) -> int:
     twistd = Path(sys.executable).with_name("twistd")
-    argv = [str(twistd), "--nodaemon", "--pidfile=", "rosey", "--config", args.config]
+    argv = twistd_argv(twistd, args.config)
     try:
         os.execv(argv[0], argv)  # replaces this process: signals reach twistd directly
     except OSError as e:

@@ -59,3 +59,18 @@ def test_run_without_twistd_beside_the_interpreter_says_so(
         f"rosey (and Twisted) into the environment of {python}, or run "
         "`twistd -n rosey --config FILE`"
     ]
+
+
+def test_run_picks_the_asyncio_reactor_for_the_bus(tmp_path: Path) -> None:
+    from rosey.cli import twistd_argv
+
+    plain, bus, broken = tmp_path / "plain.toml", tmp_path / "bus.toml", tmp_path / "bad.toml"
+    plain.write_text('[[channel]]\nsite = "https://cytu.be"\nname = "a"\n')
+    bus.write_text(plain.read_text() + '[bus]\nurl = "nats://127.0.0.1:4222"\n')
+    broken.write_text("[bus\n")
+    twistd = tmp_path / "twistd"
+    tail = ["--nodaemon", "--pidfile=", "rosey", "--config"]
+    assert twistd_argv(twistd, str(plain)) == [str(twistd), *tail, str(plain)]
+    assert twistd_argv(twistd, str(bus)) == [str(twistd), "--reactor=asyncio", *tail, str(bus)]
+    assert twistd_argv(twistd, str(broken)) == [str(twistd), *tail, str(broken)]
+    assert twistd_argv(twistd, str(tmp_path / "missing.toml"))[1] == "--nodaemon"

@@ -4,6 +4,7 @@
 
     RoseyDaemon (MultiService; sets the log observer on twistd's Application)
     ├── chat / media log files (optional: chatlogs.ChannelLogs)
+    ├── event bus (optional, ``[bus]``: rosey.bus.nats_bus.BusService; stops after the channels)
     ├── storage (StorageService) ── one Recorder per channel, the retention timer
     ├── per channel: CyTubeConnection + Bot ── PluginHost (the channel's plugins)
     ├── metrics / health endpoint (optional)
@@ -72,6 +73,8 @@ class RoseyDaemon(MultiService):
         self.log_stream: IO[Any] | logs.LogFile = sys.stdout if log_stream is None else log_stream
         self.log_observer: ILogObserver = logs.make_observer(config.logging, self.log_stream)
         self.channel_logs: chatlogs.ChannelLogs | None = None
+        #: The event bus with ``[bus]`` (an ``IBus``; every channel's events go to it).
+        self.bus: Any = None
         url = config.database.url.value
         # check_schema=False: the migration that just ran (in a child) left it at the head, and
         # checking again here would load Alembic into the daemon.
@@ -202,6 +205,10 @@ def build(
         channel_logs = chatlogs.ChannelLogs(config.logging, config.channels, reactor)
         channel_logs.setServiceParent(daemon)
         daemon.channel_logs = channel_logs
+    if config.bus is not None:
+        from rosey.daemon.bus_wiring import add_bus
+
+        add_bus(daemon, config.bus)  # before storage: stopped after the channels
     daemon.storage.setServiceParent(daemon)
     if not migrated:
         migrate_plugins(config)
@@ -299,12 +306,17 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
     watch = ChannelWatch(label, reactor)
     daemon.watches.append(watch)
     daemon.bots[label] = bot
-    _observe_channel(daemon.metrics, label, connection, bot, watch)
+    _observe_channel(daemon.metrics, label, connection, bot, watch, daemon.bus)
     return bot
 
 
 def _observe_channel(
-    metrics: Metrics, label: str, connection: CyTubeConnection, bot: Bot, watch: ChannelWatch
+    metrics: Metrics,
+    label: str,
+    connection: CyTubeConnection,
+    bot: Bot,
+    watch: ChannelWatch,
+    daemon_bus: Any = None,
 ) -> None:
     sessions = 0
     event_in = metrics.event_in
@@ -323,6 +335,8 @@ def _observe_channel(
             metrics.kick(label, "kicked")
 
     connection.subscribe(observed)
+    if daemon_bus is not None:
+        connection.subscribe(lambda event: daemon_bus.publish(event, label))
     connection.on_emit = lambda name: metrics.event_out(label, name)
     metrics.observe_channel(
         label,

@@ -116,7 +116,11 @@ def render(config: Config) -> str:
     for f in dataclasses.fields(config):
         if f.name == "channels":
             continue
-        lines += [f"[{f.name}]", *_fields(getattr(config, f.name)), ""]
+        table = getattr(config, f.name)
+        if table is None:  # an optional table that is absent ([bus])
+            lines += [f"# [{f.name}] is not set", ""]
+            continue
+        lines += [f"[{f.name}]", *_fields(table), ""]
     return "\n".join(lines)
 
 
@@ -128,6 +132,8 @@ def _fields(obj: Any) -> list[str]:
             lines.append(f"# {f.name} is not set")
         elif isinstance(value, Secret):
             lines.append(_secret(f.name, value))
+        elif not f.repr:  # a secret already read (the bus's token and password)
+            lines.append(f'{f.name} = "<hidden>"')
         else:
             lines.append(f"{f.name} = {_value(value)}")
     return lines

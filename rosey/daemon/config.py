@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from rosey.bus.settings import BusSettings
 from rosey.daemon import logpaths
 from rosey.daemon.config_reader import ConfigError as ConfigError  # re-exported
 from rosey.daemon.config_reader import Problems, Reader
@@ -137,6 +138,8 @@ class Config:
     )
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    #: ``[bus]``: every event on a NATS bus (docs/bus.md); None when the table is absent.
+    bus: BusSettings | None = None
 
 
 def load(
@@ -184,6 +187,7 @@ def parse(
         ),
         logging=_logging(r.table("logging")),
         plugins=_plugins(r, channels, plugins),
+        bus=_bus(r),
     )
     problems.check_unknown_keys()
     problems.raise_if_any()
@@ -346,3 +350,64 @@ def _listen(r: Reader, default: str) -> str:
     if kind not in ("tcp", "tcp6", "unix", "ssl") or not rest:
         r.error("listen", f"{listen!r} is not an endpoint like 'tcp:2222:interface=127.0.0.1'")
     return listen
+
+
+BUS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def _bus(r: Reader) -> BusSettings | None:
+    """``[bus]`` (every key is read even when the table is absent, so each is a known key)."""
+    present = "bus" in r.raw
+    t = r.table("bus")
+    default = BusSettings()
+    if isinstance(t.raw.get("url"), list):
+        urls = t.strings("url")
+        if not urls:
+            t.error("url", "an empty list; expected one or more nats:// URLs")
+    else:
+        urls = (t.string("url", default.urls[0]),)
+    for url in urls:
+        scheme, sep, _ = url.partition("://")
+        if not sep or scheme.lower() not in BUS_SCHEMES or "@" in url:
+            # Never echo the URL: it may hold a password.
+            t.error(
+                "url",
+                f"not a NATS URL such as nats://127.0.0.1:4222 (scheme {scheme if sep else '?'}"
+                "; credentials go in token_env/token_file or user + password_env/password_file)",
+            )
+    token = t.secret("token")
+    user = t.optional_string("user")
+    password = t.secret("password")
+    creds_file = t.optional_string("creds_file")
+    has_password = any(k in t.raw for k in ("password_env", "password_file"))
+    if has_password != (user is not None) and not t.failed("user"):
+        t.error("user", "user and password_env/password_file go together")
+    ways = [w for w, on in (("token", token), ("user", user), ("creds_file", creds_file)) if on]
+    if len(ways) > 1:
+        t.error(ways[1], f"set only one way to authenticate, not {' and '.join(ways)}")
+    stream = t.string("stream", default.stream)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", stream):
+        t.error("stream", f"{stream!r} is not a stream name ([A-Za-z0-9_-], 1-64)")
+    numbers = {
+        "max_age_days": t.integer("max_age_days", int(default.max_age_days)),
+        "max_bytes": t.integer("max_bytes", default.max_bytes),
+        "buffer": t.integer("buffer", default.buffer),
+        "stop_timeout": t.integer("stop_timeout", int(default.stop_timeout)),
+    }
+    for key, value in numbers.items():
+        if value < (1 if key == "buffer" else 0):
+            t.error(key, f"{value} is {'not positive' if key == 'buffer' else 'negative'}")
+    if not present:
+        return None
+    return BusSettings(
+        urls=urls,
+        token=token.value if token else None,
+        user=user,
+        password=password.value if password else None,
+        creds_file=creds_file,
+        stream=stream,
+        max_age_days=numbers["max_age_days"],
+        max_bytes=numbers["max_bytes"],
+        buffer=numbers["buffer"],
+        stop_timeout=numbers["stop_timeout"],
+    )

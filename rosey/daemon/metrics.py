@@ -78,6 +78,16 @@ class StorageProbe:
 
 
 @dataclass(frozen=True)
+class BusProbe:
+    """Callbacks that describe the event bus (``[bus]``): an :class:`rosey.bus.interface.IBus`."""
+
+    state: Callable[[], str]
+    buffered: Callable[[], int]
+    published: Callable[[], int]
+    dropped: Callable[[], int]
+
+
+@dataclass(frozen=True)
 class ChannelHealth:
     joined: bool
     last_event_age: float | None
@@ -98,6 +108,9 @@ class Health:
     ok: bool
     channels: dict[str, ChannelHealth]
     storage: StorageHealth | None
+    #: The bus's state, buffer and counters with ``[bus]``; it does not make rosey unhealthy
+    #: (the bot serves its channels without it), it is shown.
+    bus: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The ``/health`` document (with rosey's version, and each channel's one-line state:
@@ -120,6 +133,7 @@ class Health:
                 "last_write_age_s": _round(self.storage.last_write_age),
                 "pending": self.storage.pending,
             },
+            **({} if self.bus is None else {"bus": self.bus}),
         }
 
 
@@ -136,6 +150,7 @@ class Metrics:
         self._distinct: dict[tuple[str, str], int] = {}
         self._channels: dict[str, ChannelProbe] = {}
         self._storage: StorageProbe | None = None
+        self._bus: BusProbe | None = None
         self._failing: set[str] = set()
         reg = self.registry
         self._reconnects = Counter(
@@ -277,6 +292,27 @@ class Metrics:
         """
         self._storage = StorageProbe(last_write_age, pending)
 
+    def observe_bus(self, probe: BusProbe) -> None:
+        """Register the bus's callbacks (``rosey_bus_*`` metrics, ``bus`` in /health)."""
+        if self._bus is None:
+            from rosey.daemon.bus_metrics import BusCollector
+
+            self.registry.register(BusCollector(self.bus_status))
+        self._bus = probe
+
+    def bus_status(self) -> dict[str, Any] | None:
+        """The bus's state, buffer depth and counters, or None without a bus."""
+        probe = self._bus
+        if probe is None:
+            return None
+        return {
+            what: None if value is _FAILED else value
+            for what, value in (
+                (what, self._sample(f"bus {what}", getattr(probe, what)))
+                for what in ("state", "buffered", "published", "dropped")
+            )
+        }
+
     def health(self, storage_stale_after: float) -> Health:
         """Sample the probes: ok when every channel is joined and storage wrote recently enough.
 
@@ -296,7 +332,7 @@ class Metrics:
         if self._storage is not None:
             storage = self._storage_health(self._storage, storage_stale_after)
             ok = ok and storage.ok
-        return Health(ok, channels, storage)
+        return Health(ok, channels, storage, self.bus_status())
 
     def _storage_health(self, probe: StorageProbe, stale_after: float) -> StorageHealth:
         failed = False
