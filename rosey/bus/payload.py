@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,8 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # Python's json reads NaN/Infinity from a server; JSON has no such values
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)

@@ -48,3 +48,15 @@ def test_ids_are_unique() -> None:
     ids = {new_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(len(i) == 32 for i in ids)
+
+
+def test_a_non_finite_number_from_the_server_still_makes_valid_json() -> None:
+    raw = json.loads('{"a": NaN, "b": [Infinity, -Infinity, 1.5]}')  # Python accepts these
+    event = Event("customEvent", raw)
+    out = encode(event, "cytu.be/lab", new_id(), 1.0)
+
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+
+    payload = json.loads(out, parse_constant=refuse)  # strict JSON: no NaN, no Infinity
+    assert payload["raw"] == {"a": None, "b": [None, None, 1.5]}
