@@ -11,6 +11,12 @@ pipeline resumes where it stopped.
 :class:`BusService` runs the publisher on Twisted's asyncio reactor (``twistd
 --reactor=asyncio``): the reactor's loop is the asyncio loop, and Deferreds and futures are
 bridged with ``Deferred.fromFuture``.
+
+Commands in (``[bus] commands = true``): the publisher's connection also subscribes
+``rosey.commands.cytube.<channel-token>.*`` for every channel :meth:`NatsPublisher.serve` was
+given (queue group ``rosey``); each request runs on Twisted (the same loop) through
+:class:`rosey.bus.commands.CommandHandler` and is answered with ``msg.respond`` once the
+handler's Deferred fires. A request never blocks the next one: each waits in its own task.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import dataclasses
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,6 +43,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from rosey.bus import interface, payload
+from rosey.bus.commands import channel_commands
 from rosey.bus.interface import IBus
 from rosey.bus.settings import BusSettings
 from rosey.bus.subjects import ALL, subject
@@ -50,6 +58,11 @@ ERROR_REPORT_EVERY = 60.0
 #: JetStream's de-duplication window (seconds): longer than any retry of one event.
 DUPLICATE_WINDOW = 120.0
 DAY = 86400.0
+
+
+#: What answers one channel's commands: ``handle(action, body)`` -> a Deferred of the reply
+#: (:meth:`rosey.bus.commands.CommandHandler.handle`).
+CommandHandle = Callable[[str, bytes], Deferred[bytes]]
 
 
 def masked(url: str) -> str:
@@ -82,6 +95,9 @@ class NatsPublisher:
         self._overflow_reported = 0  # drops already reported
         self._overflow_timer: asyncio.TimerHandle | None = None
         self._errors_logged: dict[str, float] = {}  # error text -> when last logged
+        self._commands: dict[str, CommandHandle] = {}  # channel -> its command handler
+        self._subscriptions: list[Any] = []
+        self._replying: set[asyncio.Task[None]] = set()
 
     @property
     def buffered(self) -> int:
@@ -120,6 +136,42 @@ class NatsPublisher:
         )
         loop = asyncio.get_running_loop()
         self._overflow_timer = loop.call_later(OVERFLOW_REPORT_EVERY, self._report_overflow)
+
+    # -- commands in ----------------------------------------------------------------------------
+
+    def serve(self, label: str, handle: CommandHandle) -> None:
+        """Answer the commands of channel ``label`` with ``handle(action, body)`` (a Deferred
+        of the reply). Call before :meth:`start`."""
+        self._commands[label] = handle
+
+    async def _subscribe_commands(self) -> None:
+        for label, handle in self._commands.items():
+            subject_ = channel_commands(label)
+            sub = await self._nc.subscribe(
+                subject_, queue="rosey", cb=partial(self._on_command, handle)
+            )
+            self._subscriptions.append(sub)
+        if self._commands:
+            log.info("bus: serving commands of {n} channel(s)", n=len(self._commands))
+
+    async def _on_command(self, handle: CommandHandle, msg: Any) -> None:
+        # nats-py awaits this callback before it hands over the subscription's next message:
+        # return at once and answer from a task, so 200 requests wait in the bot's send queue,
+        # not here one by one.
+        action = msg.subject.rpartition(".")[2]
+        reply = handle(action, msg.data)
+        task = asyncio.ensure_future(self._answer(msg, reply))
+        self._replying.add(task)
+        task.add_done_callback(self._replying.discard)
+
+    async def _answer(self, msg: Any, reply: Deferred[bytes]) -> None:
+        data = await reply.asFuture(asyncio.get_running_loop())
+        if not msg.reply:
+            return  # a plain publish, not a request: acted on, nobody to answer
+        try:
+            await msg.respond(data)
+        except (TimeoutError, nats.errors.Error) as e:
+            await self._on_error(e)  # the requester times out
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -185,6 +237,7 @@ class NatsPublisher:
         self._nc = await nats.connect(**self._options())
         self._up()
         log.info("bus {url}: connected", url=self._url())
+        await self._subscribe_commands()
         js = self._nc.jetstream(timeout=self.settings.ack_timeout)
         while not await self._ensure_stream(js):
             await self._pause()
@@ -271,10 +324,16 @@ class NatsPublisher:
 
     async def stop(self) -> None:
         """Publish what is left within ``stop_timeout`` seconds, log what could not be, and
-        close the connection."""
+        close the connection. Commands still running get ``stop_timeout`` seconds to be
+        answered (the channels stop first, so the bot's pending actions have failed)."""
+        for sub in self._subscriptions:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
         if self._queue and self._connected.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), self.settings.stop_timeout)
+        if self._replying:
+            await asyncio.wait(set(self._replying), timeout=self.settings.stop_timeout)
         left = len(self._queue)
         self.state = interface.STOPPED
         if self._task is not None:
@@ -321,6 +380,9 @@ class BusService(Service):
         require_asyncio_reactor(reactor)
         self.publisher = publisher
         self.reactor = reactor
+        #: With ``[bus] commands = true``: the channels' command handlers, asked for at start
+        #: (when every channel's bot exists).
+        self.commands: Callable[[], Mapping[str, CommandHandle]] | None = None
 
     @property
     def state(self) -> str:
@@ -343,6 +405,9 @@ class BusService(Service):
 
     def startService(self) -> None:
         super().startService()
+        if self.commands is not None:
+            for label, handle in self.commands().items():
+                self.publisher.serve(label, handle)
         # The reactor's loop is asyncio's: a task created now runs once the reactor does.
         self.publisher.start()
 

@@ -29,3 +29,5 @@ class BusSettings:
     #: Seconds between reconnect attempts (nats-py's own reconnect) and for a JetStream ack.
     reconnect_wait: float = 2.0
     ack_timeout: float = 5.0
+    #: Serve ``rosey.commands.cytube.<channel-token>.<action>`` requests (docs/bus.md).
+    commands: bool = False

@@ -397,6 +397,7 @@ def _bus(r: Reader) -> BusSettings | None:
     for key, value in numbers.items():
         if value < (1 if key == "buffer" else 0):
             t.error(key, f"{value} is {'not positive' if key == 'buffer' else 'negative'}")
+    commands = t.boolean("commands", default.commands)
     if not present:
         return None
     return BusSettings(
@@ -410,4 +411,5 @@ def _bus(r: Reader) -> BusSettings | None:
         max_bytes=numbers["max_bytes"],
         buffer=numbers["buffer"],
         stop_timeout=numbers["stop_timeout"],
+        commands=commands,
     )
