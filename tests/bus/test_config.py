@@ -23,6 +23,7 @@ def test_no_bus_table_no_bus() -> None:
 
 def test_an_empty_bus_table_takes_the_defaults() -> None:
     assert parse(with_bus(), {}).bus == BusSettings()
+    assert BusSettings().commands is False  # commands in only when asked for
 
 
 def test_every_key(tmp_path: Path) -> None:
@@ -37,6 +38,7 @@ def test_every_key(tmp_path: Path) -> None:
             max_bytes=1 << 30,
             buffer=500,
             stop_timeout=2,
+            commands=True,
         ),
         {},
     ).bus
@@ -49,6 +51,7 @@ def test_every_key(tmp_path: Path) -> None:
         max_bytes=1 << 30,
         buffer=500,
         stop_timeout=2,
+        commands=True,
     )
     assert "s3cret" not in repr(bus)
 
@@ -72,6 +75,7 @@ def test_a_token_from_the_environment_is_hidden() -> None:
         ({"stream": "a.b"}, "not a stream name"),
         ({"buffer": 0}, "bus.buffer: 0 is not positive"),
         ({"stop_timeout": -1}, "bus.stop_timeout: -1 is negative"),
+        ({"commands": "yes"}, "bus.commands"),
         ({"urls": "nats://x"}, "bus.urls: unknown key; did you mean 'url'?"),
     ],
 )
