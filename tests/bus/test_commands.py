@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 
 from rosey.bot.errors import ActionFailed, ActionRefused, QueueFailed, TargetNotFound
 from rosey.bot.medialink import MediaLinkError
@@ -190,14 +190,9 @@ def test_an_action_without_an_answer_times_out() -> None:
     }
 
 
-def test_a_bug_is_logged_and_answered_without_details() -> None:
-    logged: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(logged.append)
-    try:
-        handler = CommandHandler("site/chan", Target(skip=KeyError("x")), Clock())  # type: ignore[arg-type]
-        answer = reply(handler, "skip", b"")
-    finally:
-        globalLogPublisher.removeObserver(logged.append)
+def test_a_bug_is_logged_and_answered_without_details(logged: list[dict[str, Any]]) -> None:
+    handler = CommandHandler("site/chan", Target(skip=KeyError("x")), Clock())  # type: ignore[arg-type]
+    answer = reply(handler, "skip", b"")
     assert answer["error"] == {
         "type": "InternalError",
         "message": "skip: an internal error (logged)",
@@ -205,19 +200,16 @@ def test_a_bug_is_logged_and_answered_without_details() -> None:
     assert [e["log_level"] for e in logged if "log_failure" in e] == [LogLevel.critical]
 
 
-def test_malformed_requests_are_answered_each_time_and_logged_once_per_kind() -> None:
-    logged: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(logged.append)
-    try:
-        handler = CommandHandler("site/chan", Target(), Clock())  # type: ignore[arg-type]
-        answers = [
-            reply(handler, "say", b"not json"),
-            reply(handler, "say", b"still not"),
-            reply(handler, "dance", b"{}"),
-            reply(handler, "dance", b"{}"),
-        ]
-    finally:
-        globalLogPublisher.removeObserver(logged.append)
+def test_malformed_requests_are_answered_each_time_and_logged_once_per_kind(
+    logged: list[dict[str, Any]],
+) -> None:
+    handler = CommandHandler("site/chan", Target(), Clock())  # type: ignore[arg-type]
+    answers = [
+        reply(handler, "say", b"not json"),
+        reply(handler, "say", b"still not"),
+        reply(handler, "dance", b"{}"),
+        reply(handler, "dance", b"{}"),
+    ]
     assert [a["error"]["type"] for a in answers] == ["BadRequest"] * 4
     assert answers[0]["error"]["message"] == "say: the request body is not JSON"
     warnings = [e for e in logged if e.get("log_namespace") == "rosey.bus.commands"]

@@ -50,27 +50,35 @@ def in_thread(scenario: Callable[[], Awaitable[T]]) -> Any:
     return deferToThread(lambda: asyncio.run(scenario()))  # type: ignore[arg-type]
 
 
-async def requester(url: str, label: str) -> Callable[[str, Any, float], Awaitable[Any]]:
-    """A connected client's ``ask(action, body, timeout)`` -> the decoded reply; waits (bounded)
-    until rosey answers at all."""
-    nc = await nats.connect(url)
+class Requester:
+    """A NATS client asking one channel's bot for commands."""
 
-    async def ask(action: str, body: Any, timeout: float = 10.0) -> Any:
+    def __init__(self, nc: Any, label: str) -> None:
+        self.nc = nc
+        self.label = label
+
+    async def ask(self, action: str, body: Any, timeout: float = 10.0) -> Any:
+        """The decoded reply to ``body`` (bytes as they are, else JSON-encoded)."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        msg = await nc.request(command_subject(label, action), data, timeout=timeout)
+        msg = await self.nc.request(command_subject(self.label, action), data, timeout=timeout)
         return json.loads(msg.data)
 
+    async def close(self) -> None:
+        await self.nc.close()
+
+
+async def requester(url: str, label: str) -> Requester:
+    """A connected :class:`Requester`, once rosey answers at all (bounded)."""
+    r = Requester(await nats.connect(url), label)
     deadline = time.monotonic() + 20
     while True:  # the daemon subscribes once it is connected: until then, no responders
         try:
-            await ask("ping", b"{}", 1.0)
-            break
+            await r.ask("ping", b"{}", 1.0)
+            return r
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.05)
-    ask.close = nc.close  # type: ignore[attr-defined]
-    return ask
 
 
 async def running_daemon(
@@ -106,7 +114,8 @@ async def test_each_command_round_trip(
     out, process, label = await running_daemon(tmp_path, peer, nats_server.url)
 
     async def scenario() -> dict[str, Any]:
-        ask = await requester(nats_server.url, label)
+        r = await requester(nats_server.url, label)
+        ask = r.ask
         try:
             return {
                 "say": await ask("say", {"text": "hello from the bus"}),
@@ -128,7 +137,7 @@ async def test_each_command_round_trip(
                 "unknown": await ask("dance", {}),
             }
         finally:
-            await ask.close()  # type: ignore[attr-defined]
+            await r.close()
 
     try:
         replies = await in_thread(scenario)
@@ -147,14 +156,16 @@ async def test_each_command_round_trip(
         "/me waves",
     ]
     assert [(p["to"], p["msg"]) for p in pms] == [("someone", "psst")]
-    assert replies["queue"]["ok"] is True and isinstance(replies["queue"]["uid"], int)
+    assert replies["queue"]["ok"] is True
+    assert isinstance(replies["queue"]["uid"], int)
     assert [q["id"] for q in queued] == ["dQw4w9WgXcQ", "9bZkp7q19f0", "9bZkp7q19f0"]
     second = replies["queue next"]["uid"]
     assert replies["delete"] == {"ok": True, "uid": second}
     assert replies["delete again"]["error"]["type"] == "TargetNotFound"
     assert replies["skip"] == {"ok": True, "uid": replies["queue again"]["uid"]}
     assert replies["mute"] == replies["unmute"] == {"ok": True}
-    assert replies["voteskip"]["ok"] is True and replies["voteskip"]["count"] == 1
+    assert replies["voteskip"]["ok"] is True
+    assert replies["voteskip"]["count"] == 1
     # refused by the bot's own check: nothing sent, the typed error in the reply
     assert replies["kick"]["ok"] is False
     assert replies["kick"]["error"]["type"] == "ChannelPermissionError"
@@ -163,7 +174,8 @@ async def test_each_command_round_trip(
     assert not [line for line in chat if line.startswith("/kick")]  # nothing went out
     assert peer.kicks == 0
     for name in ("not JSON", "wrong key", "unknown"):
-        assert replies[name]["ok"] is False and replies[name]["error"]["type"] == "BadRequest"
+        assert replies[name]["ok"] is False
+        assert replies[name]["error"]["type"] == "BadRequest"
     assert replies["not JSON"]["error"]["message"] == "say: the request body is not JSON"
     assert replies["wrong key"]["error"]["message"] == "pm: missing key 'to'"
     assert "unknown action 'dance'" in replies["unknown"]["error"]["message"]
@@ -181,13 +193,14 @@ async def test_200_say_requests_at_once_never_draw_a_cooldown(
     texts = [f"bus flood {i:03d}" for i in range(count)]
 
     async def scenario() -> tuple[list[Any], float]:
-        ask = await requester(nats_server.url, label)
+        r = await requester(nats_server.url, label)
+        ask = r.ask
         try:
             started = time.monotonic()
             replies = await asyncio.gather(*(ask("say", {"text": t}, 60.0) for t in texts))
             return list(replies), time.monotonic() - started
         finally:
-            await ask.close()  # type: ignore[attr-defined]
+            await r.close()
 
     try:
         replies, took = await in_thread(scenario)

@@ -37,3 +37,11 @@ def test_every_example_has_the_schemas_fields_and_subject() -> None:
 def test_the_token_examples_are_right() -> None:
     for label in ("cytu.be/mychannel", "example.org:8443/my_chan"):
         assert f"`{label}` → `{channel_token(label)}`" in DOC.replace("\n", " ")
+
+
+def test_every_command_is_documented() -> None:
+    from rosey.bus.commands import ACTIONS
+
+    section = DOC.split("## Commands in", 1)[1].split("\n## ", 1)[0]
+    for action in ACTIONS:
+        assert f"`{action}`" in section, action

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
-from typing import Any, cast
-
-import pytest
-from twisted.logger import ILogObserver, globalLogPublisher
+from typing import Any
 
 from rosey import events
 from rosey.bus import interface
@@ -34,15 +30,6 @@ def fast(url: str, **changes: Any) -> BusSettings:
 
 def chat(n: int) -> Event:
     return Event(events.MESSAGE, {"msg": str(n)}, user="alice", content=str(n))
-
-
-@pytest.fixture
-def logged() -> Iterator[list[dict[str, Any]]]:
-    seen: list[dict[str, Any]] = []
-    observer = cast(ILogObserver, seen.append)
-    globalLogPublisher.addObserver(observer)
-    yield seen
-    globalLogPublisher.removeObserver(observer)
 
 
 def contents(messages: list[tuple[str, dict[str, Any]]]) -> list[str | None]:
