@@ -1,4 +1,4 @@
-"""The publisher on the official nats-py client (asyncio), and the Twisted service around it.
+"""The publisher on the official nats-py client (asyncio); :mod:`rosey.bus.service` runs it.
 
 :class:`NatsPublisher` is plain asyncio: one ordered pipeline for every channel. ``publish``
 appends to a bounded buffer at once (never blocks the caller); one task takes the buffer's head,
@@ -8,9 +8,9 @@ after a lost ack is stored once (JetStream's de-duplication). While the bus is a
 wait in the buffer; nats-py reconnects by itself (``max_reconnect_attempts=-1``), and the
 pipeline resumes where it stopped.
 
-:class:`BusService` runs the publisher on Twisted's asyncio reactor (``twistd
---reactor=asyncio``): the reactor's loop is the asyncio loop, and Deferreds and futures are
-bridged with ``Deferred.fromFuture``.
+:class:`rosey.bus.service.BusService` runs the publisher on Twisted's asyncio reactor
+(``twistd --reactor=asyncio``): the reactor's loop is the asyncio loop, and Deferreds and
+futures are bridged with ``Deferred.fromFuture``.
 
 Commands in (``[bus] commands = true``): the publisher's connection also subscribes
 ``rosey.commands.cytube.<channel-token>.*`` for every channel :meth:`NatsPublisher.serve` was
@@ -27,7 +27,7 @@ import dataclasses
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,7 +36,6 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.js.api import StreamConfig
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -355,67 +354,3 @@ class NatsPublisher:
 
 def _bytes(value: int | None) -> int:
     return value if value is not None and value > 0 else -1
-
-
-class ReactorNotAsyncio(Exception):
-    """The bus needs Twisted's asyncio reactor (``twistd --reactor=asyncio``)."""
-
-
-def require_asyncio_reactor(reactor: Any) -> None:
-    """Raise :class:`ReactorNotAsyncio` unless ``reactor`` runs on an asyncio loop."""
-    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
-
-    if not isinstance(reactor, AsyncioSelectorReactor):
-        raise ReactorNotAsyncio(
-            "[bus] needs the asyncio reactor: run 'rosey run' or "
-            "'twistd --reactor=asyncio rosey --config …'"
-        )
-
-
-@implementer(IBus)
-class BusService(Service):
-    """The publisher as a Twisted service on the asyncio reactor (an :class:`IBus`)."""
-
-    def __init__(self, publisher: NatsPublisher, reactor: Any) -> None:
-        require_asyncio_reactor(reactor)
-        self.publisher = publisher
-        self.reactor = reactor
-        #: With ``[bus] commands = true``: the channels' command handlers, asked for at start
-        #: (when every channel's bot exists).
-        self.commands: Callable[[], Mapping[str, CommandHandle]] | None = None
-
-    @property
-    def state(self) -> str:
-        return self.publisher.state
-
-    @property
-    def buffered(self) -> int:
-        return self.publisher.buffered
-
-    @property
-    def published(self) -> int:
-        return self.publisher.published
-
-    @property
-    def dropped(self) -> int:
-        return self.publisher.dropped
-
-    def publish(self, event: Event, channel: str) -> None:
-        self.publisher.publish(event, channel)
-
-    def startService(self) -> None:
-        super().startService()
-        if self.commands is not None:
-            for label, handle in self.commands().items():
-                self.publisher.serve(label, handle)
-        # The reactor's loop is asyncio's: a task created now runs once the reactor does.
-        self.publisher.start()
-
-    def stopService(self) -> Deferred[None]:
-        super().stopService()
-        return Deferred.fromFuture(asyncio.ensure_future(self.publisher.stop()))
-
-
-def make_bus_service(settings: BusSettings, reactor: Any) -> BusService:
-    """The bus service for ``[bus]``; raises :class:`ReactorNotAsyncio` on another reactor."""
-    return BusService(NatsPublisher(settings), reactor)

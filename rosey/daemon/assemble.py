@@ -4,7 +4,7 @@
 
     RoseyDaemon (MultiService; sets the log observer on twistd's Application)
     ├── chat / media log files (optional: chatlogs.ChannelLogs)
-    ├── event bus (optional, ``[bus]``: rosey.bus.nats_bus.BusService; stops after the channels)
+    ├── event bus (optional, ``[bus]``: rosey.bus.service.BusService; stops after the channels)
     ├── storage (StorageService) ── one Recorder per channel, the retention timer
     ├── per channel: CyTubeConnection + Bot ── PluginHost (the channel's plugins)
     ├── metrics / health endpoint (optional)

@@ -24,7 +24,7 @@ def add_bus(daemon: Any, settings: BusSettings) -> None:
     """Add the bus service to ``daemon`` (the ``RoseyDaemon``) and show it in the metrics.
     Raises ``ConfigError`` (one line) without nats-py or on a reactor that is not asyncio's."""
     try:
-        from rosey.bus.nats_bus import ReactorNotAsyncio, make_bus_service
+        from rosey.bus.service import ReactorNotAsyncio, make_bus_service
     except ImportError:
         raise ConfigError("[bus] needs nats-py: pip install 'rosey[bus]'") from None
     try:
