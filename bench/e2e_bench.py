@@ -31,7 +31,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +87,18 @@ def run_client(
     return done["rate"], peak
 
 
-def run_rosey_best(args: argparse.Namespace, tmp: Path, res: Results) -> None:
+def run_rosey_best(
+    args: argparse.Namespace, tmp: Path, res: Results, variant: Variant | None = None
+) -> None:
     """One more rosey run, folded into ``res``: the received and persisted rates are the best
     run's (persisted only counts if every run persisted everything); the rows, exit status and
     drops are those of a run that lost something, if one did; memory and profiles come from the
-    first run (the peak: the highest)."""
+    first run (the peak: the highest). ``variant``: how the daemon runs (:class:`Variant`)."""
     first = not res.receiveds
     if not first:  # one profile per benchmark
         args = argparse.Namespace(**{**vars(args), "py_spy": None, "profile": None})
     run = Results(stream=res.stream)
-    run_rosey(args, tmp / f"rosey{len(res.receiveds)}", run)
+    run_rosey(args, tmp / f"rosey{len(res.receiveds)}", run, variant)
     res.receiveds.append(run.received)
     res.notes += run.notes
     res.peak_rss = max(res.peak_rss, run.peak_rss)
@@ -114,11 +117,34 @@ def run_rosey_best(args: argparse.Namespace, tmp: Path, res: Results) -> None:
         res.exit_status, res.stop_seconds = run.exit_status, run.stop_seconds
 
 
-def run_rosey(args: argparse.Namespace, tmp: Path, res: Results) -> None:
+@dataclass(frozen=True)
+class Variant:
+    """How :func:`run_rosey` runs the daemon (the default: as this benchmark always has)."""
+
+    #: twistd's ``--reactor`` (None: twistd's default).
+    reactor: str | None = None
+    #: TOML appended to the daemon's configuration (e.g. a ``[bus]`` table).
+    extra_config: str = ""
+    #: Called once every event is persisted, before SIGTERM, with the daemon and the stream's
+    #: start (``time.monotonic``), e.g. to wait for the bus to drain and read its counters.
+    before_stop: Callable[[Daemon, float], None] | None = None
+
+
+def run_rosey(
+    args: argparse.Namespace, tmp: Path, res: Results, variant: Variant | None = None
+) -> None:
     """Part 2, and the 1-channel half of part 3."""
+    variant = variant or Variant()
     peer, info = start_peer(args, args.events)
     site = f"http://127.0.0.1:{info['port']}"
-    daemon = Daemon(tmp / "load", [(site, "labchan")], args.profile, args.daemon_path)
+    daemon = Daemon(
+        tmp / "load",
+        [(site, "labchan")],
+        args.profile,
+        args.daemon_path,
+        reactor=variant.reactor,
+        extra_config=variant.extra_config,
+    )
     spy: procs.Child | None = None
     try:
         ready = peer.expect("ready", args.timeout)
@@ -168,6 +194,8 @@ def run_rosey(args: argparse.Namespace, tmp: Path, res: Results) -> None:
                 res.profile = e2e_spy.summarize(args.py_spy, daemon.pid)
             else:
                 res.notes.append("py-spy wrote nothing: " + " / ".join(spy.text[-3:]))
+        if variant.before_stop is not None:
+            variant.before_stop(daemon, start)
         res.peak_rss = procs.memory(daemon.pid)["VmHWM"]
         res.exit_status, res.stop_seconds = daemon.stop(60)
         res.rows = daemon.rows()

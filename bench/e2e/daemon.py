@@ -56,6 +56,8 @@ class Daemon:
 
     ``path``: directories put before the repository on the daemon's ``PYTHONPATH``, e.g. one
     holding a modified copy of ``rosey/`` for an A/B run of a change (``--daemon-path``).
+    ``reactor``: twistd's ``--reactor`` (None: its default); ``extra_config``: TOML appended to
+    the configuration (e.g. a ``[bus]`` table).
     """
 
     def __init__(
@@ -64,6 +66,8 @@ class Daemon:
         sites: list[tuple[str, str]],
         profile: Path | None = None,
         path: list[Path] | None = None,
+        reactor: str | None = None,
+        extra_config: str = "",
     ) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.tmp = tmp
@@ -72,12 +76,16 @@ class Daemon:
         self.metrics_port = procs.free_port()
         (tmp / "authorized_keys").write_text("")
         config = tmp / "rosey.toml"
-        config.write_text(config_text(tmp, sites, self.metrics_port, procs.free_port()))
+        config.write_text(
+            config_text(tmp, sites, self.metrics_port, procs.free_port()) + extra_config
+        )
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(tmp / "notify.sock"))
         self.notify.setblocking(False)
         self.notifications: list[str] = []
         argv = [str(TWISTD), "--nodaemon", "--pidfile="]
+        if reactor is not None:
+            argv.insert(1, f"--reactor={reactor}")
         if profile is not None:
             argv += [f"--profile={profile}", "--profiler=cprofile", "--savestats"]
         argv += ["rosey", "--config", str(config)]

@@ -184,3 +184,21 @@ def events_in(port: int, timeout: float = 5.0) -> dict[str, float]:
         if m:
             out[m.group(2)] = out.get(m.group(2), 0.0) + float(m.group(3))
     return out
+
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def metric_sums(port: int, names: tuple[str, ...], timeout: float = 5.0) -> dict[str, float]:
+    """The sum of each metric in ``names`` over its labels, from the daemon's ``/metrics``
+    (a name absent from the page is absent from the answer)."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        body = response.read().decode()
+    out: dict[str, float] = {}
+    for line in body.splitlines():
+        m = _NAME.match(line)
+        if m and m.group(0) in names:
+            name = m.group(0)
+            out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
