@@ -91,7 +91,7 @@ def hand_over(events: list[Event], repeat: int) -> dict[str, float]:
     return {
         "NatsPublisher.publish (all of it)": best_cpu(publish, repeat) / n,
         "  payload.encode (JSON) + new_id": best_cpu(encode_only, repeat) / n,
-        "  payload.new_id (uuid4) alone": best_cpu(ids_only, repeat) / n,
+        "  payload.new_id alone": best_cpu(ids_only, repeat) / n,
         "  subject()": best_cpu(subjects_only, repeat) / n,
     }
 

@@ -19,6 +19,7 @@ like a channel should it ever hold a character a token cannot).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rosey import events
 
@@ -82,6 +83,9 @@ def channel_from_token(token: str) -> str:
     return label
 
 
+# Both run for every published event: cached, and bounded (a server inventing event names
+# cannot grow them).
+@lru_cache(maxsize=4096)
 def event_suffix(name: str) -> str:
     """The subject suffix of rosey event ``name``."""
     mapped = EVENT_SUBJECTS.get(name)
@@ -92,6 +96,7 @@ def event_suffix(name: str) -> str:
     return f"cytube.{channel_token(name)}"
 
 
+@lru_cache(maxsize=4096)
 def subject(label: str, name: str, platform: str = "cytube") -> str:
     """``rosey.platform.<platform>.<channel-token>.<event>`` for event ``name`` of ``label``."""
     return f"{PREFIX}.{platform}.{channel_token(label)}.{event_suffix(name)}"
