@@ -60,3 +60,18 @@ def test_a_non_finite_number_from_the_server_still_makes_valid_json() -> None:
 
     payload = json.loads(out, parse_constant=refuse)  # strict JSON: no NaN, no Infinity
     assert payload["raw"] == {"a": None, "b": [None, None, 1.5]}
+
+
+def test_values_json_cannot_hold_are_written_as_text() -> None:
+    error = ValueError("boom")
+    event = Event(events.ERROR, error, extra={"fatal": True, "when": object})
+    payload = json.loads(encode(event, "cytu.be/lab", new_id(), 1.0))
+    assert payload["raw"] == "boom"
+    assert payload["extra"]["fatal"] is True
+    assert payload["extra"]["when"] == str(object)
+
+
+def test_ids_of_one_process_are_ordered() -> None:
+    first, second = new_id(), new_id()
+    assert len(first) == len(second) == 32
+    assert first < second
