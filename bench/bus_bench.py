@@ -24,10 +24,7 @@ Each side keeps its best received rate over ``--runs`` rounds.
 from __future__ import annotations
 
 import argparse
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -363,24 +360,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the finally below still ends every child process.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    tmp = Path(tempfile.mkdtemp(prefix="rosey-bus-bench-"))
-    started = time.monotonic()
-    try:
-        out = measure(args, tmp)
-    except procs.BenchError as e:
-        print(f"bus_bench: {e}", file=sys.stderr)
-        return 2
-    finally:
-        procs.cleanup()
-        if args.keep:
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    ok = report(out, args)
-    print(f"\n(run took {time.monotonic() - started:.0f} s)")
-    return 0 if ok else 1
+    return procs.run_bench(
+        "bus_bench", args.keep, lambda tmp: measure(args, tmp), lambda out: report(out, args)
+    )
 
 
 if __name__ == "__main__":

@@ -26,10 +26,8 @@ In one run, on the same machine at the same time:
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -325,25 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("profile", "py_spy"):
         if getattr(args, name) is not None:
             setattr(args, name, getattr(args, name).resolve())
-
-    # SIGTERM unwinds like Ctrl-C, so the finally below still ends every child process.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    tmp = Path(tempfile.mkdtemp(prefix="rosey-e2e-"))
-    started = time.monotonic()
-    try:
-        res = measure(args, tmp)
-    except procs.BenchError as e:
-        print(f"e2e_bench: {e}", file=sys.stderr)
-        return 2
-    finally:
-        procs.cleanup()
-        if args.keep:
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    ok = report(res, args)
-    print(f"\n(run took {time.monotonic() - started:.0f} s)")
-    return 0 if ok else 1
+    return procs.run_bench(
+        "e2e_bench", args.keep, lambda tmp: measure(args, tmp), lambda res: report(res, args)
+    )
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -202,3 +204,28 @@ def metric_sums(port: int, names: tuple[str, ...], timeout: float = 5.0) -> dict
             name = m.group(0)
             out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
     return out
+
+
+def run_bench(
+    name: str, keep: bool, measure: Callable[[Path], Any], report: Callable[[Any], bool]
+) -> int:
+    """Run ``measure(tmp)`` in a fresh temporary directory, end every child process whatever
+    happens, then ``report`` its result: the exit status (0 met, 1 missed, 2 the run failed)."""
+    # SIGTERM unwinds like Ctrl-C, so the finally below still ends every child process.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    tmp = Path(tempfile.mkdtemp(prefix=f"rosey-{name}-"))
+    started = time.monotonic()
+    try:
+        result = measure(tmp)
+    except BenchError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 2
+    finally:
+        cleanup()
+        if keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    ok = report(result)
+    print(f"\n(run took {time.monotonic() - started:.0f} s)")
+    return 0 if ok else 1
