@@ -573,18 +573,23 @@ def test_error_messages_while_joining_are_logged(rosey_log: list[str]) -> None: 
     assert any("server error while joining #labchan" in line for line in rosey_log)
 
 
-def test_no_such_channel_from_the_socketconfig_stops(rosey_log: list[str]) -> None:  # noqa: F811
-    clock = MemoryReactorClock()
+def _missing_channel(clock: MemoryReactorClock) -> CyTubeConnection:
+    """A connection to a channel whose site's socketconfig answers 404 (no such channel)."""
 
     def answer(method: bytes, url: str, params: Any, headers: Any, data: Any) -> Any:
         return 404, {}, b'{"error":"Channel \\"bad name\\" does not exist."}'
 
-    conn = CyTubeConnection(
+    return CyTubeConnection(
         "https://site.example",
         "bad name",
         reactor=clock,
         http=cast(Any, StubTreq(StringStubbingResource(answer))),
     )
+
+
+def test_no_such_channel_from_the_socketconfig_stops(rosey_log: list[str]) -> None:  # noqa: F811
+    clock = MemoryReactorClock()
+    conn = _missing_channel(clock)
     seen: list[Event] = []
     conn.subscribe(seen.append)
     conn.startService()
@@ -744,16 +749,7 @@ def all_log() -> Iterator[list[str]]:
 def test_no_retry_is_announced_when_the_channel_is_about_to_stop(all_log: list[str]) -> None:
     """A 404 socketconfig: "not reconnecting", and no "Scheduling retry" line before it."""
     clock = MemoryReactorClock()
-
-    def answer(method: bytes, url: str, params: Any, headers: Any, data: Any) -> Any:
-        return 404, {}, b'{"error":"Channel \\"bad name\\" does not exist."}'
-
-    conn = CyTubeConnection(
-        "https://site.example",
-        "bad name",
-        reactor=clock,
-        http=cast(Any, StubTreq(StringStubbingResource(answer))),
-    )
+    conn = _missing_channel(clock)
     conn.startService()
     clock.advance(0)
     assert conn.stopped_for is not None
