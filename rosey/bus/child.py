@@ -26,7 +26,6 @@ from zope.interface import provider
 
 from rosey.bus import pipe
 from rosey.bus.nats_bus import NatsPublisher
-from rosey.bus.settings import BusSettings
 
 #: Seconds between two reports of changed counters.
 REPORT_EVERY = 0.1
@@ -71,8 +70,7 @@ class Child:
     def take(self, value: Any) -> None:
         """One frame: the settings first, then batches of events."""
         if self.publisher is None:
-            assert isinstance(value, BusSettings)
-            self.publisher = NatsPublisher(value)
+            self.publisher = NatsPublisher(pipe.settings_of(value))
             self.publisher.start()
             return
         for it in value:

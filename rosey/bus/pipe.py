@@ -1,26 +1,29 @@
 """What goes between the daemon and its bus process (:mod:`rosey.bus.process`,
 :mod:`rosey.bus.child`).
 
-Daemon to child, on the child's stdin: frames of a 4-byte big-endian length and a pickle; the
-first frame is the :class:`~rosey.bus.settings.BusSettings` (so secrets never appear on a
-command line), every later one a list of :data:`Item`. End of file means "stop": the child
-publishes what it can within ``stop_timeout`` and exits.
+Daemon to child, on the child's stdin: frames of a 4-byte big-endian length and a value in
+``marshal``'s format (the cheapest serialisation of JSON-like values here, ~0.7 µs an event;
+safe to read, and both ends run the same Python); the first frame is the
+:class:`~rosey.bus.settings.BusSettings` as a dict (so secrets never appear on a command line),
+every later one a list of :data:`Item`. End of file means "stop": the child publishes what it
+can within ``stop_timeout`` and exits.
 
 Child to daemon: on stdout, one JSON object a line with its counters (:class:`Report`); on
 stderr, its log lines, ``<level> <text>``, which the daemon logs as its own.
-
-Pickle is safe here: both ends are rosey, the pipe is the daemon's own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import pickle
+import marshal
 import struct
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rosey.bus.payload import jsonable
+from rosey.bus.settings import BusSettings
 from rosey.events import Event
 
 HEADER = struct.Struct(">I")
@@ -62,14 +65,37 @@ def event_of(it: Item) -> tuple[Event, str, float]:
     return Event(name, data, **fields), channel, received_at
 
 
+#: marshal's format version (4: Python 3.4 and later).
+VERSION = 4
+
+
 def frame(value: Any) -> bytes:
-    """``value`` pickled, with its length in front."""
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    """``value`` (JSON-like values, tuples) marshalled, with its length in front; ValueError
+    for a value marshal cannot hold."""
+    data = marshal.dumps(value, VERSION)
     return HEADER.pack(len(data)) + data
 
 
+def plain(it: Item) -> Item:
+    """``it`` with its payload and extras made of JSON values (for the rare event that holds
+    some other type)."""
+    return (*it[:4], jsonable(it[4]), *it[5:9], jsonable(it[9]))
+
+
+def settings_frame(settings: BusSettings) -> bytes:
+    """The first frame: ``settings`` as a dict."""
+    return frame(dataclasses.asdict(settings))
+
+
+def settings_of(value: Any) -> BusSettings:
+    """The settings a first frame carried."""
+    fields = dict(value)
+    fields["urls"] = tuple(fields["urls"])
+    return BusSettings(**fields)
+
+
 class FrameReader:
-    """Cuts a byte stream into the pickled values of :func:`frame`."""
+    """Cuts a byte stream into the values of :func:`frame`."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -83,7 +109,7 @@ class FrameReader:
             end = HEADER.size + size
             if len(self._buffer) < end:
                 break
-            out.append(pickle.loads(self._buffer[HEADER.size : end]))
+            out.append(marshal.loads(self._buffer[HEADER.size : end]))
             del self._buffer[:end]
         return out
 

@@ -2,7 +2,7 @@
 :mod:`rosey.bus.pipe`).
 
 On the reactor thread an event costs an append to a list: once per reactor turn the list is
-pickled and written to the child's stdin in one frame (about 1 µs an event, bench/README.md),
+marshalled and written to the child's stdin in one frame (about 1 – 2 µs an event, bench/README.md),
 and the child does the rest on a core of its own. The daemon bounds what it hands over and the
 child has not read yet by ``[bus] buffer`` (more is dropped, counted and logged once a minute);
 the child bounds its own buffer the same way. A child that dies is started again (1 s, then
@@ -112,27 +112,22 @@ class PublisherProcess(ProcessProtocol):
         batch, self._batch = self._batch, []
         try:
             data = pipe.frame(batch)
-        except Exception as e:  # an event pickle cannot take: drop that one
-            data = pipe.frame(self._picklable(batch, e))
+        except ValueError:  # a value marshal cannot hold: that batch's odd ones as JSON values
+            data = pipe.frame([self._plain(it) for it in batch])
         self.transport.write(data)
         self._handed += len(batch)
 
-    def _picklable(self, batch: list[pipe.Item], error: Exception) -> list[pipe.Item]:
-        keep = []
-        for it in batch:
-            try:
-                pipe.frame(it)
-            except Exception:
-                self._dropped_here += 1
-                log.error(
-                    "bus: event {name} of {channel} dropped: {error}",
-                    name=it[2],
-                    channel=it[0],
-                    error=error,
-                )
-                continue
-            keep.append(it)
-        return keep
+    def _plain(self, it: pipe.Item) -> pipe.Item:
+        try:
+            pipe.frame(it)
+        except ValueError:
+            log.warn(
+                "bus: event {name} of {channel} holds values JSON cannot; published as text",
+                name=it[2],
+                channel=it[0],
+            )
+            return pipe.plain(it)
+        return it
 
     def _report_overflow(self) -> None:
         self._overflow_timer = None
@@ -165,7 +160,7 @@ class PublisherProcess(ProcessProtocol):
         self._handed = 0
         self._report = pipe.Report()
         assert self.transport is not None
-        self.transport.write(pipe.frame(self.settings))
+        self.transport.write(pipe.settings_frame(self.settings))
         if self._batch:
             self.reactor.callLater(0, self._flush)
 

@@ -5,6 +5,7 @@ loop; the daemon's side needs no asyncio)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import signal
 import sys
@@ -15,10 +16,18 @@ from twisted.internet import reactor
 
 from rosey.bus import interface
 from rosey.bus.process import PublisherProcess
+from rosey.events import Event
 from tests.bus.aio import stored
 from tests.bus.natsserver import NatsServer
 from tests.bus.test_publisher import CHANNEL, chat, contents, fast
 from tests.waiting import eventually
+
+
+class Odd:
+    """A value neither marshal nor JSON can hold."""
+
+    def __str__(self) -> str:
+        return "odd"
 
 
 def started(settings: Any, **kwargs: Any) -> PublisherProcess:
@@ -121,3 +130,23 @@ async def test_a_child_that_reads_nothing_bounds_what_the_daemon_holds(
     process.transport.signalProcess("KILL")  # it would ignore the end of its input
     await eventually(lambda: not process.running)
     await process.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_event_holding_odd_values_is_published_with_them_as_text(
+    nats_server: NatsServer, logged: list[dict[str, Any]]
+) -> None:
+    when = datetime.datetime(2026, 12, 7, tzinfo=datetime.UTC)
+    odd = Event("queue", {"item": object.__new__(Odd)}, extra={"when": when, "pair": (1, 2)})
+    process = started(fast(nats_server.url))
+    process.publish(chat(0), CHANNEL)
+    process.publish(odd, CHANNEL)
+    process.publish(chat(1), CHANNEL)
+    await eventually(lambda: process.published == 3, timeout=20)
+    await process.stop()
+    messages = asyncio.run(stored(nats_server.url))
+    assert contents(messages) == ["0", None, "1"]
+    body = messages[1][1]
+    assert (body["raw"], body["extra"]) == ({"item": "odd"}, {"when": str(when), "pair": [1, 2]})
+    warned = [e for e in logged if "JSON cannot" in e.get("log_format", "")]
+    assert [e["name"] for e in warned] == ["queue"]
