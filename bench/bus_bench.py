@@ -296,6 +296,11 @@ def report(out: BusResults, args: argparse.Namespace) -> bool:
             f"{way.key}: idle RSS {res.idle_rss_1:.1f} MB, peak {res.peak_rss:.1f} MB; "
             f"SIGTERM exit {res.exit_status} in {res.stop_seconds:.1f} s; rows {res.rows}"
         )
+        if res.cpu_us is not None:
+            print(
+                f"  CPU an event until the peer's done (best run): twistd {res.cpu_us:.1f} µs, "
+                f"its child processes {res.child_cpu_us or 0.0:.1f} µs"
+            )
         for note in res.notes:
             print(f"  note: {note}")
     profile = out.ways["C"].profile

@@ -104,6 +104,7 @@ def run_rosey_best(
         res.idle_rss_1, res.profile = run.idle_rss_1, run.profile
     if run.received >= res.received:
         res.received, res.received_metrics = run.received, run.received_metrics
+        res.cpu_us, res.child_cpu_us = run.cpu_us, run.child_cpu_us
     if first or run.persisted is None or res.persisted is None:
         res.persisted = run.persisted if first else None
     else:
@@ -152,6 +153,8 @@ def run_rosey(
         expected = Rows(info["chat"], info["joins"], info["leaves"])
         if args.py_spy is not None:
             spy = e2e_spy.start(daemon.pid, args.py_spy)
+        cpu = procs.cpu_seconds(daemon.pid)
+        kids = {k: procs.cpu_seconds(k) for k in procs.children(daemon.pid)}
         peer.send(f"go {ready['conn']}")
         start = peer.expect("started", 10)["t"]
         done: dict[str, Any] | None = None
@@ -172,6 +175,10 @@ def run_rosey(
                 try:
                     done = peer.expect("done", POLL)
                     res.received = done["rate"]
+                    n = info["events"]
+                    res.cpu_us = (procs.cpu_seconds(daemon.pid) - cpu) / n * 1e6
+                    used = sum(procs.cpu_seconds(k) - kids.get(k, 0.0) for k in kids)
+                    res.child_cpu_us = used / n * 1e6
                 except procs.BenchError:
                     pass
             else:

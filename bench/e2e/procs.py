@@ -158,6 +158,24 @@ def memory(pid: int) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
 def settled_rss(pid: int, timeout: float = 8.0, least: float = 1.5) -> float:
     """RSS in MB once it stops moving (two samples 0.25 s apart within 0.1 MB), after at
     least ``least`` s; the last sample when ``timeout`` runs out."""

@@ -34,6 +34,10 @@ class Results:
     idle_rss_2: float | None = None
     idle_rss_0: float | None = None  # the channel's site refuses connections: no channel data
     peak_rss: float = 0.0
+    #: CPU µs an event from the stream's start to the peer's "done": the daemon's own
+    #: process, and its child processes (the bus process), summed.
+    cpu_us: float | None = None
+    child_cpu_us: float | None = None
     notes: list[str] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
 

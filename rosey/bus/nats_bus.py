@@ -1,22 +1,15 @@
-"""The publisher on the official nats-py client (asyncio); :mod:`rosey.bus.service` runs it.
+"""The publisher on the official nats-py client (asyncio); it runs in the bus's own process
+(:mod:`rosey.bus.child`), fed by the daemon through a pipe (:mod:`rosey.bus.process`).
 
 :class:`NatsPublisher` is plain asyncio: one ordered pipeline for every channel. ``publish``
-appends to a bounded buffer at once (never blocks the caller); one task takes the buffer's head,
-publishes it to JetStream with ``Nats-Msg-Id`` = the event id and waits for the stream's ack
-before it takes the next, so the stream holds the events in arrival order, and a publish retried
-after a lost ack is stored once (JetStream's de-duplication). While the bus is away the events
-wait in the buffer; nats-py reconnects by itself (``max_reconnect_attempts=-1``), and the
-pipeline resumes where it stopped.
-
-:class:`rosey.bus.service.BusService` runs the publisher on Twisted's asyncio reactor
-(``twistd --reactor=asyncio``): the reactor's loop is the asyncio loop, and Deferreds and
-futures are bridged with ``Deferred.fromFuture``.
-
-Commands in (``[bus] commands = true``): the publisher's connection also subscribes
-``rosey.commands.cytube.<channel-token>.*`` for every channel :meth:`NatsPublisher.serve` was
-given (queue group ``rosey``); each request runs on Twisted (the same loop) through
-:class:`rosey.bus.commands.CommandHandler` and is answered with ``msg.respond`` once the
-handler's Deferred fires. A request never blocks the next one: each waits in its own task.
+appends to a bounded buffer at once (never blocks the caller); one task sends the buffer's head
+to JetStream with ``Nats-Msg-Id`` = the event id, keeping up to ``WINDOW`` acks in flight, and
+takes an event off the buffer only once the stream acknowledged it. One connection delivers in
+order, so the stream holds the events in arrival order. When an ack fails or does not come
+(the server went away), every event still unacknowledged is sent again, oldest first, with the
+same ids: JetStream's de-duplication stores each once. While the bus is away the events wait in
+the buffer; nats-py reconnects by itself (``max_reconnect_attempts=-1``), and the pipeline
+resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -24,26 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ssl
 import time
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import nats
 import nats.errors
 import nats.js.errors
 from nats.js.api import StreamConfig
-from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from rosey.bus import interface, payload
-from rosey.bus.commands import channel_commands
 from rosey.bus.interface import IBus
+from rosey.bus.nats_client import NatsClient
 from rosey.bus.settings import BusSettings
 from rosey.bus.subjects import ALL, subject
 from rosey.events import Event
@@ -52,57 +40,55 @@ log = Logger(namespace="rosey.bus")
 
 #: Seconds between two overflow reports (the first drop is reported at once).
 OVERFLOW_REPORT_EVERY = 60.0
-#: Seconds before the same connection error is logged again.
-ERROR_REPORT_EVERY = 60.0
 #: JetStream's de-duplication window (seconds): longer than any retry of one event.
 DUPLICATE_WINDOW = 120.0
+#: Acks in flight at most: enough to keep the connection busy (bench/README.md, bus parts).
+WINDOW = 256
 DAY = 86400.0
 
-
-#: What answers one channel's commands: ``handle(action, body)`` -> a Deferred of the reply
-#: (:meth:`rosey.bus.commands.CommandHandler.handle`).
-CommandHandle = Callable[[str, bytes], Deferred[bytes]]
+_FAILED = (TimeoutError, nats.errors.Error, nats.js.errors.Error)
 
 
-def masked(url: str) -> str:
-    """``url`` without its password or token (for logs)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+class ConnectionLost(Exception):
+    """The connection went away with acks in flight."""
 
 
 @implementer(IBus)
-class NatsPublisher:
+class NatsPublisher(NatsClient):
     """Publishes events to a JetStream stream in order, buffering while the bus is away."""
 
-    def __init__(self, settings: BusSettings, *, now: Callable[[], float] = time.time) -> None:
-        self.settings = settings
+    reconnect = False  # a lost connection is replaced (see _forget_connection)
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        *,
+        now: Callable[[], float] = time.time,
+        window: int = WINDOW,
+    ) -> None:
+        super().__init__(settings)
         self.now = now
-        self.state = interface.CONNECTING
+        self.window = max(1, window)
         self.published = 0
         self.dropped = 0
+        #: Events not yet acknowledged: (subject, id, payload), oldest first; the first
+        #: ``_sent`` of them are on the wire.
         self._queue: deque[tuple[str, str, bytes]] = deque()
+        self._acks: deque[asyncio.Future[Any]] = deque()
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
+        self._lost = asyncio.Event()
         self._drained = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._nc: Any = None
         self._overflow_reported = 0  # drops already reported
         self._overflow_timer: asyncio.TimerHandle | None = None
-        self._errors_logged: dict[str, float] = {}  # error text -> when last logged
-        self._commands: dict[str, CommandHandle] = {}  # channel -> its command handler
-        self._subscriptions: list[Any] = []
-        self._replying: set[asyncio.Task[None]] = set()
 
     @property
     def buffered(self) -> int:
         return len(self._queue)
 
-    def publish(self, event: Event, channel: str) -> None:
+    def publish(self, event: Event, channel: str, received_at: float | None = None) -> None:
+        """Queue ``event``; ``received_at`` is when rosey received it (default: now)."""
         if self.state == interface.STOPPED:
             return
         if len(self._queue) >= self.settings.buffer:
@@ -110,7 +96,7 @@ class NatsPublisher:
             self._overflowed()
             return
         event_id = payload.new_id()
-        data = payload.encode(event, channel, event_id, self.now())
+        data = payload.encode(event, channel, event_id, received_at or self.now())
         self._queue.append((subject(channel, event.name, event.platform), event_id, data))
         self._drained.clear()
         self._wake.set()
@@ -136,139 +122,115 @@ class NatsPublisher:
         loop = asyncio.get_running_loop()
         self._overflow_timer = loop.call_later(OVERFLOW_REPORT_EVERY, self._report_overflow)
 
-    # -- commands in ----------------------------------------------------------------------------
-
-    def serve(self, label: str, handle: CommandHandle) -> None:
-        """Answer the commands of channel ``label`` with ``handle(action, body)`` (a Deferred
-        of the reply). Call before :meth:`start`."""
-        self._commands[label] = handle
-
-    async def _subscribe_commands(self) -> None:
-        for label, handle in self._commands.items():
-            subject_ = channel_commands(label)
-            sub = await self._nc.subscribe(
-                subject_, queue="rosey", cb=partial(self._on_command, handle)
-            )
-            self._subscriptions.append(sub)
-        if self._commands:
-            log.info("bus: serving commands of {n} channel(s)", n=len(self._commands))
-
-    async def _on_command(self, handle: CommandHandle, msg: Any) -> None:
-        # nats-py awaits this callback before it hands over the subscription's next message:
-        # return at once and answer from a task, so 200 requests wait in the bot's send queue,
-        # not here one by one.
-        action = msg.subject.rpartition(".")[2]
-        reply = handle(action, msg.data)
-        task = asyncio.ensure_future(self._answer(msg, reply))
-        self._replying.add(task)
-        task.add_done_callback(self._replying.discard)
-
-    async def _answer(self, msg: Any, reply: Deferred[bytes]) -> None:
-        data = await reply.asFuture(asyncio.get_running_loop())
-        if not msg.reply:
-            return  # a plain publish, not a request: acted on, nobody to answer
-        try:
-            await msg.respond(data)
-        except (TimeoutError, nats.errors.Error) as e:
-            await self._on_error(e)  # the requester times out
-
-    # -- the connection ---------------------------------------------------------------------
-
-    def _options(self) -> dict[str, Any]:
-        s = self.settings
-        options: dict[str, Any] = {
-            "servers": list(s.urls),
-            "name": "rosey",
-            "allow_reconnect": True,
-            "max_reconnect_attempts": -1,  # forever, also for the first connection
-            "reconnect_time_wait": s.reconnect_wait,
-            "connect_timeout": max(1, int(s.reconnect_wait)),
-            "error_cb": self._on_error,
-            "disconnected_cb": self._on_disconnected,
-            "reconnected_cb": self._on_reconnected,
-        }
-        if s.token is not None:
-            options["token"] = s.token
-        if s.user is not None:
-            options["user"] = s.user
-            options["password"] = s.password
-        if s.creds_file is not None:
-            options["user_credentials"] = s.creds_file
-        if any(url.startswith("tls://") for url in s.urls):
-            options["tls"] = ssl.create_default_context()  # verified against the system's CAs
-        return options
-
-    async def _on_error(self, error: Exception) -> None:
-        # A refused login or a server that is away repeats on every retry (nats-py's reconnect
-        # alternates two errors for a refused login): each text at most once a minute.
-        text = f"{type(error).__name__}: {error}".strip()
-        now = time.monotonic()
-        if now - self._errors_logged.get(text, -ERROR_REPORT_EVERY) >= ERROR_REPORT_EVERY:
-            self._errors_logged[text] = now
-            log.error("bus {urls}: {error}", urls=self._urls(), error=text)
-
-    async def _on_disconnected(self) -> None:
-        if self.state != interface.STOPPED:
-            self.state = interface.DISCONNECTED
-            self._connected.clear()
-            log.warn("bus {urls}: disconnected; events wait in the buffer", urls=self._urls())
-
-    async def _on_reconnected(self) -> None:
-        self._up()
-        log.info("bus {url}: reconnected; {n} events waiting", url=self._url(), n=len(self._queue))
-
-    def _up(self) -> None:
-        self.state = interface.CONNECTED
-        self._errors_logged.clear()
+    def on_up(self) -> None:
+        super().on_up()
+        self._lost.clear()
         self._connected.set()
 
-    def _urls(self) -> str:
-        return ", ".join(masked(u) for u in self.settings.urls)
-
-    def _url(self) -> str:
-        url = getattr(self._nc, "connected_url", None)
-        return masked(url.geturl()) if url is not None else self._urls()
+    def on_down(self) -> None:
+        self._connected.clear()
+        self._lost.set()
+        self._give_up_acks(ConnectionLost())
+        self._wake.set()
+        log.info("bus: {n} events wait in the buffer", n=len(self._queue))
 
     # -- the pipeline -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect (retrying for ever), create or check the stream, then publish for ever."""
-        self._nc = await nats.connect(**self._options())
-        self._up()
-        log.info("bus {url}: connected", url=self._url())
-        await self._subscribe_commands()
-        js = self._nc.jetstream(timeout=self.settings.ack_timeout)
-        while not await self._ensure_stream(js):
-            await self._pause()
+        """Connect (retrying for ever), create or check the stream, then publish for ever; a
+        lost connection is replaced by a new one."""
         while True:
-            while not self._queue:
+            js = (
+                self._nc.jetstream(
+                    timeout=self.settings.ack_timeout, publish_async_max_pending=self.window
+                )
+                if await self._connect()
+                else None
+            )
+            while js is not None and not await self._ensure_stream(js):
+                await self._pause()
+                if not self._connected.is_set():
+                    js = None
+            if js is not None:
+                await self._pump(js)
+            await self._forget_connection()
+
+    async def _connect(self) -> bool:
+        """A new connection; False (after a pause) when the server cannot be reached."""
+        try:
+            await self.connect()
+        except (OSError, *_FAILED) as e:
+            await self.on_error(e)
+            await asyncio.sleep(self.settings.reconnect_wait)
+            return False
+        return True
+
+    async def _forget_connection(self) -> None:
+        # A connection that was lost is never reused: nats-py would send what it still held
+        # after the reconnect, ahead of the older events this publisher sends again.
+        self._give_up_acks(ConnectionLost())
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(*_FAILED):
+                await self._nc.close()
+        self._nc = None
+
+    async def _pump(self, js: Any) -> None:
+        """Publish while the connection lasts."""
+        while self._connected.is_set():
+            if len(self._acks) < min(self.window, len(self._queue)):
+                await self._send_next(js)
+            elif self._acks:
+                await self._take_ack()
+            else:  # nothing in flight, nothing waiting
                 self._wake.clear()
                 await self._wake.wait()
-            subject_, event_id, data = self._queue[0]
-            try:
-                await js.publish(
-                    subject_,
-                    data,
-                    timeout=self.settings.ack_timeout,
-                    headers={"Nats-Msg-Id": event_id},
-                )
-            except (TimeoutError, nats.errors.Error, nats.js.errors.Error) as e:
-                # Not stored, or stored and the ack lost: the same id goes again (stored once).
-                if self._connected.is_set():
-                    await self._on_error(e)
-                await self._pause()
-                continue
-            self._queue.popleft()
-            self.published += 1
-            if not self._queue:
-                self._drained.set()
+
+    async def _send_next(self, js: Any) -> None:
+        subject_, event_id, data = self._queue[len(self._acks)]
+        try:
+            ack = await js.publish_async(subject_, data, headers={"Nats-Msg-Id": event_id})
+        except _FAILED as e:
+            await self._resend_later(e)
+            return
+        self._acks.append(ack)
+
+    async def _take_ack(self) -> None:
+        """Wait for the oldest ack in flight; on success the event leaves the buffer."""
+        ack = self._acks[0]
+        try:
+            await asyncio.wait_for(asyncio.shield(ack), self.settings.ack_timeout)
+        except (ConnectionLost, *_FAILED) as e:
+            await self._resend_later(e)
+            return
+        if not self._acks or self._acks[0] is not ack:
+            return  # the connection went away meanwhile: the event goes again (stored once)
+        self._acks.popleft()
+        self._queue.popleft()
+        self.published += 1
+        if not self._queue:
+            self._drained.set()
+
+    async def _resend_later(self, error: Exception) -> None:
+        # Not stored, or stored and the ack lost: every event not acknowledged goes again,
+        # oldest first, with its id (stored once).
+        self._give_up_acks(error)
+        if self._connected.is_set():
+            await self.on_error(error)
+            await self._pause()
+
+    def _give_up_acks(self, error: Exception) -> None:
+        for ack in self._acks:
+            if not ack.done():
+                ack.set_exception(error)
+            if not ack.cancelled():
+                ack.exception()  # retrieved: asyncio does not log it as never retrieved
+        self._acks.clear()
 
     async def _pause(self) -> None:
-        """Wait for the connection to come back, or a moment when it is up."""
-        if not self._connected.is_set():
-            await self._connected.wait()
-        else:
-            await asyncio.sleep(min(1.0, self.settings.reconnect_wait))
+        """Wait a moment before trying again (or until the connection is gone)."""
+        lost = asyncio.ensure_future(self._lost.wait())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(lost, min(1.0, self.settings.reconnect_wait))
 
     async def _ensure_stream(self, js: Any) -> bool:
         s = self.settings
@@ -303,8 +265,8 @@ class NatsPublisher:
                 await js.update_stream(dataclasses.replace(info.config, **limits))
                 log.info("bus: stream {stream} limits updated", stream=s.stream)
             return True
-        except (TimeoutError, nats.errors.Error, nats.js.errors.Error) as e:
-            await self._on_error(e)
+        except _FAILED as e:
+            await self.on_error(e)
             return False
 
     def start(self) -> asyncio.Task[None]:
@@ -317,22 +279,16 @@ class NatsPublisher:
             await self.run()
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # a bug: say so, the bot keeps running without the bus
+        except Exception as e:  # a bug: say so; the events wait in the buffer
             self.state = interface.STOPPED
             log.failure("bus: the publisher stopped", Failure(e))
 
     async def stop(self) -> None:
         """Publish what is left within ``stop_timeout`` seconds, log what could not be, and
-        close the connection. Commands still running get ``stop_timeout`` seconds to be
-        answered (the channels stop first, so the bot's pending actions have failed)."""
-        for sub in self._subscriptions:
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
+        close the connection."""
         if self._queue and self._connected.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), self.settings.stop_timeout)
-        if self._replying:
-            await asyncio.wait(set(self._replying), timeout=self.settings.stop_timeout)
         left = len(self._queue)
         self.state = interface.STOPPED
         if self._task is not None:
@@ -348,8 +304,7 @@ class NatsPublisher:
                 left=left,
                 dropped=self.dropped,
             )
-        if self._nc is not None:
-            await self._nc.close()
+        await self.close()
 
 
 def _bytes(value: int | None) -> int:

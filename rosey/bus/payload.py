@@ -39,12 +39,13 @@ def new_id() -> str:
     return f"{_PREFIX}{next(_COUNTER):016x}"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON-ready values (tuples as lists, NaN as None, odd types as text)."""
     # The normalizer's extras hold tuples and nested mappings; anything else odd becomes text.
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None  # Python's json reads NaN/Infinity from a server; JSON has no such values
     if value is None or isinstance(value, str | int | float | bool):
@@ -59,8 +60,8 @@ def body(event: Event, channel: str, event_id: str, received_at: float) -> dict[
         channel,
         event_id,
         received_at,
-        _jsonable(event.extra),
-        _jsonable(event.platform_data),
+        jsonable(event.extra),
+        jsonable(event.platform_data),
     )
 
 

@@ -1,4 +1,4 @@
-"""The publisher's command subscriptions against a real nats-server, in plain asyncio, over a
+"""The command server's subscriptions against a real nats-server, in plain asyncio, over a
 stand-in for the bot (the bot itself: tests/bus/test_commands_live.py)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
+from rosey.bus.command_server import CommandServer
 from rosey.bus.commands import CommandHandler, command_subject
-from rosey.bus.nats_bus import NatsPublisher
 from tests.bus.aio import until
 from tests.bus.natsserver import NatsServer
 from tests.bus.test_commands import Target
@@ -27,10 +27,10 @@ def test_each_channel_answers_its_own_commands(nats_server: NatsServer) -> None:
     one, two = Target(), Target(queue={"uid": 3})
 
     async def scenario() -> list[Any]:
-        bus = NatsPublisher(fast(nats_server.url))
+        bus = CommandServer(fast(nats_server.url))
         bus.serve(ONE, CommandHandler(ONE, one, Clock()).handle)  # type: ignore[arg-type]
         bus.serve(TWO, CommandHandler(TWO, two, Clock()).handle)  # type: ignore[arg-type]
-        bus.start()
+        await bus.start()
         await until(lambda: bus.state == "connected")
         nc = await nats.connect(nats_server.url)
         try:
@@ -65,9 +65,9 @@ def test_requests_wait_side_by_side_and_a_stop_still_answers_them(
             return confirmations[-1]
 
     async def scenario() -> list[Any]:
-        bus = NatsPublisher(fast(nats_server.url))
+        bus = CommandServer(fast(nats_server.url))
         bus.serve(ONE, CommandHandler(ONE, Slow(), Clock()).handle)  # type: ignore[arg-type]
-        bus.start()
+        await bus.start()
         nc = await nats.connect(nats_server.url)
         try:
             await until(lambda: bool(bus._subscriptions))

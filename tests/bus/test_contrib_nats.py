@@ -19,6 +19,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from rosey import events
+from rosey.bus.command_server import CommandServer
 from rosey.bus.commands import CommandHandler, command_subject
 from rosey.bus.nats_bus import NatsPublisher
 from rosey.events import Event
@@ -55,9 +56,12 @@ def test_only_the_controller_may_command_and_the_reader_only_listens(secured: Na
         violations.append(str(error))
 
     async def scenario() -> tuple[Any, list[str]]:
-        bus = NatsPublisher(fast(secured.url, user="rosey", password=PASSWORDS["rosey"]))
-        bus.serve(CHANNEL, CommandHandler(CHANNEL, target, Clock()).handle)  # type: ignore[arg-type]
+        settings = fast(secured.url, user="rosey", password=PASSWORDS["rosey"])
+        bus = NatsPublisher(settings)  # the bus process's connection
+        commands = CommandServer(settings)  # the daemon's
+        commands.serve(CHANNEL, CommandHandler(CHANNEL, target, Clock()).handle)  # type: ignore[arg-type]
         bus.start()
+        await commands.start()
         reader = await nats.connect(
             secured.url, user="reader", password=PASSWORDS["reader"], error_cb=on_error
         )
@@ -82,6 +86,7 @@ def test_only_the_controller_may_command_and_the_reader_only_listens(secured: Na
             # a second request after the refused one: rosey saw only the controller's
             await controller.request(command_subject(CHANNEL, "skip"), b"", timeout=5)
             await bus.stop()
+            await commands.stop()
             return json.loads(answer.data), [event.subject]
         finally:
             await reader.close()

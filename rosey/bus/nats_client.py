@@ -1,0 +1,122 @@
+"""What every nats-py connection of rosey's shares: the connect options from ``[bus]``
+(credentials, TLS verified, reconnecting for ever), the state for ``/health``, and error
+lines that never repeat more than once a minute nor show a password."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import nats
+from twisted.logger import Logger
+
+from rosey.bus import interface
+from rosey.bus.settings import BusSettings
+
+log = Logger(namespace="rosey.bus")
+
+#: Seconds before the same connection error is logged again.
+ERROR_REPORT_EVERY = 60.0
+
+
+def masked(url: str) -> str:
+    """``url`` without its password or token (for logs)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+class NatsClient:
+    """One nats-py connection made from ``[bus]``; subclasses say what it is for.
+
+    ``role`` names the connection in the server's monitoring (``rosey``, ``rosey-commands``…)
+    and in rosey's log lines; ``on_up`` / ``on_down`` are for subclasses to extend.
+    """
+
+    role = "rosey"
+    #: Whether nats-py reconnects the connection by itself (else the subclass makes a new one).
+    reconnect = True
+
+    def __init__(self, settings: BusSettings) -> None:
+        self.settings = settings
+        self.state = interface.CONNECTING
+        self._nc: Any = None
+        self._errors_logged: dict[str, float] = {}  # error text -> when last logged
+
+    async def connect(self) -> Any:
+        """Connect (retrying for ever: nats-py's own reconnect) and return the connection."""
+        self._nc = await nats.connect(**self.options())
+        self.on_up()
+        log.info("bus {url}: connected ({role})", url=self._url(), role=self.role)
+        return self._nc
+
+    def options(self) -> dict[str, Any]:
+        """nats-py's ``connect`` keyword arguments for ``[bus]``."""
+        s = self.settings
+        options: dict[str, Any] = {
+            "servers": list(s.urls),
+            "name": self.role,
+            "allow_reconnect": self.reconnect,
+            "max_reconnect_attempts": -1 if self.reconnect else 0,  # -1: for ever
+            "reconnect_time_wait": s.reconnect_wait,
+            "connect_timeout": max(1, int(s.reconnect_wait)),
+            "error_cb": self.on_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
+        }
+        if s.token is not None:
+            options["token"] = s.token
+        if s.user is not None:
+            options["user"] = s.user
+            options["password"] = s.password
+        if s.creds_file is not None:
+            options["user_credentials"] = s.creds_file
+        if any(url.startswith("tls://") for url in s.urls):
+            options["tls"] = ssl.create_default_context()  # verified against the system's CAs
+        return options
+
+    async def on_error(self, error: Exception) -> None:
+        """Log ``error``; the same text at most once a minute (a refused login or a server
+        that is away repeats on every retry)."""
+        text = f"{type(error).__name__}: {error}".strip()
+        now = time.monotonic()
+        if now - self._errors_logged.get(text, -ERROR_REPORT_EVERY) >= ERROR_REPORT_EVERY:
+            self._errors_logged[text] = now
+            log.error("bus {urls}: {error}", urls=self._urls(), error=text)
+
+    async def _on_disconnected(self) -> None:
+        if self.state != interface.STOPPED:
+            self.state = interface.DISCONNECTED
+            self.on_down()
+            log.warn("bus {urls}: disconnected ({role})", urls=self._urls(), role=self.role)
+
+    async def _on_reconnected(self) -> None:
+        self.on_up()
+        log.info("bus {url}: reconnected ({role})", url=self._url(), role=self.role)
+
+    def on_up(self) -> None:
+        """The connection is (back) up."""
+        self.state = interface.CONNECTED
+        self._errors_logged.clear()
+
+    def on_down(self) -> None:
+        """The connection went away (nats-py is reconnecting)."""
+
+    def _urls(self) -> str:
+        return ", ".join(masked(u) for u in self.settings.urls)
+
+    def _url(self) -> str:
+        url = getattr(self._nc, "connected_url", None)
+        return masked(url.geturl()) if url is not None else self._urls()
+
+    async def close(self) -> None:
+        """Mark the client stopped and close its connection."""
+        self.state = interface.STOPPED
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.close()
