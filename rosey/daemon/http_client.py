@@ -58,8 +58,8 @@ class TreqHTTPClient:
                 return failure
             if timed_out or failure.check(TimeoutError):
                 raise HTTPFailed(f"no answer within {timeout:g} s")
-            if failure.check(CancelledError):
-                return failure
+            if isinstance(_cause(failure.value), CancelledError):
+                raise CancelledError()  # the caller cancelled (treq wraps it)
             raise HTTPFailed(_describe(failure.value))
 
         return d.addErrback(failed)
@@ -95,10 +95,14 @@ class TreqHTTPClient:
         return HTTPResponse(status=response.code, headers=answer, body=b"".join(chunks))
 
 
+def _cause(e: BaseException) -> BaseException:
+    """The first reason inside treq's ``ResponseFailed``/``ResponseNeverReceived``, or ``e``."""
+    reasons = getattr(e, "reasons", None)
+    return reasons[0].value if reasons else e
+
+
 def _describe(e: BaseException) -> str:
     """A short reason: the exception's class and first line (never the request's headers)."""
-    reasons = getattr(e, "reasons", None)  # ResponseFailed / ResponseNeverReceived wrap failures
-    if reasons:
-        e = reasons[0].value
+    e = _cause(e)
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__

@@ -15,13 +15,17 @@ from typing import Any, cast
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 
 from rosey.api_impl import PluginAPI
 from rosey.daemon.http_client import TreqHTTPClient
 from rosey.plugins.llm import BUSY, LLM, SORRY, SPENT, llm
+from rosey.storage.interface import IStorage
+from rosey.storage.service import open_storage
 from tests.plugins.lab import ME, Lab
 from tests.plugins.llm_server import FakeLLM, Reply, completion, error_body, llm_server
+from tests.plugins.test_core_stats import bounded
 from tests.waiting import eventually
 
 __all__ = ["llm_server"]
@@ -32,10 +36,16 @@ KEY = "sk-test-0123456789abcdef"
 class LLMLab:
     """A joined :class:`Lab` with the llm plugin started, pointed at ``server``."""
 
-    def __init__(self, server: FakeLLM, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> None:
+    def __init__(
+        self,
+        server: FakeLLM,
+        monkeypatch: pytest.MonkeyPatch,
+        storage: IStorage | None = None,
+        **settings: Any,
+    ) -> None:
         monkeypatch.setenv("LLM_TEST_KEY", KEY)
         self.server = server
-        self.lab = Lab()
+        self.lab = Lab(storage=storage)
         raw = {"base_url": server.base_url, "api_key_env": "LLM_TEST_KEY", **settings}
         http = TreqHTTPClient(reactor, clock=self.lab.clock)
         api = PluginAPI(self.lab.bot, llm.name, llm.parse_config(raw), http=http)
@@ -51,9 +61,9 @@ class LLMLab:
     def _log(self, event: LogEvent) -> None:
         self.logs.append(formatEvent(event) or "")
 
-    def stop(self) -> None:
+    def stop(self) -> Deferred[None]:
         globalLogPublisher.removeObserver(self._observer)
-        self.plugin.stop()
+        return self.plugin.stop()
 
     @property
     def clock(self) -> Any:
@@ -484,3 +494,46 @@ async def test_moderators_pause_resume_and_read_the_budget(make: Any) -> None:
     t.chat("alice", "rosey?")
     await t.settled(1)
     assert t.said()[-1] == "alice: hello there"
+
+
+@pytest_twisted.ensureDeferred
+async def test_opt_outs_and_the_pause_outlive_a_restart(
+    llm_server: FakeLLM, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    storage = open_storage(db_url, reactor)
+    await bounded(storage.connect())
+    t = LLMLab(llm_server, monkeypatch, storage)
+    t.chat("bob", "!llm optout")
+    t.chat("mod", "!llm off")
+    await eventually(lambda: t.plugin.paused and t.plugin.opted_out == {"bob"})
+    await bounded(t.stop())
+    again = LLMLab(llm_server, monkeypatch, storage)
+    await eventually(lambda: again.plugin._loader.loaded)
+    assert again.plugin.paused
+    assert again.plugin.opted_out == {"bob"}
+    again.chat("mod", "!llm on")
+    again.chat("bob", "!llm optin")
+    await eventually(lambda: not again.plugin.paused and not again.plugin.opted_out)
+    await bounded(again.stop())
+    third = LLMLab(llm_server, monkeypatch, storage)
+    await eventually(lambda: third.plugin._loader.loaded)
+    assert not third.plugin.paused
+    assert third.plugin.opted_out == set()
+    await bounded(third.stop())
+    await bounded(storage.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_stopping_abandons_the_request_quietly(make: Any) -> None:
+    t = make()
+    slow = t.server.hold()
+    t.chat("alice", "rosey, first")
+    await eventually(lambda: len(t.server.seen) == 1)
+    t.chat("mod", "rosey, second")
+    await bounded(t.plugin.stop())
+    assert not t.plugin.busy
+    assert not t.plugin.queue
+    slow.callback(Reply(200, completion("too late")))
+    t.pump()
+    assert t.said() == []
+    assert len(t.server.seen) == 1
