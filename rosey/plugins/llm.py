@@ -46,7 +46,15 @@ from rosey.plugins.llm_budget import Budget, estimate_tokens
 from rosey.plugins.llm_client import LLMError, answer_text, complete
 from rosey.plugins.llm_config import LLMConfig, parse_config
 from rosey.plugins.llm_context import ChatContext, build_messages
-from rosey.plugins.support import KvWriter, Loader, all_done, clean_text, dump, safe_parts
+from rosey.plugins.support import (
+    KvWriter,
+    Loader,
+    all_done,
+    clean_text,
+    dump,
+    load_json,
+    safe_parts,
+)
 
 if TYPE_CHECKING:
     from rosey.api import IPluginAPI
@@ -116,8 +124,7 @@ class LLM(Plugin):
         return self._writer.close()
 
     async def _load(self) -> None:
-        raw = await self.kv.get("optouts")
-        names = json.loads(raw) if raw else []
+        names = await load_json(self.kv, "optouts")  # unreadable: None (logged)
         if isinstance(names, list):
             self.opted_out |= {n.casefold() for n in names if isinstance(n, str)}
         self.paused = self.paused or (await self.kv.get("paused")) == "true"

@@ -537,3 +537,20 @@ async def test_stopping_abandons_the_request_quietly(make: Any) -> None:
     t.pump()
     assert t.said() == []
     assert len(t.server.seen) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unreadable_stored_opt_out_list_is_ignored(
+    llm_server: FakeLLM, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    storage = open_storage(db_url, reactor)
+    await bounded(storage.connect())
+    t = LLMLab(llm_server, monkeypatch, storage)
+    await bounded(t.plugin.kv.set("optouts", "{broken"))
+    await bounded(t.stop())
+    again = LLMLab(llm_server, monkeypatch, storage)
+    await eventually(lambda: again.plugin._loader.loaded)
+    assert again.plugin.opted_out == set()
+    assert any("does not hold JSON" in line for line in again.logs)
+    await bounded(again.stop())
+    await bounded(storage.close())
