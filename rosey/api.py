@@ -16,6 +16,8 @@ documents exactly this surface and says what is stable.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zope.interface import Attribute, Interface
@@ -67,7 +69,10 @@ __all__ = [
     "Command",
     "CommandContext",
     "Event",
+    "HTTPFailed",
+    "HTTPResponse",
     "IChannelView",
+    "IHTTPClient",
     "IKeyValue",
     "IPluginAPI",
     "Malformed",
@@ -89,6 +94,33 @@ __all__ = [
     "parse_media_link",
     "rank_name",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPResponse:
+    """An HTTP answer, whatever its status: ``status`` (e.g. 200, 429), ``headers`` (names in
+    lower case, the last value of each) and the whole ``body``."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class HTTPFailed(Exception):
+    """No HTTP answer: the server could not be reached, the answer did not come in time or was
+    too big. The message says which, briefly, and never holds the request's headers."""
+
+
+class IHTTPClient(Interface):
+    """An HTTP client that never blocks the reactor (the daemon's is treq's)."""
+
+    def post_json(
+        url: str, body: Any, headers: Mapping[str, str], timeout: float, max_body: int
+    ) -> Deferred[HTTPResponse]:
+        """POST ``body`` as JSON to ``url`` with ``headers``; fires with the
+        :class:`HTTPResponse` (any status), or fails with :class:`HTTPFailed` when there is no
+        answer within ``timeout`` seconds or it is longer than ``max_body`` bytes. Cancelling
+        the Deferred abandons the request."""
 
 
 class IUsersView(Interface):
@@ -191,6 +223,19 @@ class IPluginAPI(Interface):
 
     def pm(to: str, text: str) -> Deferred[None]:
         """Send a private message through the send queue."""
+
+    def post_json(
+        url: str,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        max_body: int = 1 << 20,
+    ) -> Deferred[HTTPResponse]:
+        """POST ``body`` as JSON to ``url`` (an HTTP API: a language model's server, a web
+        hook) without blocking; fires with the :class:`HTTPResponse` whatever its status, or
+        fails with :class:`HTTPFailed` (no answer within ``timeout`` seconds, unreachable, an
+        answer over ``max_body`` bytes, or no HTTP client in this setup). Header values are
+        never logged."""
 
     def on(event: str, handler: Callable[[Event], Any]) -> None:
         """Run ``handler(event)`` for every event named ``event`` (``rosey.events`` names;

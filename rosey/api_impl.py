@@ -12,12 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from rosey.api import IChannelView, IKeyValue, IPlaylistView, IPluginAPI, IUsersView
+from rosey.api import (
+    HTTPFailed,
+    HTTPResponse,
+    IChannelView,
+    IHTTPClient,
+    IKeyValue,
+    IPlaylistView,
+    IPluginAPI,
+    IUsersView,
+)
 from rosey.bot.actions import Actions
 from rosey.bot.commands import Command
 from rosey.bot.permissions import can
@@ -150,10 +159,17 @@ class KeyValue:
 
 @implementer(IPluginAPI)
 class PluginAPI:
-    """What plugin ``name`` may use on ``bot``'s channel, with its parsed ``settings``."""
+    """What plugin ``name`` may use on ``bot``'s channel, with its parsed ``settings``.
 
-    def __init__(self, bot: Bot, name: str, settings: Any = None) -> None:
+    ``http`` makes :meth:`post_json` work (the daemon passes its treq client,
+    :class:`rosey.daemon.http_client.TreqHTTPClient`); without it every POST fails with
+    :class:`~rosey.api.HTTPFailed`."""
+
+    def __init__(
+        self, bot: Bot, name: str, settings: Any = None, *, http: IHTTPClient | None = None
+    ) -> None:
         self._bot = bot
+        self._http = http
         self.name = name
         self.settings = settings
         self.log = Logger(namespace=f"rosey.plugins.{name}")
@@ -197,6 +213,18 @@ class PluginAPI:
 
     def pm(self, to: str, text: str) -> Deferred[None]:
         return self._bot.pm(to, text)
+
+    def post_json(
+        self,
+        url: str,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        max_body: int = 1 << 20,
+    ) -> Deferred[HTTPResponse]:
+        if self._http is None:
+            return fail(HTTPFailed("no HTTP client in this setup"))
+        return self._http.post_json(url, body, dict(headers or {}), timeout, max_body)
 
     def on(self, event: str, handler: Callable[[Event], Any]) -> None:
         self._bot.on(event, handler)

@@ -37,6 +37,7 @@ from rosey import events
 from rosey.bot.service import Bot
 from rosey.daemon import chatlogs, logs, memory
 from rosey.daemon.config import ChannelConfig, Config, ConfigError
+from rosey.daemon.http_client import TreqHTTPClient
 from rosey.daemon.metrics import Metrics
 from rosey.daemon.reload import PluginManager, ReloadResult
 from rosey.daemon.retention import RetentionService
@@ -84,7 +85,7 @@ class RoseyDaemon(MultiService):
         self.storage = StorageService(storage)
         self.notifier = SystemdNotifier(reactor)
         self.readiness: Readiness | None = None
-        self.plugins = PluginManager(config.plugins)
+        self.plugins = PluginManager(config.plugins, http=TreqHTTPClient(reactor))
         #: Give the join bursts' memory back to the OS and freeze start-up objects out of the
         #: garbage collector (:mod:`rosey.daemon.memory`); process-wide, so off in tests.
         self.tune_memory = False

@@ -21,6 +21,7 @@ from rosey.api_impl import PluginAPI
 from rosey.plugin import IPluginInstance, IRoseyPlugin
 
 if TYPE_CHECKING:
+    from rosey.api import IHTTPClient
     from rosey.bot.service import Bot
 
 __all__ = ["PluginFailed", "PluginHost", "start_order"]
@@ -49,9 +50,16 @@ class PluginHost(Service):
     """
 
     def __init__(
-        self, bot: Bot, label: str, plugins: Sequence[tuple[str, IRoseyPlugin, Any]]
+        self,
+        bot: Bot,
+        label: str,
+        plugins: Sequence[tuple[str, IRoseyPlugin, Any]],
+        *,
+        http: IHTTPClient | None = None,
     ) -> None:
         self.bot = bot
+        #: The HTTP client the plugins' ``api.post_json`` uses (None: it fails).
+        self.http = http
         self.label = label
         self.plugins: dict[str, tuple[IRoseyPlugin, Any]] = {
             name: (factory, config) for name, factory, config in plugins
@@ -101,7 +109,9 @@ class PluginHost(Service):
         self.failed.pop(name, None)
         where = f"plugin {name} in {self.label}"
         try:
-            instance = IPluginInstance(factory.create(PluginAPI(self.bot, name, config)))
+            instance = IPluginInstance(
+                factory.create(PluginAPI(self.bot, name, config, http=self.http))
+            )
         except Exception as e:
             self.failed[name] = f"create: {type(e).__name__}: {e}"
             raise PluginFailed(f"{where} could not be created: {e}") from e

@@ -41,6 +41,7 @@ from rosey.daemon.plugin_host import PluginFailed, PluginHost
 from rosey.plugin import IRoseyPlugin
 
 if TYPE_CHECKING:
+    from rosey.api import IHTTPClient
     from rosey.bot.service import Bot
     from rosey.daemon.config import ChannelConfig, PluginsConfig
 
@@ -108,8 +109,10 @@ def _put_back(name: str, module: ModuleType | None) -> None:
 class PluginManager:
     """Every channel's :class:`PluginHost`, the plugins' factories and settings, and reload."""
 
-    def __init__(self, config: PluginsConfig) -> None:
+    def __init__(self, config: PluginsConfig, *, http: IHTTPClient | None = None) -> None:
         self.config = config
+        #: The HTTP client every channel's plugins get for ``api.post_json``.
+        self.http = http
         found = config.found
         self.factories: dict[str, IRoseyPlugin] = dict(found.discovery.factories)
         self.modules: dict[str, str] = dict(found.discovery.modules)
@@ -123,7 +126,7 @@ class PluginManager:
             (name, self.factories[name], self.settings.get(name))
             for name in self.config.for_channel(channel)
         ]
-        host = PluginHost(bot, channel.label, plugins)
+        host = PluginHost(bot, channel.label, plugins, http=self.http)
         self.hosts.append(host)
         return host
 

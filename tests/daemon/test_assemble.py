@@ -49,3 +49,20 @@ def test_storage_closes_only_after_the_channels_and_their_plugins_stopped(tmp_pa
     channel.finish.callback(None)
     assert journal == ["stop manhole", "stop channel", "stop storage", "stop chat log"]
     assert stopped.called
+
+
+def test_every_channels_plugins_get_the_daemons_http_client(tmp_path: Any) -> None:
+    from twisted.internet import reactor
+
+    from rosey.daemon.assemble import add_channel
+    from rosey.daemon.http_client import TreqHTTPClient
+
+    channel = ChannelConfig("https://cytu.be", "one")
+    config = Config(
+        channels=(channel,),
+        database=DatabaseConfig(Secret(f"sqlite:///{tmp_path / 'r.sqlite'}")),
+    )
+    daemon = RoseyDaemon(config, reactor)
+    assert isinstance(daemon.plugins.http, TreqHTTPClient)
+    add_channel(daemon, channel)
+    assert [host.http for host in daemon.plugins.hosts] == [daemon.plugins.http]
