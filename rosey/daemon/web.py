@@ -98,6 +98,25 @@ def make_metrics_service(
     return service
 
 
+def make_web_service(config: Config, daemon: Any, reactor: Any) -> IService:
+    """The status page (``[web]``, :mod:`rosey.web`) on ``config.web.listen``, with
+    ``/metrics`` and ``/health`` beside it. ``daemon`` is the built
+    :class:`~rosey.daemon.assemble.RoseyDaemon` (its bots, storage and metrics)."""
+    from rosey.web.site import make_root
+
+    token = config.web.token.value if config.web.token is not None else None
+    root, data = make_root(daemon.bots, daemon.storage.storage, reactor, token)
+    root.putChild(b"metrics", MetricsPage(daemon.metrics))
+    root.putChild(b"health", HealthPage(daemon.metrics, STORAGE_STALE_AFTER))
+    site = _QuietSite(root)
+    site.noisy = False
+    service: IService = strports.service(config.web.listen, site, reactor=reactor)
+    service.setName("web")
+    #: What the site serves from (its live feeds: tests wait on their streams).
+    service.web_data = data  # type: ignore[attr-defined]
+    return service
+
+
 def when_listening(service: IService) -> Deferred[IListeningPort]:
     """The port a started :func:`make_metrics_service` listens on (to log or test its address).
 
