@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   var root = document.documentElement;
+  // A script error is recorded on the page (tests read it; people see it in the console too).
+  window.addEventListener("error", function (e) { root.dataset.error = String(e.message); });
   var api = document.body.getAttribute("data-api");
   if (!api) return;
   var $ = function (id) { return document.getElementById(id); };
@@ -184,13 +186,17 @@
 
   // -- live -----------------------------------------------------------------------------
   var chatList = $("chat"), received = 0;
+  // "#live-lines=N" closes the live feed after N chat lines, "#live-lines=0" never opens it:
+  // a headless browser's virtual clock only runs once no request is open (the page's test).
+  var limit = /live-lines=(\d+)/.exec(location.hash);
+  var liveLines = limit ? parseInt(limit[1], 10) : -1;
   function addLine(li) {
     chatList.append(li);
     while (chatList.children.length > 100) chatList.firstElementChild.remove();
     chatList.scrollTop = chatList.scrollHeight;
   }
   function system(text) { addLine(el("li", text, "system")); }
-  if (window.EventSource) {
+  if (window.EventSource && liveLines !== 0) {
     var live = new EventSource(api + "/events");
     live.onopen = function () { $("live-state").textContent = "live"; root.dataset.live = "open"; };
     live.onerror = function () { $("live-state").textContent = "reconnecting…"; };
@@ -200,6 +206,7 @@
       addLine(li);
       received += 1;
       root.dataset.chatReceived = String(received);
+      if (received === liveLines) { live.close(); root.dataset.live = "closed"; }
     });
     live.addEventListener("join", function (e) { system(JSON.parse(e.data).user + " joined"); refreshNow(); });
     live.addEventListener("leave", function (e) { system(JSON.parse(e.data).user + " left"); refreshNow(); });
