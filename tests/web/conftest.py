@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +15,16 @@ from twisted.web.server import Site
 
 from rosey import events
 from rosey.bot.service import Bot
+from rosey.daemon.assemble import RoseyDaemon, build
+from rosey.daemon.config import parse
+from rosey.daemon.web import when_listening
 from rosey.events import Event
 from rosey.interfaces import channel_key
 from rosey.storage.sql import SQLStorage
 from rosey.web.api import StatusData
 from rosey.web.site import make_root
 from rosey.wire.fake import FakeConnection
+from tests.peers.cytube import CyTubePeer, lab_accounts
 from tests.web.history import fill_year
 
 LABEL = "cytu.be/WebChan"
@@ -82,6 +87,14 @@ class Served:
     data: StatusData
 
 
+#: Markup that would change the page's title if it ever ran.
+RUNS = "<img src=x onerror=\"document.title='pwned'\">"
+NAME = "<b>evil</b>"
+PASSWORD = "web-test-pw"
+#: The peer, the in-process daemon with [web] on, the site's base URL, what it serves from.
+Running = tuple[CyTubePeer, RoseyDaemon, str, StatusData]
+
+
 @pytest.fixture(scope="session")
 def year_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = str(tmp_path_factory.mktemp("web") / "year.sqlite")
@@ -111,3 +124,41 @@ async def served(year_db: str) -> AsyncIterator[Served]:
             feed_.close_all()
         await port.stopListening()
         await storage.close()
+
+
+@pytest_twisted.async_yield_fixture()
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    from twisted.internet import reactor
+
+    peer = CyTubePeer(
+        "labchan",
+        accounts=lab_accounts(PASSWORD),
+        media={"xss1": {"title": f"{RUNS} Title \"q\" 'q' مرحبا", "seconds": 600}},
+        connect_capacity=100,
+    ).start()
+    db = tmp_path / "rosey.sqlite"
+    host = peer.site.split("://")[1]
+    fill_year(str(db), channel_key(f"{host}/labchan"), reactor.seconds())
+    raw = {
+        "channel": [
+            {
+                "site": peer.site,
+                "name": "labchan",
+                "username": "labbot",
+                "password_env": "PW",
+            }
+        ],
+        "database": {"url": f"sqlite:///{db}"},
+        "web": {"enabled": True, "listen": "tcp:0:interface=127.0.0.1", "token_env": "TOKEN"},
+    }
+    daemon = build(parse(raw, {"PW": PASSWORD, "TOKEN": TOKEN}), reactor, migrated=True)
+    web: Any = daemon.getServiceNamed("web")
+    daemon.startService()
+    try:
+        port = await when_listening(web)
+        base = f"http://127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
+        await peer.when(lambda p: "labbot" in p.users, timeout=20)
+        yield peer, daemon, base, web.web_data
+    finally:
+        await daemon.stopService()
+        peer.stop()

@@ -11,31 +11,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_twisted
 from twisted.internet import utils
 from twisted.internet.defer import Deferred
 
-from rosey.daemon.assemble import RoseyDaemon, build
-from rosey.daemon.config import parse
-from rosey.daemon.web import when_listening
-from rosey.interfaces import channel_key
-from rosey.web.api import StatusData
-from tests.peers.cytube import CyTubePeer, lab_accounts
 from tests.waiting import eventually
-from tests.web.history import fill_year
+from tests.web.conftest import NAME, RUNS, Running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PASSWORD = "browser-test-pw"
-TOKEN = "browser-test-token"
 #: Markup that would change the page's title if it ever ran.
-RUNS = "<img src=x onerror=\"document.title='pwned'\">"
 CHAT = f"<script>document.title='pwned'</script>{RUNS} \"quotes\" 'single' שלום"
-NAME = "<b>evil</b>"
 
 if CHROMIUM is None and os.environ.get("CI"):
     raise RuntimeError("CI is set but chromium is not installed (.ci/run installs it)")
@@ -66,48 +54,8 @@ async def chromium(*args: str, timeout: float = 60.0) -> str:
     return out.decode("utf-8")
 
 
-@pytest_twisted.async_yield_fixture()
-async def running(tmp_path: Path) -> AsyncIterator[tuple[CyTubePeer, RoseyDaemon, str, StatusData]]:
-    from twisted.internet import reactor
-
-    peer = CyTubePeer(
-        "labchan",
-        accounts=lab_accounts(PASSWORD),
-        media={"xss1": {"title": f"{RUNS} Title \"q\" 'q' مرحبا", "seconds": 600}},
-        connect_capacity=100,
-    ).start()
-    db = tmp_path / "rosey.sqlite"
-    host = peer.site.split("://")[1]
-    fill_year(str(db), channel_key(f"{host}/labchan"), reactor.seconds())
-    raw = {
-        "channel": [
-            {
-                "site": peer.site,
-                "name": "labchan",
-                "username": "labbot",
-                "password_env": "PW",
-            }
-        ],
-        "database": {"url": f"sqlite:///{db}"},
-        "web": {"enabled": True, "listen": "tcp:0:interface=127.0.0.1", "token_env": "TOKEN"},
-    }
-    daemon = build(parse(raw, {"PW": PASSWORD, "TOKEN": TOKEN}), reactor, migrated=True)
-    web: Any = daemon.getServiceNamed("web")
-    daemon.startService()
-    try:
-        port = await when_listening(web)
-        base = f"http://127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
-        await peer.when(lambda p: "labbot" in p.users, timeout=20)
-        yield peer, daemon, base, web.web_data
-    finally:
-        await daemon.stopService()
-        peer.stop()
-
-
 @pytest_twisted.ensureDeferred
-async def test_the_page_in_chromium(
-    running: tuple[CyTubePeer, RoseyDaemon, str, StatusData], tmp_path: Path
-) -> None:
+async def test_the_page_in_chromium(running: Running, tmp_path: Path) -> None:
     peer, daemon, base, data = running
     peer.add_virtual_user("alice", 2)
     peer.add_virtual_user(NAME, 1)
