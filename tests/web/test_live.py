@@ -64,3 +64,21 @@ def test_what_is_not_shown():
     assert frame_for(Event("queue", {})) is None
     assert frame_for(Event(events.MESSAGE, {}, user="x", content="y", replayed=True)) is None
     assert frame_for(Event("changeMedia", "not a dict")) is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_closed_connection_leaves_the_feed(served: Served):
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+    from twisted.internet.protocol import Protocol
+
+    live = served.data.feeds[LABEL]
+    port = int(served.base.rsplit(":", 1)[1])
+    client = Protocol()
+    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+    assert client.transport is not None
+    client.transport.write(f"GET {API}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await eventually(lambda: live.streams == 1)
+    client.transport.loseConnection()
+    await eventually(lambda: live.streams == 0)
+    feed(served.bot, events.MESSAGE, {}, user="alice", content="nobody listens")  # no error
