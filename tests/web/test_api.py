@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pytest_twisted
 import treq
@@ -176,3 +176,21 @@ async def test_say_does_not_exist_without_a_token(served: Served):
     served.data.say = SayEndpoint(None)
     await say(served, {"authorization": f"Bearer {TOKEN}"}, {"text": "hi"}, 404)
     await say(served, {}, {"text": "hi"}, 404)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_storage_failure_is_a_logged_503(served: Served):
+    from twisted.logger import ILogObserver, globalLogPublisher
+
+    logged: list[dict[str, Any]] = []
+    observer = cast(ILogObserver, logged.append)
+    globalLogPublisher.addObserver(observer)
+    try:
+        await served.storage.close()
+        failed = await get(served, f"{API}/users", 503)
+        assert "storage is unavailable" in failed["error"]
+        # The mirror's part needs no storage.
+        assert (await get(served, API))["name"] == "WebChan"
+    finally:
+        globalLogPublisher.removeObserver(observer)
+    assert any("failed" in str(e.get("log_format", "")) for e in logged)
