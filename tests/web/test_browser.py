@@ -32,8 +32,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def chromium(*args: str, timeout: float = 60.0) -> str:
-    """Run headless Chromium; its stdout. Fails if it does not exit within ``timeout`` s."""
+async def chromium(profile: Path, *args: str, timeout: float = 60.0) -> str:
+    """Run headless Chromium with its profile in ``profile``; its stdout. Fails if it does not
+    exit within ``timeout`` s."""
     assert CHROMIUM is not None
     argv = [
         "--headless",
@@ -42,8 +43,7 @@ async def chromium(*args: str, timeout: float = 60.0) -> str:
         "--disable-dev-shm-usage",
         "--no-first-run",
         "--hide-scrollbars",
-        "--user-data-dir="
-        + str(Path(os.environ.get("TMPDIR", "/tmp")) / f"rosey-chromium-{os.getpid()}"),
+        f"--user-data-dir={profile}",
         *args,
     ]
     d: Deferred[tuple[bytes, bytes, int]] = utils.getProcessOutputAndValue(
@@ -71,6 +71,7 @@ async def test_the_page_in_chromium(running: Running, tmp_path: Path) -> None:
     # (#live-lines=1), then the clock runs out its budget and Chromium dumps the DOM.
     dumping = Deferred.fromCoroutine(
         chromium(
+            tmp_path / "profile",
             "--virtual-time-budget=5000",
             "--window-size=1200,2200",
             "--dump-dom",
@@ -102,6 +103,7 @@ async def test_the_page_in_chromium(running: Running, tmp_path: Path) -> None:
 
     shot = tmp_path / "status-page.png"
     await chromium(
+        tmp_path / "profile",
         "--virtual-time-budget=5000",
         "--window-size=1200,2000",
         f"--screenshot={shot}",
