@@ -8,6 +8,7 @@
     ├── storage (StorageService) ── one Recorder per channel, the retention timer
     ├── per channel: CyTubeConnection + Bot ── PluginHost (the channel's plugins)
     ├── metrics / health endpoint (optional)
+    ├── status page (optional, ``[web]``: rosey.web, with /metrics and /health too)
     ├── manhole (optional)
     └── systemd notifier (last child: stopped first, so STOPPING=1 goes out at once)
 
@@ -225,6 +226,10 @@ def build(
         from rosey.daemon.web import make_metrics_service
 
         make_metrics_service(config, daemon.metrics, reactor).setServiceParent(daemon)
+    if config.web.enabled:
+        from rosey.daemon.web import make_web_service
+
+        make_web_service(config, daemon, reactor).setServiceParent(daemon)
     if config.manhole.enabled:
         from rosey.daemon.manhole import make_manhole_service
 

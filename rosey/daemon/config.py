@@ -116,6 +116,13 @@ class ManholeConfig(ListenerConfig):
 
 
 @dataclass(frozen=True)
+class WebConfig(ListenerConfig):
+    """``[web]``: the status page (docs/web.md); ``token`` lets ``POST …/say`` speak."""
+
+    token: Secret | None = None
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
     format: str = "text"
@@ -140,6 +147,8 @@ class Config:
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     #: ``[bus]``: every event on a NATS bus (docs/bus.md); None when the table is absent.
     bus: BusSettings | None = None
+    #: ``[web]``: the status page (docs/web.md).
+    web: WebConfig = field(default_factory=lambda: WebConfig(listen="tcp:8080:interface=127.0.0.1"))
 
 
 def load(
@@ -188,6 +197,7 @@ def parse(
         logging=_logging(r.table("logging")),
         plugins=_plugins(r, channels, plugins),
         bus=_bus(r),
+        web=_web(r.table("web")),
     )
     problems.check_unknown_keys()
     problems.raise_if_any()
@@ -311,6 +321,14 @@ def _manhole(r: Reader) -> ManholeConfig:
             if getattr(manhole, needed) is None and not r.failed(needed):
                 r.error(needed, "required when manhole.enabled = true")
     return manhole
+
+
+def _web(r: Reader) -> WebConfig:
+    return WebConfig(
+        enabled=r.boolean("enabled", False),
+        listen=_listen(r, "tcp:8080:interface=127.0.0.1"),
+        token=r.secret("token"),
+    )
 
 
 def _logging(r: Reader) -> LoggingConfig:

@@ -9,12 +9,14 @@ seconds would otherwise fill the journal.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.exposition import choose_encoder
 from twisted.application import strports
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.web.http import Request
 from twisted.web.pages import notFound
@@ -23,6 +25,9 @@ from twisted.web.server import Site
 
 from rosey.daemon.config import Config
 from rosey.daemon.metrics import Metrics
+
+if TYPE_CHECKING:
+    from rosey.web.api import StatusData
 
 STORAGE_STALE_AFTER = 120.0
 """Seconds storage may go without writing while it has rows pending before /health says 503."""
@@ -96,6 +101,37 @@ def make_metrics_service(
     )
     service.setName("metrics")
     return service
+
+
+def make_web_service(config: Config, daemon: Any, reactor: Any) -> IService:
+    """The status page (``[web]``, :mod:`rosey.web`) on ``config.web.listen``, with
+    ``/metrics`` and ``/health`` beside it. ``daemon`` is the built
+    :class:`~rosey.daemon.assemble.RoseyDaemon` (its bots, storage and metrics)."""
+    from rosey.web.site import make_root
+
+    token = config.web.token.value if config.web.token is not None else None
+    root, data = make_root(daemon.bots, daemon.storage.storage, reactor, token)
+    root.putChild(b"metrics", MetricsPage(daemon.metrics))
+    root.putChild(b"health", HealthPage(daemon.metrics, STORAGE_STALE_AFTER))
+    site = _QuietSite(root)
+    site.noisy = False
+    service = _WebService(serverFromString(reactor, config.web.listen), site)
+    service.setName("web")
+    service.web_data = data
+    return service
+
+
+class _WebService(StreamServerEndpointService):
+    """The status page's listener; stopping it also ends the open live streams."""
+
+    #: What the site serves from (its live feeds: tests wait on their streams).
+    web_data: StatusData
+
+    def stopService(self) -> Deferred[None] | None:
+        for feed in self.web_data.feeds.values():
+            feed.close_all()
+        result: Deferred[None] | None = super().stopService()
+        return result
 
 
 def when_listening(service: IService) -> Deferred[IListeningPort]:

@@ -34,10 +34,14 @@ from rosey.storage.rows import (
     BotStatus,
     ChannelStats,
     ChatMessage,
+    ChatterCount,
+    CountBucket,
     MediaPlay,
+    MediaPlayCount,
     OutboundMessage,
     UserAction,
     UserCount,
+    UserCountBucket,
     UserStats,
 )
 
@@ -55,6 +59,18 @@ class IChatStore(Interface):
     ) -> Deferred[list[ChatMessage]]:
         """Chat lines, newest first, optionally by one user (the exact name, as
         :meth:`IStatsStore.get_user_stats` spells it)."""
+
+    def get_chat_activity(
+        channel: str, start_time: float, end_time: float, bucket: float = 3600
+    ) -> Deferred[list[CountBucket]]:
+        """Chat lines per ``bucket`` seconds (buckets aligned on the Unix epoch) with
+        ``start_time <= timestamp < end_time``, oldest first; empty buckets are left out. The
+        bucket is widened so that the period holds at most 2000 of them."""
+
+    def get_chatters_between(
+        channel: str, start_time: float, end_time: float, limit: int = 10
+    ) -> Deferred[list[ChatterCount]]:
+        """Users with the most chat lines with ``start_time <= timestamp < end_time`` first."""
 
 
 class IStatsStore(Interface):
@@ -110,6 +126,13 @@ class IStatsStore(Interface):
     ) -> Deferred[list[UserCount]]:
         """Snapshots with ``start_time <= timestamp <= end_time``, oldest first."""
 
+    def get_user_count_series(
+        channel: str, start_time: float, end_time: float, bucket: float = 300
+    ) -> Deferred[list[UserCountBucket]]:
+        """The user-count history downsampled: the highest counts per ``bucket`` seconds with
+        ``start_time <= timestamp < end_time``, oldest first (empty buckets left out; the
+        bucket is widened so that the period holds at most 2000 of them)."""
+
     def get_status(channel: str) -> Deferred[BotStatus | None]:
         """The bot's last recorded status, or None."""
 
@@ -132,6 +155,15 @@ class IMediaStore(Interface):
         channel: str, limit: int = 50, offset: int = 0
     ) -> Deferred[list[MediaPlay]]:
         """What played, newest first."""
+
+    def get_most_played(
+        channel: str,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        limit: int = 10,
+    ) -> Deferred[list[MediaPlayCount]]:
+        """The items (type and id) played most often with ``start_time <= started_at <
+        end_time`` (None: unbounded), most first."""
 
 
 class IActionLog(Interface):

@@ -30,10 +30,14 @@ from rosey.storage.rows import (
     BotStatus,
     ChannelStats,
     ChatMessage,
+    ChatterCount,
+    CountBucket,
     MediaPlay,
+    MediaPlayCount,
     OutboundMessage,
     UserAction,
     UserCount,
+    UserCountBucket,
     UserStats,
 )
 
@@ -51,6 +55,16 @@ class NoopChat:
     def get_recent_messages(
         self, channel: str, limit: int = 100, offset: int = 0, username: str | None = None
     ) -> Deferred[list[ChatMessage]]:
+        return succeed([])
+
+    def get_chat_activity(
+        self, channel: str, start_time: float, end_time: float, bucket: float = 3600
+    ) -> Deferred[list[CountBucket]]:
+        return succeed([])
+
+    def get_chatters_between(
+        self, channel: str, start_time: float, end_time: float, limit: int = 10
+    ) -> Deferred[list[ChatterCount]]:
         return succeed([])
 
 
@@ -86,6 +100,11 @@ class NoopStats:
     ) -> Deferred[list[UserCount]]:
         return succeed([])
 
+    def get_user_count_series(
+        self, channel: str, start_time: float, end_time: float, bucket: float = 300
+    ) -> Deferred[list[UserCountBucket]]:
+        return succeed([])
+
     def get_status(self, channel: str) -> Deferred[BotStatus | None]:
         return succeed(None)
 
@@ -99,6 +118,15 @@ class NoopMedia:
     def get_media_history(
         self, channel: str, limit: int = 50, offset: int = 0
     ) -> Deferred[list[MediaPlay]]:
+        return succeed([])
+
+    def get_most_played(
+        self,
+        channel: str,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        limit: int = 10,
+    ) -> Deferred[list[MediaPlayCount]]:
         return succeed([])
 
 
@@ -214,6 +242,8 @@ class NoopStorage:
 
     save_message = via("chat", NoopChat.save_message)
     get_recent_messages = via("chat", NoopChat.get_recent_messages)
+    get_chat_activity = via("chat", NoopChat.get_chat_activity)
+    get_chatters_between = via("chat", NoopChat.get_chatters_between)
 
     save_user_stats = via("stats", NoopStats.save_user_stats)
     update_channel_stats = via("stats", NoopStats.update_channel_stats)
@@ -224,10 +254,12 @@ class NoopStorage:
     get_top_chatters = via("stats", NoopStats.get_top_chatters)
     get_channel_stats = via("stats", NoopStats.get_channel_stats)
     get_user_count_history = via("stats", NoopStats.get_user_count_history)
+    get_user_count_series = via("stats", NoopStats.get_user_count_series)
     get_status = via("stats", NoopStats.get_status)
 
     log_media = via("media", NoopMedia.log_media)
     get_media_history = via("media", NoopMedia.get_media_history)
+    get_most_played = via("media", NoopMedia.get_most_played)
 
     log_user_action = via("actions", NoopActions.log_user_action)
     get_user_actions = via("actions", NoopActions.get_user_actions)

@@ -118,3 +118,40 @@ class BotStatus:
     start_time: float | None = None
     connected: bool = False
     last_updated: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CountBucket:
+    """How many rows fell in one time bucket: ``[start, start + bucket seconds)``."""
+
+    start: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserCountBucket:
+    """The highest user counts seen in one time bucket (a downsampled user-count history)."""
+
+    start: float
+    chat_users: int
+    connected_users: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatterCount:
+    """One user's chat lines in a period."""
+
+    username: str
+    lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPlayCount:
+    """One item's plays in a period: the title and queuer of its last play."""
+
+    media_type: str
+    media_id: str
+    title: str
+    plays: int
+    last_played: float
+    queued_by: str | None

@@ -121,6 +121,8 @@ class SQLStorage:
 
     save_message = via("chat", SQLChat.save_message)
     get_recent_messages = via("chat", SQLChat.get_recent_messages)
+    get_chat_activity = via("chat", SQLChat.get_chat_activity)
+    get_chatters_between = via("chat", SQLChat.get_chatters_between)
 
     save_user_stats = via("stats", SQLStats.save_user_stats)
     update_channel_stats = via("stats", SQLStats.update_channel_stats)
@@ -131,10 +133,12 @@ class SQLStorage:
     get_top_chatters = via("stats", SQLStats.get_top_chatters)
     get_channel_stats = via("stats", SQLStats.get_channel_stats)
     get_user_count_history = via("stats", SQLStats.get_user_count_history)
+    get_user_count_series = via("stats", SQLStats.get_user_count_series)
     get_status = via("stats", SQLStats.get_status)
 
     log_media = via("media", SQLMedia.log_media)
     get_media_history = via("media", SQLMedia.get_media_history)
+    get_most_played = via("media", SQLMedia.get_most_played)
 
     log_user_action = via("actions", SQLActions.log_user_action)
     get_user_actions = via("actions", SQLActions.get_user_actions)

@@ -8,9 +8,10 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from rosey.storage import ops as o
+from rosey.storage.domains import aggregates
 from rosey.storage.domains.base import SQLComponent
 from rosey.storage.interface import IChatStore
-from rosey.storage.rows import ChatMessage
+from rosey.storage.rows import ChatMessage, ChatterCount, CountBucket
 from rosey.storage.tables import chat_messages
 
 cm = chat_messages.c
@@ -31,6 +32,33 @@ class SQLChat(SQLComponent):
     ) -> Deferred[list[ChatMessage]]:
         return self.db.read(
             "chat.get_recent_messages", channel, [], messages, limit, offset, username
+        )
+
+    def get_chat_activity(
+        self, channel: str, start_time: float, end_time: float, bucket: float = 3600
+    ) -> Deferred[list[CountBucket]]:
+        aggregates.bucket_width(start_time, end_time, bucket)  # a bad bucket fails here
+        return self.db.read(
+            "chat.get_chat_activity",
+            channel,
+            [],
+            aggregates.chat_per_bucket,
+            start_time,
+            end_time,
+            bucket,
+        )
+
+    def get_chatters_between(
+        self, channel: str, start_time: float, end_time: float, limit: int = 10
+    ) -> Deferred[list[ChatterCount]]:
+        return self.db.read(
+            "chat.get_chatters_between",
+            channel,
+            [],
+            aggregates.chatters_between,
+            start_time,
+            end_time,
+            limit,
         )
 
 

@@ -8,9 +8,10 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from rosey.storage import ops as o
+from rosey.storage.domains import aggregates
 from rosey.storage.domains.base import SQLComponent
 from rosey.storage.interface import IMediaStore
-from rosey.storage.rows import MediaPlay
+from rosey.storage.rows import MediaPlay, MediaPlayCount
 from rosey.storage.tables import media_history
 
 
@@ -37,6 +38,23 @@ class SQLMedia(SQLComponent):
         self, channel: str, limit: int = 50, offset: int = 0
     ) -> Deferred[list[MediaPlay]]:
         return self.db.read("media.get_media_history", channel, [], media, limit, offset)
+
+    def get_most_played(
+        self,
+        channel: str,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        limit: int = 10,
+    ) -> Deferred[list[MediaPlayCount]]:
+        return self.db.read(
+            "media.get_most_played",
+            channel,
+            [],
+            aggregates.most_played,
+            start_time,
+            end_time,
+            limit,
+        )
 
 
 def media(conn: Connection, cid: int, channel: str, limit: int, offset: int) -> list[MediaPlay]:

@@ -11,9 +11,10 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from rosey.storage import ops as o
+from rosey.storage.domains import aggregates
 from rosey.storage.domains.base import SQLComponent
 from rosey.storage.interface import IStatsStore
-from rosey.storage.rows import BotStatus, ChannelStats, UserCount, UserStats
+from rosey.storage.rows import BotStatus, ChannelStats, UserCount, UserCountBucket, UserStats
 from rosey.storage.tables import bot_status, channel_stats, user_count_history, user_stats
 
 us = user_stats.c
@@ -86,6 +87,20 @@ class SQLStats(SQLComponent):
     ) -> Deferred[list[UserCount]]:
         return self.db.read(
             "stats.get_user_count_history", channel, [], user_counts, start_time, end_time, limit
+        )
+
+    def get_user_count_series(
+        self, channel: str, start_time: float, end_time: float, bucket: float = 300
+    ) -> Deferred[list[UserCountBucket]]:
+        aggregates.bucket_width(start_time, end_time, bucket)  # a bad bucket fails here
+        return self.db.read(
+            "stats.get_user_count_series",
+            channel,
+            [],
+            aggregates.user_counts_per_bucket,
+            start_time,
+            end_time,
+            bucket,
         )
 
     def get_status(self, channel: str) -> Deferred[BotStatus | None]:
