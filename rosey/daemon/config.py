@@ -79,6 +79,10 @@ class RetentionConfig:
     user_count_days: int = 365
     media_days: int = 365
     outbound_days: int = 30
+    #: The database service's ids of the bus events it wrote (rosey.dbbus): kept longer than
+    #: the stream keeps events (``[bus] max_age_days``), so no event the stream still holds can
+    #: be written twice. Not part of :meth:`policy`: the service prunes them itself.
+    bus_events_days: int = 31
     batch_size: int = 500
 
     def policy(self) -> dict[str, float]:
@@ -274,7 +278,14 @@ def _database(r: Reader) -> DatabaseConfig:
 
 def _retention(r: Reader) -> RetentionConfig:
     default = RetentionConfig()
-    days = ("chat_days", "actions_days", "user_count_days", "media_days", "outbound_days")
+    days = (
+        "chat_days",
+        "actions_days",
+        "user_count_days",
+        "media_days",
+        "outbound_days",
+        "bus_events_days",
+    )
     kept = {name: r.integer(name, getattr(default, name)) for name in days}
     for name, value in kept.items():
         if value < 0:
