@@ -29,6 +29,7 @@ from rosey.daemon.config_reader import Secret as Secret  # re-exported
 from rosey.daemon.plugin_config import PluginsConfig as PluginsConfig  # re-exported
 from rosey.daemon.plugin_config import PluginsError, resolve_plugins
 from rosey.daemon.plugin_discovery import Discovery
+from rosey.dbbus.settings import DbServiceSettings
 from rosey.interfaces import channel_label
 
 CHANNEL_NAME = re.compile(r"^[\w-]{1,30}$")
@@ -144,6 +145,8 @@ class Config:
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     #: ``[bus]``: every event on a NATS bus (docs/bus.md); None when the table is absent.
     bus: BusSettings | None = None
+    #: ``[dbservice]``: the database service (``rosey db serve``, docs/dbservice.md).
+    dbservice: DbServiceSettings = field(default_factory=DbServiceSettings)
 
 
 def load(
@@ -152,12 +155,15 @@ def load(
     *,
     plugins: Discovery | None = None,
     channel_secrets: bool = True,
+    channels_required: bool = True,
 ) -> Config:
     """Read and validate a TOML file. Raises :class:`ConfigError` listing every problem.
 
     The plugins are discovered (importing their modules) unless ``plugins`` is given. With
     ``channel_secrets=False`` the channels' password keys are checked but not read (their
-    passwords are None): the database commands need no chat password."""
+    passwords are None): the database commands need no chat password. With
+    ``channels_required=False`` a file without ``[[channel]]`` is valid (the database
+    service's)."""
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
@@ -166,7 +172,13 @@ def load(
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{os.fspath(path)}: not valid TOML: {e}") from None
     environ = os.environ if environ is None else environ
-    return parse(raw, environ, plugins=plugins, channel_secrets=channel_secrets)
+    return parse(
+        raw,
+        environ,
+        plugins=plugins,
+        channel_secrets=channel_secrets,
+        channels_required=channels_required,
+    )
 
 
 def parse(
@@ -175,11 +187,12 @@ def parse(
     *,
     plugins: Discovery | None = None,
     channel_secrets: bool = True,
+    channels_required: bool = True,
 ) -> Config:
     """Validate an already-parsed TOML document (discovering plugins unless given)."""
     problems = Problems(environ)
     r = Reader(raw, "", problems)
-    channels = _channels(r, channel_secrets)
+    channels = _channels(r, channel_secrets, channels_required)
     config = Config(
         channels=channels,
         database=_database(r.table("database")),
@@ -192,15 +205,18 @@ def parse(
         logging=_logging(r.table("logging")),
         plugins=_plugins(r, channels, plugins),
         bus=_bus(r),
+        dbservice=_dbservice(r.table("dbservice")),
     )
     problems.check_unknown_keys()
     problems.raise_if_any()
     return config
 
 
-def _channels(r: Reader, channel_secrets: bool) -> tuple[ChannelConfig, ...]:
+def _channels(r: Reader, channel_secrets: bool, required: bool) -> tuple[ChannelConfig, ...]:
     r.known("channel")
     tables = r.raw.get("channel")
+    if not required and tables is None:
+        return ()
     if not isinstance(tables, list) or not tables:
         r.error("channel", "expected at least one [[channel]] table")
         return ()
@@ -424,3 +440,25 @@ def _bus(r: Reader) -> BusSettings | None:
         stop_timeout=numbers["stop_timeout"],
         commands=commands,
     )
+
+
+def _dbservice(r: Reader) -> DbServiceSettings:
+    """``[dbservice]``: read by every rosey (the bot's file may hold it), used by the
+    database service."""
+    default = DbServiceSettings()
+    durable = r.string("durable", default.durable)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", durable):
+        r.error("durable", f"{durable!r} is not a consumer name ([A-Za-z0-9_-], 1-64)")
+    batch = r.integer("batch", default.batch)
+    if not 1 <= batch <= 10_000:
+        r.error("batch", f"{batch} is not between 1 and 10000")
+    seconds = {
+        key: r.number(key, getattr(default, key))
+        for key in ("fetch_timeout", "ack_wait", "snapshot_interval", "retry_max")
+    }
+    for key, value in seconds.items():
+        if value <= 0 and key != "snapshot_interval":
+            r.error(key, f"{value} is not a positive number of seconds")
+        elif value < 0:
+            r.error(key, f"{value} is negative (0: no snapshots)")
+    return DbServiceSettings(durable=durable, batch=batch, **seconds)

@@ -19,9 +19,10 @@ import copy
 import copyreg
 from collections.abc import Iterable, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from rosey.bot.mirror import ChannelMirror
@@ -39,7 +40,7 @@ def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[An
 
 # The mirror keeps read-only views (channel options, permissions); copying a channel's state
 # (EventWriter.derive) copies them as views of a copied dict.
-copyreg.pickle(MappingProxyType, _reduce_proxy)  # type: ignore[arg-type]
+copyreg.pickle(MappingProxyType, _reduce_proxy)
 
 #: At most this many snapshots for one silence (a channel whose bot went away without a word
 #: would otherwise get one per interval for as long as it was away).
@@ -66,7 +67,9 @@ class ChannelWriter:
         self.mirror = ChannelMirror()
         self.ops: list[o.WriteOp] = []
         # _push, a method: a copy of the writer then pushes into the copy's list.
-        self.tracker = ChannelTracker(self.clock, self.mirror, self._push)  # type: ignore[arg-type]
+        # The tracker reads only seconds() of its clock.
+        clock = cast(IReactorTime, self.clock)
+        self.tracker = ChannelTracker(clock, self.mirror, self._push)
         self.next_snapshot: float | None = None
 
     def _push(self, op: o.WriteOp) -> None:

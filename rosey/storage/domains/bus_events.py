@@ -44,14 +44,16 @@ class SQLBusEvents(SQLComponent):
 
     def _record(self, conn: Connection, events: list[SeenEvent], derive: DeriveOps) -> int:
         known = stored_ids(conn, [e[0] for e in events])
+        fresh: list[str] = []
         rows = []
         for event_id, channel, received_at in events:
             if event_id not in known:
                 known.add(event_id)  # an id twice in one batch is new once
+                fresh.append(event_id)
                 rows.append({"event_id": event_id, "channel": channel, "received_at": received_at})
         if rows:
             conn.execute(insert(bus_events_seen), rows)
-        for channel, batch in derive(frozenset(r["event_id"] for r in rows)):
+        for channel, batch in derive(frozenset(fresh)):
             if batch:
                 self._apply(conn, channel, batch)
         return len(rows)
