@@ -68,3 +68,23 @@ async def test_redelivered_events_are_written_once(db_url: str, tmp_path) -> Non
     finally:
         await storage.close()
     assert contents(db_url) == contents(once)
+
+
+@pytest_twisted.ensureDeferred
+async def test_old_event_ids_are_pruned_in_batches(db_url: str) -> None:
+    from twisted.internet import reactor
+
+    events = capture("chat_and_pm")
+    schema.upgrade(db_url)
+    storage = SQLStorage(db_url, reactor)
+    await storage.connect()
+    try:
+        await BatchWriter(storage).write(events)
+        cut = events[20].received_at
+        old = [p.event_id for p in events if p.received_at < cut]
+        assert await storage.prune_bus_events(cut, batch_size=3) == len(old)
+        assert sorted(seen_ids(db_url)) == sorted(
+            p.event_id for p in events if p.received_at >= cut
+        )
+    finally:
+        await storage.close()
