@@ -64,13 +64,15 @@ def publish(url: str, items: list[Published]) -> None:
     asyncio.run(run())
 
 
-def write_config(tmp_path: Path, db_url: str, nats_url: str, name: str = "rosey-db") -> Path:
+def write_config(
+    tmp_path: Path, db_url: str, nats_url: str, name: str = "rosey-db", batch: int = 20
+) -> Path:
     """A database service's configuration: no channel; small batches, a short ack wait (a
     killed service's batch comes again after 2 s)."""
     config = tmp_path / f"{name}.toml"
     config.write_text(
         f'[database]\nurl = "{db_url}"\n\n[bus]\nurl = "{nats_url}"\n\n'
-        "[dbservice]\nbatch = 20\nack_wait = 2\nfetch_timeout = 0.2\n"
+        f"[dbservice]\nbatch = {batch}\nack_wait = 2\nfetch_timeout = 0.2\n"
     )
     return config
 

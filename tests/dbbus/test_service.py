@@ -58,7 +58,7 @@ async def test_sigkill_mid_stream_then_restart_writes_every_event_once(
 ) -> None:
     events = chat(3000)
     publish(nats_server.url, events[:2000])
-    config = write_config(tmp_path, db_url, nats_server.url)
+    config = write_config(tmp_path, db_url, nats_server.url, batch=5)  # 400 batches to kill in
     first = ServiceProcess(config, tmp_path)
     await stored(db_url, 1)
     await first.signal(signal.SIGKILL)
@@ -79,7 +79,8 @@ async def test_nats_server_restarted_mid_stream_loses_and_repeats_nothing(
 ) -> None:
     events = chat(3000)
     publish(nats_server.url, events[:2000])
-    service = ServiceProcess(write_config(tmp_path, db_url, nats_server.url), tmp_path)
+    config = write_config(tmp_path, db_url, nats_server.url, batch=5)
+    service = ServiceProcess(config, tmp_path)
     try:
         await stored(db_url, 1)
         nats_server.kill()
