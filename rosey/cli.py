@@ -2,6 +2,8 @@
 
 - ``rosey run --config FILE``: the same as ``twistd --nodaemon --pidfile= rosey --config FILE``
   (with ``--reactor=asyncio`` when the file has a ``[bus]`` table: nats-py is asyncio).
+- ``rosey db serve --config FILE``: the database service in the foreground, the same as
+  ``twistd --reactor=asyncio --nodaemon --pidfile= rosey-db --config FILE`` (docs/dbservice.md).
 - ``rosey db upgrade|downgrade REV|current|history|prune|import-legacy … [--url URL | --config
   FILE]``: the database (with ``--config``, ``upgrade`` also migrates the enabled plugins and
   ``prune`` follows ``[database.retention]``; without, ``prune`` keeps rosey's defaults).
@@ -58,15 +60,35 @@ def twistd_argv(twistd: Path, config: str) -> list[str]:
     return [str(twistd), *reactor, "--nodaemon", "--pidfile=", "rosey", "--config", config]
 
 
+def db_serve_argv(twistd: Path, config: str) -> list[str]:
+    """The ``twistd`` command line for ``rosey db serve`` (nats-py is asyncio)."""
+    return [
+        str(twistd),
+        "--reactor=asyncio",
+        "--nodaemon",
+        "--pidfile=",
+        "rosey-db",
+        "--config",
+        config,
+    ]
+
+
 def _run(args: argparse.Namespace) -> int:
-    twistd = Path(sys.executable).with_name("twistd")
-    argv = twistd_argv(twistd, args.config)
+    return _exec_twistd("rosey run", twistd_argv(_twistd(), args.config))
+
+
+def _twistd() -> Path:
+    return Path(sys.executable).with_name("twistd")
+
+
+def _exec_twistd(what: str, argv: list[str]) -> int:
+    twistd, command = Path(argv[0]), argv[argv.index("--pidfile=") + 1]
     try:
         os.execv(argv[0], argv)  # replaces this process: signals reach twistd directly
     except OSError as e:
         sys.stderr.write(
-            f"rosey run: cannot start {twistd}: {e.strerror}; install rosey (and Twisted) into "
-            f"the environment of {sys.executable}, or run `twistd -n rosey --config FILE`\n"
+            f"{what}: cannot start {twistd}: {e.strerror}; install rosey (and Twisted) into "
+            f"the environment of {sys.executable}, or run `twistd -n {command} --config FILE`\n"
         )
     return 1
 
@@ -78,6 +100,8 @@ def _db(args: argparse.Namespace) -> int:
     from rosey.daemon.config import RetentionConfig
     from rosey.storage.cli import run_db_command
 
+    if args.db_command == "serve":
+        return _exec_twistd("rosey db serve", db_serve_argv(_twistd(), args.config))
     if not getattr(args, "config", None):
         _retention(args, RetentionConfig())
         return run_db_command(args)

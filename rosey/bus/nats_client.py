@@ -32,6 +32,34 @@ def masked(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
+def connect_options(
+    settings: BusSettings, name: str = "rosey", *, reconnect: bool = True, **callbacks: Any
+) -> dict[str, Any]:
+    """``nats.connect`` keyword arguments for ``[bus]``: authenticate as configured, TLS
+    (verified) for ``tls://``, and with ``reconnect`` nats-py's own reconnecting for ever (also
+    for the first connection); ``callbacks`` are nats-py's (``error_cb`` …)."""
+    s = settings
+    options: dict[str, Any] = {
+        "servers": list(s.urls),
+        "name": name,
+        "allow_reconnect": reconnect,
+        "max_reconnect_attempts": -1 if reconnect else 0,
+        "reconnect_time_wait": s.reconnect_wait,
+        "connect_timeout": max(1, int(s.reconnect_wait)),
+        **callbacks,
+    }
+    if s.token is not None:
+        options["token"] = s.token
+    if s.user is not None:
+        options["user"] = s.user
+        options["password"] = s.password
+    if s.creds_file is not None:
+        options["user_credentials"] = s.creds_file
+    if any(url.startswith("tls://") for url in s.urls):
+        options["tls"] = ssl.create_default_context()  # verified against the system's CAs
+    return options
+
+
 class NatsClient:
     """One nats-py connection made from ``[bus]``; subclasses say what it is for.
 
@@ -58,28 +86,14 @@ class NatsClient:
 
     def options(self) -> dict[str, Any]:
         """nats-py's ``connect`` keyword arguments for ``[bus]``."""
-        s = self.settings
-        options: dict[str, Any] = {
-            "servers": list(s.urls),
-            "name": self.role,
-            "allow_reconnect": self.reconnect,
-            "max_reconnect_attempts": -1 if self.reconnect else 0,  # -1: for ever
-            "reconnect_time_wait": s.reconnect_wait,
-            "connect_timeout": max(1, int(s.reconnect_wait)),
-            "error_cb": self.on_error,
-            "disconnected_cb": self._on_disconnected,
-            "reconnected_cb": self._on_reconnected,
-        }
-        if s.token is not None:
-            options["token"] = s.token
-        if s.user is not None:
-            options["user"] = s.user
-            options["password"] = s.password
-        if s.creds_file is not None:
-            options["user_credentials"] = s.creds_file
-        if any(url.startswith("tls://") for url in s.urls):
-            options["tls"] = ssl.create_default_context()  # verified against the system's CAs
-        return options
+        return connect_options(
+            self.settings,
+            self.role,
+            reconnect=self.reconnect,
+            error_cb=self.on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+        )
 
     async def on_error(self, error: Exception) -> None:
         """Log ``error``; the same text at most once a minute (a refused login or a server

@@ -29,6 +29,7 @@ from rosey.daemon.config_reader import Secret as Secret  # re-exported
 from rosey.daemon.plugin_config import PluginsConfig as PluginsConfig  # re-exported
 from rosey.daemon.plugin_config import PluginsError, resolve_plugins
 from rosey.daemon.plugin_discovery import Discovery
+from rosey.dbbus.settings import DbServiceSettings
 from rosey.interfaces import channel_label
 
 CHANNEL_NAME = re.compile(r"^[\w-]{1,30}$")
@@ -79,6 +80,10 @@ class RetentionConfig:
     user_count_days: int = 365
     media_days: int = 365
     outbound_days: int = 30
+    #: The database service's ids of the bus events it wrote (rosey.dbbus): kept longer than
+    #: the stream keeps events (``[bus] max_age_days``), so no event the stream still holds can
+    #: be written twice. Not part of :meth:`policy`: the service prunes them itself.
+    bus_events_days: int = 31
     batch_size: int = 500
 
     def policy(self) -> dict[str, float]:
@@ -149,6 +154,8 @@ class Config:
     bus: BusSettings | None = None
     #: ``[web]``: the status page (docs/web.md).
     web: WebConfig = field(default_factory=lambda: WebConfig(listen="tcp:8080:interface=127.0.0.1"))
+    #: ``[dbservice]``: the database service (``rosey db serve``, docs/dbservice.md).
+    dbservice: DbServiceSettings = field(default_factory=DbServiceSettings)
 
 
 def load(
@@ -157,12 +164,15 @@ def load(
     *,
     plugins: Discovery | None = None,
     channel_secrets: bool = True,
+    channels_required: bool = True,
 ) -> Config:
     """Read and validate a TOML file. Raises :class:`ConfigError` listing every problem.
 
     The plugins are discovered (importing their modules) unless ``plugins`` is given. With
     ``channel_secrets=False`` the channels' password keys are checked but not read (their
-    passwords are None): the database commands need no chat password."""
+    passwords are None): the database commands need no chat password. With
+    ``channels_required=False`` a file without ``[[channel]]`` is valid (the database
+    service's)."""
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
@@ -171,7 +181,13 @@ def load(
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{os.fspath(path)}: not valid TOML: {e}") from None
     environ = os.environ if environ is None else environ
-    return parse(raw, environ, plugins=plugins, channel_secrets=channel_secrets)
+    return parse(
+        raw,
+        environ,
+        plugins=plugins,
+        channel_secrets=channel_secrets,
+        channels_required=channels_required,
+    )
 
 
 def parse(
@@ -180,11 +196,12 @@ def parse(
     *,
     plugins: Discovery | None = None,
     channel_secrets: bool = True,
+    channels_required: bool = True,
 ) -> Config:
     """Validate an already-parsed TOML document (discovering plugins unless given)."""
     problems = Problems(environ)
     r = Reader(raw, "", problems)
-    channels = _channels(r, channel_secrets)
+    channels = _channels(r, channel_secrets, channels_required)
     config = Config(
         channels=channels,
         database=_database(r.table("database")),
@@ -198,15 +215,18 @@ def parse(
         plugins=_plugins(r, channels, plugins),
         bus=_bus(r),
         web=_web(r.table("web")),
+        dbservice=_dbservice(r.table("dbservice")),
     )
     problems.check_unknown_keys()
     problems.raise_if_any()
     return config
 
 
-def _channels(r: Reader, channel_secrets: bool) -> tuple[ChannelConfig, ...]:
+def _channels(r: Reader, channel_secrets: bool, required: bool) -> tuple[ChannelConfig, ...]:
     r.known("channel")
     tables = r.raw.get("channel")
+    if not required and tables is None:
+        return ()
     if not isinstance(tables, list) or not tables:
         r.error("channel", "expected at least one [[channel]] table")
         return ()
@@ -284,7 +304,14 @@ def _database(r: Reader) -> DatabaseConfig:
 
 def _retention(r: Reader) -> RetentionConfig:
     default = RetentionConfig()
-    days = ("chat_days", "actions_days", "user_count_days", "media_days", "outbound_days")
+    days = (
+        "chat_days",
+        "actions_days",
+        "user_count_days",
+        "media_days",
+        "outbound_days",
+        "bus_events_days",
+    )
     kept = {name: r.integer(name, getattr(default, name)) for name in days}
     for name, value in kept.items():
         if value < 0:
@@ -431,3 +458,25 @@ def _bus(r: Reader) -> BusSettings | None:
         stop_timeout=numbers["stop_timeout"],
         commands=commands,
     )
+
+
+def _dbservice(r: Reader) -> DbServiceSettings:
+    """``[dbservice]``: read by every rosey (the bot's file may hold it), used by the
+    database service."""
+    default = DbServiceSettings()
+    durable = r.string("durable", default.durable)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", durable):
+        r.error("durable", f"{durable!r} is not a consumer name ([A-Za-z0-9_-], 1-64)")
+    batch = r.integer("batch", default.batch)
+    if not 1 <= batch <= 10_000:
+        r.error("batch", f"{batch} is not between 1 and 10000")
+    seconds = {
+        key: r.number(key, getattr(default, key))
+        for key in ("fetch_timeout", "ack_wait", "snapshot_interval", "retry_max")
+    }
+    for key, value in seconds.items():
+        if value <= 0 and key != "snapshot_interval":
+            r.error(key, f"{value} is not a positive number of seconds")
+        elif value < 0:
+            r.error(key, f"{value} is negative (0: no snapshots)")
+    return DbServiceSettings(durable=durable, batch=batch, **seconds)

@@ -56,6 +56,12 @@ def add_db_parser(
     down.add_argument("revision", metavar="REV", help="a revision id, or 'base' for empty")
     sub.add_parser("current", parents=[common], help="show the database's schema revision")
     sub.add_parser("history", parents=[common], help="list the schema revisions")
+    serve = sub.add_parser(
+        "serve",
+        help="run the database service in the foreground, fed by the event bus "
+        "(twistd --reactor=asyncio -n rosey-db)",
+    )
+    serve.add_argument("--config", "-c", default="rosey.toml", help="the TOML configuration")
     prune = sub.add_parser(
         "prune",
         parents=[common],

@@ -272,6 +272,29 @@ DOMAINS: dict[str, InterfaceClass] = {
 }
 
 
+#: One bus event as the database service records it: (event id, channel, received at).
+SeenEvent = tuple[str, str, float]
+#: Called inside the transaction with the ids not written before: the write operations those
+#: events make, per channel, in order.
+DeriveOps = Callable[[frozenset[str]], Sequence[tuple[str, Sequence[WriteOp]]]]
+
+
+class IBusEventStore(Interface):
+    """Exactly-once writes for the database service (:mod:`rosey.dbbus`): events from the bus
+    and their write operations commit together with the events' ids."""
+
+    def record_events(events: Sequence[SeenEvent], derive: DeriveOps) -> Deferred[int]:
+        """In ONE transaction: store the ids of ``events`` not stored before, call
+        ``derive(those ids)`` (on a database thread; it may be called again if the transaction
+        is retried, so it must derive from its inputs alone) and apply the operations it returns.
+        Fires with how many events were new; fails if the transaction did not commit (nothing
+        of it is kept: the caller tries the same events again)."""
+
+    def prune_bus_events(before: float, batch_size: int = 500) -> Deferred[int]:
+        """Forget the ids of events received before ``before`` (Unix seconds), ``batch_size``
+        per transaction; fires with how many went."""
+
+
 class IStorage(
     IChatStore,
     IStatsStore,

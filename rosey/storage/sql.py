@@ -15,6 +15,7 @@ from zope.interface import implementer
 from rosey.storage.composite import via
 from rosey.storage.domains.actions import SQLActions
 from rosey.storage.domains.base import SQLDatabase
+from rosey.storage.domains.bus_events import SQLBusEvents
 from rosey.storage.domains.chat import SQLChat
 from rosey.storage.domains.kv import SQLKeyValue
 from rosey.storage.domains.media import SQLMedia
@@ -22,11 +23,11 @@ from rosey.storage.domains.outbound import SQLOutbound
 from rosey.storage.domains.retention import SQLRetention
 from rosey.storage.domains.stats import SQLStats
 from rosey.storage.engine import make_engine, safe_url
-from rosey.storage.interface import IStorage
+from rosey.storage.interface import IBusEventStore, IStorage
 from rosey.storage.pool import DBPool, InteractionObserver
 
 
-@implementer(IStorage)
+@implementer(IStorage, IBusEventStore)
 class SQLStorage:
     """:class:`IStorage` on a SQL database.
 
@@ -37,7 +38,8 @@ class SQLStorage:
     hears each transaction's duration (see :class:`~rosey.storage.pool.DBPool`).
 
     Its components: ``chat``, ``stats``, ``media``, ``actions``, ``outbound``, ``kv``,
-    ``retention`` (:data:`~rosey.storage.interface.DOMAINS`), sharing ``db``.
+    ``retention`` (:data:`~rosey.storage.interface.DOMAINS`), sharing ``db``; and ``bus_events``,
+    the database service's exactly-once writes (:class:`~rosey.storage.interface.IBusEventStore`).
     """
 
     persistent = True
@@ -80,6 +82,7 @@ class SQLStorage:
         self.outbound = SQLOutbound(self.db)
         self.kv = SQLKeyValue(self.db)
         self.retention = SQLRetention(self.db)
+        self.bus_events = SQLBusEvents(self.db)
 
     def __repr__(self) -> str:
         return f"<SQLStorage {safe_url(self.pool.engine.url)}>"
@@ -155,3 +158,6 @@ class SQLStorage:
 
     prune = via("retention", SQLRetention.prune)
     count_prunable = via("retention", SQLRetention.count_prunable)
+
+    record_events = via("bus_events", SQLBusEvents.record_events)
+    prune_bus_events = via("bus_events", SQLBusEvents.prune_bus_events)

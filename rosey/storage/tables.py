@@ -3,7 +3,8 @@
 Migrations in ``migrations/versions`` are the source of truth for what a database contains;
 these definitions must match them (a test compares the two). Constraint names follow
 :data:`NAMING_CONVENTION` so that SQLite batch migrations can find them.
-Every table except ``channels`` hangs off ``channels.id`` with ``ON DELETE CASCADE``.
+Every table except ``channels`` and ``bus_events_seen`` hangs off ``channels.id`` with
+``ON DELETE CASCADE``.
 """
 
 from __future__ import annotations
@@ -173,4 +174,16 @@ plugin_kv = Table(
     Column("expires_at", Double),
     Column("updated_at", Double, nullable=False),
     Index("ix_plugin_kv_expires_at", "expires_at"),
+)
+
+#: The ids of the bus events the database service has written (rosey.dbbus): its writes and
+#: these ids commit in one transaction, so a redelivered event is recognised and skipped. Keyed
+#: by the event id alone (not a channel's row: no foreign key); pruned by age.
+bus_events_seen = Table(
+    "bus_events_seen",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("channel", Text, nullable=False),
+    Column("received_at", Double, nullable=False),
+    Index("ix_bus_events_seen_received_at", "received_at"),
 )

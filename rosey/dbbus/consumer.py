@@ -1,0 +1,235 @@
+"""The stream's durable pull consumer (nats-py, asyncio): fetch a batch, write it, then ack it.
+
+One batch at a time: :meth:`StreamConsumer.run` fetches up to ``batch`` events, decodes them
+(a payload that is not an event is logged and acknowledged: it would never get better), hands
+them to ``write`` (which fires once they are committed) and only then acknowledges every
+message of the batch. A batch the database refuses is tried again, with backoff up to
+``retry_max`` seconds, telling the stream it is still in progress so it is not delivered
+elsewhere meanwhile; the consumer never skips it.
+
+The consumer is created with ``max_ack_pending`` = ``batch``: at most one batch is out across
+every service on the durable, so batches are written in stream order even when several services
+share the work (each fetches when the previous batch was acknowledged). A crash before the ack
+leaves the batch unacknowledged: after ``ack_wait`` seconds the stream delivers it again, and
+the writer's de-duplication (the event ids stored with the rows) skips what was committed.
+nats-py reconnects by itself; a fetch that finds nothing times out, which is normal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from twisted.logger import Logger
+
+from rosey.bus.nats_client import connect_options, masked
+from rosey.bus.settings import BusSettings
+from rosey.bus.subjects import ALL
+from rosey.dbbus.decode import BadPayload, Published, decode
+from rosey.dbbus.settings import DbServiceSettings
+
+log = Logger(namespace="rosey.dbservice")
+
+#: Seconds before the same error is logged again.
+ERROR_REPORT_EVERY = 60.0
+NATS_ERRORS = (TimeoutError, nats.errors.Error, nats.js.errors.Error)
+
+Write = Callable[[list[Published]], Awaitable[int]]
+
+
+class StreamConsumer:
+    """Pulls the stream's events in batches, writes each batch, then acknowledges it."""
+
+    def __init__(self, bus: BusSettings, settings: DbServiceSettings, write: Write) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.write = write
+        #: Batches acknowledged, messages acknowledged, payloads that were not events.
+        self.batches = 0
+        self.acked = 0
+        self.bad = 0
+        self.connected = False
+        self._nc: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        #: Set while no batch is between fetch and ack.
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._errors_logged: dict[str, float] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Run :meth:`run` as a task of the running (or current) asyncio loop."""
+        self._task = asyncio.ensure_future(self._run_logged())
+        return self._task
+
+    async def _run_logged(self) -> None:
+        try:
+            await self.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.failure("dbservice: the stream consumer stopped")
+
+    async def stop(self, timeout: float) -> None:
+        """Finish the batch in flight (at most ``timeout`` seconds: then it is not acknowledged
+        and will be delivered again), send the acks, close the connection."""
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._nc is not None:
+            with contextlib.suppress(*NATS_ERRORS):
+                await self._nc.flush(timeout=max(1, int(timeout)))  # the acks reach the server
+            with contextlib.suppress(*NATS_ERRORS):
+                await self._nc.close()
+        log.info(
+            "dbservice: consumer stopped after {batches} batches ({acked} events acknowledged)",
+            batches=self.batches,
+            acked=self.acked,
+        )
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, bind the durable consumer, then fetch, write and ack until stopped."""
+        self._nc = await nats.connect(
+            **connect_options(
+                self.bus,
+                name="rosey-db",
+                error_cb=self._on_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+            )
+        )
+        self.connected = True
+        log.info("dbservice: bus {url} connected", url=self._url())
+        js = self._nc.jetstream(timeout=self.bus.ack_timeout)
+        sub = await self._subscribe(js)
+        while not self._stopping:
+            try:
+                msgs = await sub.fetch(self.settings.batch, timeout=self.settings.fetch_timeout)
+            except TimeoutError:
+                continue  # nothing new
+            except NATS_ERRORS as e:
+                await self._on_error(e)
+                await asyncio.sleep(min(1.0, self.bus.reconnect_wait))
+                continue
+            if msgs:
+                self._idle.clear()
+                try:
+                    await self._batch(msgs)
+                finally:
+                    self._idle.set()
+
+    async def _subscribe(self, js: Any) -> Any:
+        s = self.settings
+        config = ConsumerConfig(
+            durable_name=s.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=s.ack_wait,
+            max_ack_pending=s.batch * 4,
+            filter_subject=ALL,
+        )
+        while True:
+            try:
+                sub = await js.pull_subscribe(
+                    ALL, durable=s.durable, stream=self.bus.stream, config=config
+                )
+            except NATS_ERRORS as e:
+                # Most often the stream is not there yet: the first bot creates it.
+                await self._on_error(e)
+                await asyncio.sleep(self.bus.reconnect_wait)
+                continue
+            log.info(
+                "dbservice: consuming stream {stream} as {durable}",
+                stream=self.bus.stream,
+                durable=s.durable,
+            )
+            return sub
+
+    async def _batch(self, msgs: list[Any]) -> None:
+        events: list[Published] = []
+        for msg in msgs:
+            try:
+                events.append(decode(msg.data))
+            except BadPayload as e:
+                self.bad += 1
+                log.error(
+                    "dbservice: message {seq} on {subject} is not an event ({reason}); skipped",
+                    seq=getattr(msg.metadata.sequence, "stream", "?"),
+                    subject=msg.subject,
+                    reason=str(e),
+                )
+        delay = 0.5
+        while True:
+            try:
+                await self.write(events)
+                break
+            except Exception as e:
+                if self._stopping:
+                    log.warn(
+                        "dbservice: stopping with a batch of {n} events not written ({error}); "
+                        "the stream delivers it again",
+                        n=len(events),
+                        error=e,
+                    )
+                    return
+                log.warn(
+                    "dbservice: a batch of {n} events not written ({error}); "
+                    "trying again in {delay:.1f}s",
+                    n=len(events),
+                    error=e,
+                    delay=delay,
+                )
+                await self._in_progress(msgs)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max)
+        for msg in msgs:
+            try:
+                await msg.ack()
+            except NATS_ERRORS as e:  # lost: the batch comes again and is skipped
+                await self._on_error(e)
+                return
+        self.acked += len(msgs)
+        self.batches += 1
+
+    async def _in_progress(self, msgs: list[Any]) -> None:
+        for msg in msgs:
+            with contextlib.suppress(*NATS_ERRORS):
+                await msg.in_progress()
+
+    # -- the connection -----------------------------------------------------------------------
+
+    def _url(self) -> str:
+        url = getattr(self._nc, "connected_url", None)
+        return masked(url.geturl()) if url is not None else ", ".join(map(masked, self.bus.urls))
+
+    async def _on_error(self, error: Exception) -> None:
+        text = f"{type(error).__name__}: {error}".strip()
+        now = time.monotonic()
+        if now - self._errors_logged.get(text, -ERROR_REPORT_EVERY) >= ERROR_REPORT_EVERY:
+            self._errors_logged[text] = now
+            log.error("dbservice: bus: {error}", error=text)
+
+    async def _on_disconnected(self) -> None:
+        if not self._stopping:
+            self.connected = False
+            log.warn("dbservice: bus disconnected; waiting for it to come back")
+
+    async def _on_reconnected(self) -> None:
+        self.connected = True
+        self._errors_logged.clear()
+        log.info("dbservice: bus {url} reconnected", url=self._url())
