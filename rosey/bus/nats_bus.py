@@ -75,6 +75,30 @@ def masked(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
+def connection_options(settings: BusSettings, name: str = "rosey") -> dict[str, Any]:
+    """``nats.connect``'s keyword arguments for ``[bus]``: the servers, reconnecting for ever
+    (also for the first connection), and the credentials (TLS for ``tls://``)."""
+    s = settings
+    options: dict[str, Any] = {
+        "servers": list(s.urls),
+        "name": name,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,  # forever, also for the first connection
+        "reconnect_time_wait": s.reconnect_wait,
+        "connect_timeout": max(1, int(s.reconnect_wait)),
+    }
+    if s.token is not None:
+        options["token"] = s.token
+    if s.user is not None:
+        options["user"] = s.user
+        options["password"] = s.password
+    if s.creds_file is not None:
+        options["user_credentials"] = s.creds_file
+    if any(url.startswith("tls://") for url in s.urls):
+        options["tls"] = ssl.create_default_context()  # verified against the system's CAs
+    return options
+
+
 @implementer(IBus)
 class NatsPublisher:
     """Publishes events to a JetStream stream in order, buffering while the bus is away."""
@@ -175,28 +199,12 @@ class NatsPublisher:
     # -- the connection ---------------------------------------------------------------------
 
     def _options(self) -> dict[str, Any]:
-        s = self.settings
-        options: dict[str, Any] = {
-            "servers": list(s.urls),
-            "name": "rosey",
-            "allow_reconnect": True,
-            "max_reconnect_attempts": -1,  # forever, also for the first connection
-            "reconnect_time_wait": s.reconnect_wait,
-            "connect_timeout": max(1, int(s.reconnect_wait)),
+        return {
+            **connection_options(self.settings),
             "error_cb": self._on_error,
             "disconnected_cb": self._on_disconnected,
             "reconnected_cb": self._on_reconnected,
         }
-        if s.token is not None:
-            options["token"] = s.token
-        if s.user is not None:
-            options["user"] = s.user
-            options["password"] = s.password
-        if s.creds_file is not None:
-            options["user_credentials"] = s.creds_file
-        if any(url.startswith("tls://") for url in s.urls):
-            options["tls"] = ssl.create_default_context()  # verified against the system's CAs
-        return options
 
     async def _on_error(self, error: Exception) -> None:
         # A refused login or a server that is away repeats on every retry (nats-py's reconnect
