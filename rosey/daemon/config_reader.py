@@ -166,6 +166,15 @@ class Reader:
         value: int = self._get(name, int, "an integer", default)
         return value
 
+    def number(self, name: str, default: float) -> float:
+        """An integer or a float (as a float)."""
+        self.known(name)
+        value = self.raw.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(name, f"{value!r} is not a number")
+            return default
+        return float(value)
+
     def strings(self, name: str) -> tuple[str, ...]:
         """A list of strings (empty when absent)."""
         value = self._get(name, list, "a list of strings", [])
