@@ -103,3 +103,15 @@ def test_rows_nested_in_lists_tuples_and_dicts_come_back_typed() -> None:
 def test_what_json_cannot_hold_is_refused(value: object) -> None:
     with pytest.raises(codec.CodecError):
         codec.encode(value)
+
+
+def test_docs_bus_md_names_every_origin_subject_and_domain() -> None:
+    from rosey.dbbus.methods import METHODS, ORIGIN_SUBJECTS
+    from tests.daemon.test_twistd import REPO
+
+    doc = (REPO / "docs" / "bus.md").read_text(encoding="utf-8")
+    for method, subject in ORIGIN_SUBJECTS.items():
+        assert f"| `{method}` | `{subject}` |" in doc
+        assert METHODS[method].subject == subject
+    for domain in {m.domain for m in METHODS.values()}:
+        assert f"`{domain}`" in doc
