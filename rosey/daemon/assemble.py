@@ -5,7 +5,8 @@
     RoseyDaemon (MultiService; sets the log observer on twistd's Application)
     ├── chat / media log files (optional: chatlogs.ChannelLogs)
     ├── event bus (optional, ``[bus]``: rosey.bus.service.BusService; stops after the channels)
-    ├── storage (StorageService) ── one Recorder per channel, the retention timer
+    ├── storage (StorageService) ── one Recorder per channel, the retention timer (with
+    │   ``[database] mode = "service"``: the database service's bus client, nothing under it)
     ├── per channel: CyTubeConnection + Bot ── PluginHost (the channel's plugins)
     ├── metrics / health endpoint (optional)
     ├── status page (optional, ``[web]``: rosey.web, with /metrics and /health too)
@@ -46,6 +47,7 @@ from rosey.daemon.systemd import SystemdNotifier
 from rosey.daemon.watch import ChannelWatch, Readiness
 from rosey.events import Event
 from rosey.storage.errors import StorageError
+from rosey.storage.interface import IStorage
 from rosey.storage.recorder import Recorder
 from rosey.storage.service import StorageService, open_storage
 from rosey.wire.connection import CyTubeConnection
@@ -77,13 +79,7 @@ class RoseyDaemon(MultiService):
         self.channel_logs: chatlogs.ChannelLogs | None = None
         #: The event bus with ``[bus]`` (an ``IBus``; every channel's events go to it).
         self.bus: Any = None
-        url = config.database.url.value
-        # check_schema=False: the migration that just ran (in a child) left it at the head, and
-        # checking again here would load Alembic into the daemon.
-        storage = open_storage(
-            url, reactor, check_schema=check_schema, on_interaction=self.metrics.storage_interaction
-        )
-        self.storage = StorageService(storage)
+        self.storage = StorageService(self._open_storage(check_schema))
         self.notifier = SystemdNotifier(reactor)
         self.readiness: Readiness | None = None
         self.plugins = PluginManager(config.plugins, http=TreqHTTPClient(reactor))
@@ -94,6 +90,21 @@ class RoseyDaemon(MultiService):
         #: do): ``twistd rosey`` stops cleanly and exits with it (:mod:`rosey.daemon.exit_status`),
         #: so systemd's ``Restart=`` sees the failure. None (tests) only logs.
         self.stop_process: Callable[[int], None] | None = None
+
+    def _open_storage(self, check_schema: bool) -> IStorage:
+        config = self.config
+        if config.database.service and config.bus is not None:
+            from rosey.daemon.bus_wiring import database_client
+
+            return database_client(config.bus, config.database.request_timeout)
+        # check_schema=False: the migration that just ran (in a child) left it at the head, and
+        # checking again here would load Alembic into the daemon.
+        return open_storage(
+            config.database.url.value,
+            self.reactor,
+            check_schema=check_schema,
+            on_interaction=self.metrics.storage_interaction,
+        )
 
     def setServiceParent(self, parent: Any) -> None:
         # twistd asks its Application for a log observer after makeService: give it ours.
@@ -212,14 +223,18 @@ def build(
 
         add_bus(daemon, config.bus)  # before storage: stopped after the channels
     daemon.storage.setServiceParent(daemon)
-    if not migrated:
+    # With the database service (rosey.dbbus), it migrates, records (from the bus's stream) and
+    # prunes: the bot runs no migrations, recorders or retention timer.
+    local = not config.database.service
+    if local and not migrated:
         migrate_plugins(config)
     for channel in config.channels:
-        bot = add_channel(daemon, channel)
+        bot = add_channel(daemon, channel, record=local)
         if channel_logs is not None:
             channel_logs.attach(bot, channel)
-    retention = RetentionService(daemon.storage.storage, config.database.retention, reactor)
-    retention.setServiceParent(daemon.storage)  # last: stops before the recorders flush
+    if local:
+        retention = RetentionService(daemon.storage.storage, config.database.retention, reactor)
+        retention.setServiceParent(daemon.storage)  # last: stops before the recorders flush
     _observe_storage(daemon)
     # Twisted web and conch (with cryptography) are imported only for the services enabled.
     if config.metrics.enabled:
@@ -276,8 +291,9 @@ def log_plugin_upgrades(done: dict[str, tuple[str | None, str | None]]) -> None:
             )
 
 
-def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
-    """One channel's connection, bot (with its plugins), recorder, watch and metrics."""
+def add_channel(daemon: RoseyDaemon, channel: ChannelConfig, *, record: bool = True) -> Bot:
+    """One channel's connection, bot (with its plugins), recorder (unless not ``record``),
+    watch and metrics."""
     reactor, config, label = daemon.reactor, daemon.config, channel.label
     services = MultiService()
     services.setName(label)
@@ -303,11 +319,12 @@ def add_channel(daemon: RoseyDaemon, channel: ChannelConfig) -> Bot:
     bot.setServiceParent(services)
     services.setServiceParent(daemon)
 
-    # The recorder sees each event after the bot's mirror applied it, and reads the mirror.
-    recorder = Recorder(storage, bot, view=bot.mirror, clock=reactor, channel=bot.storage_key)
-    recorder.on_batch = daemon.metrics.storage_batch
-    recorder.setServiceParent(daemon.storage)
-    daemon.recorders.append(recorder)
+    if record:
+        # The recorder sees each event after the bot's mirror applied it, and reads the mirror.
+        recorder = Recorder(storage, bot, view=bot.mirror, clock=reactor, channel=bot.storage_key)
+        recorder.on_batch = daemon.metrics.storage_batch
+        recorder.setServiceParent(daemon.storage)
+        daemon.recorders.append(recorder)
 
     watch = ChannelWatch(label, reactor)
     daemon.watches.append(watch)

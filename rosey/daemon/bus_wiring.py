@@ -18,6 +18,7 @@ from rosey.bus.interface import ICommandTarget
 from rosey.bus.settings import BusSettings
 from rosey.daemon.config import ConfigError
 from rosey.daemon.metrics import BusProbe
+from rosey.storage.interface import IStorage
 
 
 def add_bus(daemon: Any, settings: BusSettings) -> None:
@@ -48,6 +49,18 @@ def add_bus(daemon: Any, settings: BusSettings) -> None:
             dropped=lambda: bus.dropped,
         )
     )
+
+
+def database_client(settings: BusSettings, timeout: float) -> IStorage:
+    """The bot's storage with ``[database] mode = "service"``: the database service's client
+    (:class:`rosey.dbbus.client.BusStorage`). Raises ``ConfigError`` without nats-py."""
+    try:
+        from rosey.dbbus.client import BusStorage
+    except ImportError:
+        raise ConfigError(
+            "[database] mode = \"service\" needs nats-py: pip install 'rosey[bus]'"
+        ) from None
+    return BusStorage(settings, timeout=timeout)
 
 
 def _nothing(_: object) -> None:

@@ -97,10 +97,23 @@ class RetentionConfig:
         }
 
 
+#: ``[database] mode``: the bot's own database, or the database service over the bus.
+DATABASE_MODES = ("local", "service")
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: Secret = field(default_factory=lambda: Secret("sqlite:///rosey.sqlite", "default"))
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    #: ``"service"``: storage is the database service, asked over ``[bus]`` (rosey.dbbus).
+    mode: str = "local"
+    #: Seconds a request to the database service waits (mode ``"service"``).
+    request_timeout: float = 1.5
+
+    @property
+    def service(self) -> bool:
+        """True when the database is the database service on the bus."""
+        return self.mode == "service"
 
 
 @dataclass(frozen=True)
@@ -204,7 +217,7 @@ def parse(
     channels = _channels(r, channel_secrets, channels_required)
     config = Config(
         channels=channels,
-        database=_database(r.table("database")),
+        database=_database(r.table("database"), bus="bus" in r.raw),
         bot=_bot(r.table("bot")),
         manhole=_manhole(r.table("manhole")),
         metrics=ListenerConfig(
@@ -278,11 +291,21 @@ def _is_http_url(site: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _database(r: Reader) -> DatabaseConfig:
+def _database(r: Reader, *, bus: bool) -> DatabaseConfig:
     retention = _retention(r.table("retention"))
+    mode = r.choice("mode", "local", DATABASE_MODES)
+    timeout = r.number("request_timeout", DatabaseConfig.request_timeout)
+    if not 0 < timeout <= 60:
+        r.error("request_timeout", f"{timeout:g} is not between 0 and 60 seconds")
     url = r.secret("url", inline=True)
+    if mode == "service":
+        if not bus:
+            r.error("mode", '"service" needs a [bus] table (the database service is on the bus)')
+        if url is not None:
+            r.error("url", 'not with mode = "service" (the database service has the URL)')
+        return DatabaseConfig(retention=retention, mode=mode, request_timeout=timeout)
     if url is None:
-        return DatabaseConfig(retention=retention)
+        return DatabaseConfig(retention=retention, request_timeout=timeout)
     scheme, sep, _ = url.value.partition("://")
     # The URL itself may hold a password: messages name its scheme at most.
     if not sep or not re.fullmatch(r"[A-Za-z][\w+.-]*", scheme):
@@ -299,7 +322,7 @@ def _database(r: Reader) -> DatabaseConfig:
             "PostgreSQL needs the psycopg driver, which is not installed: "
             "pip install 'rosey[postgresql]'",
         )
-    return DatabaseConfig(url=url, retention=retention)
+    return DatabaseConfig(url=url, retention=retention, request_timeout=timeout)
 
 
 def _retention(r: Reader) -> RetentionConfig:

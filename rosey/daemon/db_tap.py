@@ -47,6 +47,7 @@ def build(config: Config, reactor: Any) -> IService:
 
     try:
         from rosey.bus.service import ReactorNotAsyncio
+        from rosey.dbbus.query_service import QueryService
         from rosey.dbbus.service import DbService, WriterService
     except ImportError:
         raise ConfigError("the database service needs nats-py: pip install 'rosey[bus]'") from None
@@ -69,7 +70,7 @@ def build(config: Config, reactor: Any) -> IService:
         ) from e
     service = DbService(StorageService(storage), writer)
     RetentionService(storage, retention, reactor).setServiceParent(service.storage_service)
-    # The query responder (rosey.db.* request/reply) joins here: service.add(responder).
+    service.add(QueryService(storage, config.bus, reactor))  # rosey.db.* request/reply
     return service
 
 

@@ -102,7 +102,9 @@ def log_start(config: Config, path: str) -> None:
         "channels {channels}, plugins {plugins}",
         version=rosey.__version__,
         config=os.path.abspath(path),
-        database=masked_url(config.database.url.value) or "(unparsable URL, hidden)",
+        database="the database service (bus)"
+        if config.database.service
+        else masked_url(config.database.url.value) or "(unparsable URL, hidden)",
         channels=", ".join(labels),
         plugins=plugins,
     )
@@ -117,7 +119,8 @@ def makeService(options: Options) -> IService:
     config = options.loaded
     stream = log_stream(getattr(options, "parent", None))
     log_start(config, options["config"])
-    migrate_database(config)
+    if not config.database.service:  # else the database service migrates
+        migrate_database(config)
     try:
         daemon = build(config, reactor, migrated=True, tune_memory=True, log_stream=stream)
     except ConfigError as e:

@@ -30,6 +30,7 @@ from rosey.bot.commands.args import parse_args
 from rosey.bot.dispatch import Dispatcher
 from rosey.bot.sendqueue import Muted, SendQueue
 from rosey.events import Event
+from rosey.storage.errors import StorageUnavailable
 from rosey.wire.fake import FakeConnection
 
 ME = "rosey"
@@ -425,6 +426,18 @@ def test_crash_is_logged_and_answered() -> None:
     assert d.called
     assert s.sender.said == ["Sorry, !broken failed."]
     assert any("log_failure" in e and e["log_failure"].check(RuntimeError) for e in errors)
+
+
+def test_storage_unavailable_is_answered_without_a_traceback() -> None:
+    def away(ctx: CommandContext) -> Deferred[str]:
+        return fail(StorageUnavailable("database service: none is running"))
+
+    with capturedLogs() as logged:
+        s = Setup(command("modlog")(away))
+        s.router.handle(chat("alice", "!modlog"))
+    assert s.sender.said == ["Sorry, my records are not available right now."]
+    assert not [e for e in logged if "log_failure" in e]
+    assert any("storage unavailable" in e["log_format"] for e in logged)
 
 
 def test_reply_failure_does_not_escape() -> None:

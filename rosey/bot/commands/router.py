@@ -36,9 +36,12 @@ from rosey.bot.commands.cooldowns import Cooldowns
 from rosey.bot.commands.spec import CHAT, PM, Command, CommandRegistry, Where, rank_name
 from rosey.bot.dispatch import Dispatcher
 from rosey.events import Event
+from rosey.storage.errors import StorageUnavailable
 
 __all__ = ["CommandRouter", "OutputMemory"]
 
+#: What a command whose data cannot be read now answers (as core_stats does).
+UNAVAILABLE = "Sorry, my records are not available right now."
 _USER_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
@@ -230,6 +233,15 @@ class CommandRouter:
         return None
 
     def _crashed(self, failure: Failure, ctx: CommandContext) -> Deferred[None] | None:
+        if failure.check(StorageUnavailable):
+            # An outage (the database or its service is away), not a bug: no traceback.
+            self.log.warn(
+                "Command {cmd} from {user}: storage unavailable: {error}",
+                cmd=ctx.invocation,
+                user=ctx.user,
+                error=failure.getErrorMessage(),
+            )
+            return self._notice(ctx.command, ctx.user, ctx.where, UNAVAILABLE)
         self.log.failure(
             "Command {cmd} from {user} failed ({text!r})",
             failure,
