@@ -253,10 +253,15 @@ def build(
     return daemon
 
 
-def plugin_migration_folders(config: Config) -> dict[str, str]:
-    """Name -> migrations folder of each plugin enabled in some channel that has migrations."""
+def plugin_migration_folders(config: Config, *, every: bool = False) -> dict[str, str]:
+    """Name -> migrations folder of each plugin enabled in some channel (``every``: of each
+    plugin installed, for the database service, which serves any bot) that has migrations."""
     factories = config.plugins.found.discovery.factories
-    enabled = {name for ch in config.channels for name in config.plugins.for_channel(ch)}
+    enabled = (
+        set(factories)
+        if every
+        else {name for ch in config.channels for name in config.plugins.for_channel(ch)}
+    )
     return {
         name: str(factories[name].migrations)
         for name in sorted(enabled)

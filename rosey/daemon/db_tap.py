@@ -87,7 +87,7 @@ def makeService(options: Options) -> IService:
         config=os.path.abspath(options["config"]),
         database=masked_url(config.database.url.value) or "(unparsable URL, hidden)",
     )
-    migrate_database(config)
+    migrate_database(config, every_plugin=True)  # it serves every bot's plugins
     try:
         service = build(config, reactor)
     except ConfigError as e:

@@ -56,13 +56,15 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def migrate_database(config: Config) -> None:
-    """Bring rosey's schema and the enabled plugins' up to date; exit 1 on failure."""
+def migrate_database(config: Config, *, every_plugin: bool = False) -> None:
+    """Bring rosey's schema and the enabled plugins' (``every_plugin``: every installed
+    plugin's) up to date; exit 1 on failure."""
     from rosey.daemon.assemble import log_plugin_upgrades, plugin_migration_folders
     from rosey.daemon.schema_child import MigrationError, migrate_all
 
     try:
-        done = migrate_all(config.database.url.value, plugin_migration_folders(config))
+        folders = plugin_migration_folders(config, every=every_plugin)
+        done = migrate_all(config.database.url.value, folders)
     except MigrationError as e:
         fail(str(e))
     log_plugin_upgrades(done)
