@@ -40,6 +40,12 @@ READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("kv_get", (CH, "fun", "greeting"), {}),
     ("kv_get", (CH, "fun", "absent"), {}),
     ("count_prunable", ({"chat_messages": 1.0},), {"now": T0 + 10 * 86400}),
+    # the status page's aggregates
+    ("get_chat_activity", (CH, T0, T0 + 10), {"bucket": 2}),
+    ("get_chatters_between", (CH, T0, T0 + 10), {}),
+    ("get_user_count_series", (CH, T0, T0 + 10), {"bucket": 5}),
+    ("get_most_played", (CH,), {}),
+    ("get_most_played", (CH,), {"start_time": T0 + 1, "end_time": T0 + 10, "limit": 1}),
 ]
 
 #: Writes through the bus (method, args, what it returns, a direct read and what it must give).
@@ -81,10 +87,10 @@ async def populate(s: Any) -> int:
 
 
 def test_every_read_through_the_bus_equals_the_direct_call(
-    nats_server: NatsServer, db_url: str
+    nats_server: NatsServer, migrated_url: str
 ) -> None:
     async def scenario(reactor: Any) -> list[tuple[str, str, str]]:
-        async with rig(reactor, db_url, nats_server.url) as r:
+        async with rig(reactor, migrated_url, nats_server.url) as r:
             await populate(r.storage)
             out = []
             for name, args, kwargs in READS:
@@ -103,9 +109,9 @@ def test_every_read_through_the_bus_equals_the_direct_call(
     assert {name for name, _, _ in READS} | WRITES == set(METHODS)
 
 
-def test_every_write_through_the_bus_lands(nats_server: NatsServer, db_url: str) -> None:
+def test_every_write_through_the_bus_lands(nats_server: NatsServer, migrated_url: str) -> None:
     async def scenario(reactor: Any) -> dict[str, Any]:
-        async with rig(reactor, db_url, nats_server.url) as r:
+        async with rig(reactor, migrated_url, nats_server.url) as r:
             c, s = r.client, r.storage
             got: dict[str, Any] = {}
             got["save_message"] = await aw(c.save_message(CH, "dave", "via bus", T0))
@@ -146,9 +152,9 @@ def test_every_write_through_the_bus_lands(nats_server: NatsServer, db_url: str)
     assert all(v is None for v in got.values()), got
 
 
-def test_errors_keep_their_type(nats_server: NatsServer, db_url: str) -> None:
+def test_errors_keep_their_type(nats_server: NatsServer, migrated_url: str) -> None:
     async def scenario(reactor: Any) -> list[tuple[str, str]]:
-        async with rig(reactor, db_url, nats_server.url) as r:
+        async with rig(reactor, migrated_url, nats_server.url) as r:
             out = []
             c: Any = r.client  # wrong calls on purpose
             calls: list[Callable[[], Deferred[Any]]] = [
@@ -176,10 +182,10 @@ def test_errors_keep_their_type(nats_server: NatsServer, db_url: str) -> None:
 
 
 def test_no_responder_is_unavailable_within_the_timeout(
-    nats_server: NatsServer, db_url: str
+    nats_server: NatsServer, migrated_url: str
 ) -> None:
     async def scenario(reactor: Any) -> list[tuple[type[BaseException], float]]:
-        async with rig(reactor, db_url, nats_server.url, respond=False, timeout=0.5) as r:
+        async with rig(reactor, migrated_url, nats_server.url, respond=False, timeout=0.5) as r:
             out: list[tuple[type[BaseException], float]] = []
             for _ in range(2):
                 start = time.monotonic()

@@ -37,7 +37,7 @@ def said(peer: CyTubePeer) -> list[str]:
 
 @pytest_twisted.ensureDeferred
 async def test_service_mode_answers_without_the_service_then_with_it(
-    tmp_path: Path, peer: CyTubePeer, nats_server: NatsServer, db_url: str
+    tmp_path: Path, peer: CyTubePeer, nats_server: NatsServer, migrated_url: str
 ) -> None:
     from twisted.internet import reactor
 
@@ -65,14 +65,14 @@ async def test_service_mode_answers_without_the_service_then_with_it(
         assert reactor.seconds() - asked < 2.0
 
         # The service's database has alice; the service starts on it.
-        storage = SQLStorage(db_url, reactor)
+        storage = SQLStorage(migrated_url, reactor)
         await storage.connect()
         await storage.save_user_stats(label, "alice", first_seen=1.0, chat_lines=42)
         await storage.close()
         responder = reactor.spawnProcess(
             service,
             sys.executable,
-            [sys.executable, "-m", "tests.dbbus.responder_child", db_url, nats_server.url],
+            [sys.executable, "-m", "tests.dbbus.responder_child", migrated_url, nats_server.url],
             env=environment(),
             path=str(REPO),
         )

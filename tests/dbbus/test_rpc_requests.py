@@ -18,7 +18,7 @@ CH = "cytu.be/lab"
 
 
 def test_the_documented_example_and_malformed_requests(
-    nats_server: NatsServer, db_url: str, logged: list[dict[str, Any]]
+    nats_server: NatsServer, migrated_url: str, logged: list[dict[str, Any]]
 ) -> None:
     requests = [
         (
@@ -47,7 +47,7 @@ def test_the_documented_example_and_malformed_requests(
     ]
 
     async def scenario(reactor: Any) -> list[dict[str, Any]]:
-        async with rig(reactor, db_url, nats_server.url) as r:
+        async with rig(reactor, migrated_url, nats_server.url) as r:
             await aw(r.storage.save_user_stats(CH, "alice", first_seen=1.5, chat_lines=3))
             replies = []
             for subject, data in requests:
