@@ -5,9 +5,9 @@ Run from the repository root: ``python -m bench.bus_parts`` (see bench/README.md
 stream's events (``bench.e2e.stream``: 80 % chat, 10 % joins, 10 % leaves, decoded and
 normalized as the connection does):
 
-1. the hand-over on the reactor thread: ``NatsPublisher.publish`` (payload JSON + uuid4 +
-   subject + the buffer append), and its payload part alone, in µs an event (CPU time, best of
-   ``--repeat``);
+1. the daemon's hand-over on the reactor thread (``pipe.item`` + ``pipe.frame`` in batches
+   of 800), and the bus process's ``NatsPublisher.publish`` (payload JSON + id + subject + the
+   buffer append) and its parts, in µs an event (CPU time, best of ``--repeat``);
 2. against a real nats-server with JetStream (:mod:`tests.bus.natsserver`), events/s stored by
    these ways of publishing the same payloads with ``Nats-Msg-Id``: one ack awaited at a time
    (rosey's publisher today), nats-py's ``publish_async`` with a window of N acks in flight,
@@ -29,7 +29,7 @@ import nats.js.errors
 
 from bench.e2e.frames import FrameReader
 from bench.e2e.stream import build_stream
-from rosey.bus import payload
+from rosey.bus import payload, pipe
 from rosey.bus.nats_bus import NatsPublisher
 from rosey.bus.settings import BusSettings
 from rosey.bus.subjects import ALL, subject
@@ -39,6 +39,8 @@ from rosey.wire.normalize import Normalizer
 from tests.bus.natsserver import NatsServer, nats_server_binary
 
 CHANNEL = "127.0.0.1:8080/labchan"
+#: Events a reactor turn hands over at a time under load (~800 in the end-to-end stream).
+BATCH = 800
 ONE_BY_ONE, WINDOWED, CORE = "one ack at a time", "publish_async", "core publish"
 
 
@@ -87,9 +89,16 @@ def hand_over(events: list[Event], repeat: int) -> dict[str, float]:
         finally:
             loop.close()
 
+    def daemon_side() -> None:
+        batch = [pipe.item(e, CHANNEL, 0.0) for e in events]
+        for i in range(0, len(batch), BATCH):
+            pipe.frame(batch[i : i + BATCH])
+
     n = len(events) / 1e6
     return {
-        "NatsPublisher.publish (all of it)": best_cpu(publish, repeat) / n,
+        "the daemon's hand-over: pipe.item + pipe.frame (marshal)": best_cpu(daemon_side, repeat)
+        / n,
+        "the bus process: NatsPublisher.publish (all of it)": best_cpu(publish, repeat) / n,
         "  payload.encode (JSON) + new_id": best_cpu(encode_only, repeat) / n,
         "  payload.new_id alone": best_cpu(ids_only, repeat) / n,
         "  subject()": best_cpu(subjects_only, repeat) / n,
