@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest_twisted
 
+from rosey.storage import schema
 from rosey.storage.sql import SQLStorage
 from tests.bus.natsserver import NatsServer
 from tests.daemon.test_twistd import REPO, TWISTD, Output, environment, write_config
@@ -64,7 +65,8 @@ async def test_service_mode_answers_without_the_service_then_with_it(
         await peer.when(lambda p: UNAVAILABLE in said(p), timeout=10)
         assert reactor.seconds() - asked < 2.0
 
-        # The service's database has alice; the service starts on it.
+        # The service's database (migrated, as rosey-db does) has alice; the service starts on it.
+        schema.upgrade(db_url)
         storage = SQLStorage(db_url, reactor)
         await storage.connect()
         await storage.save_user_stats(label, "alice", first_seen=1.0, chat_lines=42)
