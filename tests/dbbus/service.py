@@ -96,7 +96,7 @@ class ServiceProcess:
     def signal(self, sig: signal.Signals) -> Deferred[int]:
         """Send ``sig``; the Deferred fires with the exit status (-1: killed by a signal)."""
         if not self.out.ended.called:
-            self.process.signalProcess(sig.name.removeprefix("SIG"))
+            self.process.signalProcess(int(sig))
         return self.out.ended
 
 

@@ -7,6 +7,8 @@ in-process reference on SQLite).
   as the same capture replayed to today's in-process daemon lands in its own database.
 - The service stopped and started again while chat flows: the bot keeps answering, ``!stats``
   says "not available" within 2 s, and every chat line of the gap is stored afterwards.
+- The service frozen (slow, not gone): ``!stats`` waits its timeout and says "not available"
+  within 2 s while ``!ping`` is answered; thawed, it writes what came meanwhile.
 - Two bots on two sites, one service, one PostgreSQL: each channel's rows, no duplicate, no loss.
 """
 
@@ -35,7 +37,7 @@ from tests.dbbus.live import (
     start_bot,
     start_peer,
 )
-from tests.dbbus.service import STREAM, ServiceProcess, stored, write_config
+from tests.dbbus.service import STREAM, ServiceProcess, count, stored, write_config
 from tests.peers.cytube import CyTubePeer
 from tests.recorded import server_events
 from tests.storage.pg import PostgresCluster
@@ -232,8 +234,10 @@ async def test_service_stopped_and_restarted_while_chat_flows(
         await peer.when(lambda p: "pong" in said(p), timeout=10)
         asked = reactor.seconds()
         chat("alice", "!stats bob")
+        chat("bob", "!ping")
         await peer.when(lambda p: UNAVAILABLE in said(p), timeout=10)
         assert reactor.seconds() - asked < 2.0
+        await peer.when(lambda p: said(p).count("pong") == 2, timeout=10)
         assert len(ours()) == 5  # nothing written while the service is away
 
         service = ServiceProcess(config, tmp_path)
@@ -254,6 +258,51 @@ async def test_service_stopped_and_restarted_while_chat_flows(
     assert sorted(ours()) == sorted(sent)
 
 
+@pytest_twisted.ensureDeferred
+async def test_service_frozen_the_bot_answers_while_stats_waits(
+    tmp_path: Path, peers: list[CyTubePeer], nats_server: NatsServer, pg_url: str
+) -> None:
+    """A slow service, not a gone one: rosey-db frozen (SIGSTOP) keeps its subscriptions, so
+    requests reach it and get no answer (with no service at all NATS refuses them at once).
+    ``!stats`` waits its ``request_timeout`` (1.5 s) and says "not available" within 2 s; a
+    ``!ping`` asked after it is answered first, so the wait blocks nothing. Thawed (SIGCONT),
+    the service writes the chat of the freeze and ``!stats`` answers."""
+    from twisted.internet import reactor
+
+    peer = start_peer()
+    peers.append(peer)
+    service = ServiceProcess(write_config(tmp_path, pg_url, nats_server.url), tmp_path)
+    bot = start_bot(tmp_path / "bot", peer.site, nats_url=nats_server.url)
+    rows = has_row(pg_url, label(peer), ("bob", "while frozen"))
+    try:
+        await peer.when(lambda p: "labbot" in p.users, timeout=20)
+        await eventually(lambda: CONSUMING in service.out.text, 20)
+        for user in ("alice", "bob"):
+            peer.add_virtual_user(user, 1)
+        service.signal(signal.SIGSTOP)
+        peer.chat("bob", "while frozen")
+        asked = reactor.seconds()
+        peer.chat("alice", "!stats bob")
+        peer.chat("bob", "!ping")
+        await peer.when(lambda p: "pong" in said(p), timeout=10)
+        assert UNAVAILABLE not in said(peer)
+        await peer.when(lambda p: UNAVAILABLE in said(p), timeout=10)
+        assert 1.5 <= reactor.seconds() - asked < 2.0
+        assert not rows()
+
+        service.signal(signal.SIGCONT)
+        await eventually(has_row(pg_url, label(peer), ("bob", "!ping")), 20)
+        assert rows()
+        peer.chat("bob", "!stats bob")
+        await peer.when(lambda p: any(m.startswith("bob: ") for m in said(p)), 10)
+        answer = next(m for m in said(peer) if m.startswith("bob: "))
+        # "while frozen" and "!ping" (and maybe the question itself)
+        assert re.match(r"bob: [23] chat lines", answer), answer
+    finally:
+        service.signal(signal.SIGCONT)  # (a frozen process would never hear SIGTERM)
+        await stop(bot, service)
+
+
 # -- 3. two bots, one service, one database ------------------------------------------------------
 
 
@@ -263,7 +312,7 @@ async def test_two_bots_one_service_one_database(
 ) -> None:
     """Two sites (two peers), a bot on each in service mode, one rosey-db, one PostgreSQL:
     each channel's chat rows are exactly what its peer sent (counted, so a duplicate or a loss
-    shows), and neither channel has the other's."""
+    shows), and neither channel has the other's; every event of the stream is written once."""
     sites = [start_peer(), start_peer()]
     peers += sites
     service = ServiceProcess(write_config(tmp_path, pg_url, nats_server.url), tmp_path)
@@ -285,8 +334,12 @@ async def test_two_bots_one_service_one_database(
             lambda: all(len(alice(pg_url, c)) >= len(lines) for c, lines in sent.items()), 30
         )
         await stop(*bots)
+        # Every event both bots published (joins, usercounts, the stops' too) written once.
+        published = stream_count(nats_server.url)
+        assert await stored(pg_url, published, timeout=20) == published
     finally:
         await stop(*bots, service)
+    assert count(pg_url) == published
     for channel, lines in sent.items():
         assert alice(pg_url, channel) == sorted(lines), channel
 
