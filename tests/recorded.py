@@ -104,3 +104,20 @@ class EventReplay:
     def server(self, name: str, data: Any = None) -> None:
         """One server event written by hand, normalized like the recorded ones."""
         self.sink(self._normalizer.normalize(name, data))
+
+
+#: Recorded server events the socket.io peer can replay to a live bot with ``emit`` (the
+#: join-burst ones would confuse the peer's own bookkeeping).
+PEER_REPLAYABLE = frozenset(
+    {"chatMsg", "addUser", "userLeave", "usercount", "setAFK", "setUserMeta", "setLeader"}
+)
+
+
+def server_events(scenario: str, names: frozenset[str] = PEER_REPLAYABLE) -> list[tuple[str, Any]]:
+    """The recorded server events named in ``names``, as ``(name, data)`` in recorded order."""
+    out = []
+    for frame in load(scenario).frames("in"):
+        packet = codec.decode(frame)
+        if isinstance(packet, codec.EventPacket) and packet.name in names:
+            out.append((packet.name, packet.data))
+    return out

@@ -21,7 +21,6 @@ import pytest_twisted
 from nats.js.api import DeliverPolicy
 
 from rosey.bus.subjects import subject
-from rosey.wire import codec
 from tests.bus.aio import stored
 from tests.bus.natsserver import NatsServer
 from tests.daemon.test_twistd import (
@@ -35,7 +34,7 @@ from tests.daemon.test_twistd import (
     write_config,
 )
 from tests.peers.cytube import CyTubePeer, lab_accounts
-from tests.recorded import load
+from tests.recorded import server_events
 
 T = TypeVar("T")
 
@@ -55,25 +54,11 @@ async def polled(
     return value
 
 
-#: Recorded server events the peer replays (the join-burst ones would confuse the peer's
-#: own bookkeeping, not the bus).
-REPLAYED = {"chatMsg", "addUser", "userLeave", "usercount", "setAFK", "setUserMeta", "setLeader"}
-
-
 @pytest_twisted.async_yield_fixture()
 async def peer() -> AsyncIterator[CyTubePeer]:
     p = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
     yield p
     p.stop()
-
-
-def recorded_events() -> list[tuple[str, Any]]:
-    out = []
-    for frame in load("users_coming_and_going").frames("in"):
-        packet = codec.decode(frame)
-        if isinstance(packet, codec.EventPacket) and packet.name in REPLAYED:
-            out.append((packet.name, packet.data))
-    return out
 
 
 def bus_config(tmp_path: Path, site: str, nats_url: str, metrics_port: int) -> Path:
@@ -152,7 +137,7 @@ async def test_replayed_capture_buffered_while_the_bus_is_away_then_stored_in_or
         env=environment(),
         path=str(tmp_path),
     )
-    replay = recorded_events()
+    replay = server_events("users_coming_and_going")
     try:
         await peer.when(lambda p: "labbot" in p.users, timeout=20)
         for name, data in replay:

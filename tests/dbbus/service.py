@@ -78,13 +78,13 @@ def write_config(
 
 
 class ServiceProcess:
-    """One ``twistd --reactor=asyncio rosey-db`` child process."""
+    """One ``twistd --reactor=asyncio rosey-db`` child process (``plugin="rosey"``: a bot)."""
 
-    def __init__(self, config: Path, cwd: Path) -> None:
+    def __init__(self, config: Path, cwd: Path, plugin: str = "rosey-db") -> None:
         from twisted.internet import reactor
 
         self.out = Output()
-        argv = [str(TWISTD), "--reactor=asyncio", "--nodaemon", "--pidfile=", "rosey-db"]
+        argv = [str(TWISTD), "--reactor=asyncio", "--nodaemon", "--pidfile=", plugin]
         self.process = reactor.spawnProcess(
             self.out,
             str(TWISTD),
@@ -96,7 +96,7 @@ class ServiceProcess:
     def signal(self, sig: signal.Signals) -> Deferred[int]:
         """Send ``sig``; the Deferred fires with the exit status (-1: killed by a signal)."""
         if not self.out.ended.called:
-            self.process.signalProcess(sig.name.removeprefix("SIG"))
+            self.process.signalProcess(int(sig))
         return self.out.ended
 
 

@@ -16,10 +16,9 @@ import pytest_twisted
 from rosey.storage.sql import SQLStorage
 from tests.bus.natsserver import NatsServer
 from tests.daemon.test_twistd import REPO, TWISTD, Output, environment, write_config
+from tests.dbbus.live import UNAVAILABLE, said
 from tests.peers.cytube import CyTubePeer, lab_accounts
 from tests.waiting import eventually
-
-UNAVAILABLE = "Sorry, my records are not available right now."
 
 
 @pytest_twisted.async_yield_fixture()
@@ -29,10 +28,6 @@ async def peer() -> AsyncIterator[CyTubePeer]:
     p = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
     yield p
     p.stop()
-
-
-def said(peer: CyTubePeer) -> list[str]:
-    return [str(r.data.get("msg")) for r in peer.events("chatMsg", "labbot")]
 
 
 @pytest_twisted.ensureDeferred
