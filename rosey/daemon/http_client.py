@@ -13,19 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from treq import collect
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from rosey.api import HTTPFailed, HTTPResponse, IHTTPClient
+from rosey.wire.bounded_body import BodyTooBig, read_body
 from rosey.wire.endpoints import default_http
 
 __all__ = ["TreqHTTPClient"]
-
-
-class _TooBig(Exception):
-    """The answer grew past the bound; reading stopped."""
 
 
 @implementer(IHTTPClient)
@@ -71,28 +67,15 @@ class TreqHTTPClient:
             self._client = cast(Any, default_http(self._reactor)[0])
         sent = {name: [value] for name, value in headers.items()}
         response = await self._client.post(url, json=body, headers=sent)
-        chunks: list[bytes] = []
-        size = 0
-
-        def keep(data: bytes) -> None:
-            nonlocal size
-            size += len(data)
-            if size > max_body:
-                raise _TooBig()
-            chunks.append(data)
-
         try:
-            await collect(response, keep)
-        except Exception:
-            # Older treq/Twisted wrap our exception (with the connection's loss) in ResponseFailed.
-            if size > max_body:
-                raise HTTPFailed(f"the answer is over {max_body:,} bytes") from None
-            raise
+            data = await read_body(response, max_body)
+        except BodyTooBig as e:
+            raise HTTPFailed(str(e)) from None
         answer = {
             name.decode("latin-1").lower(): values[-1].decode("latin-1")
             for name, values in response.headers.getAllRawHeaders()
         }
-        return HTTPResponse(status=response.code, headers=answer, body=b"".join(chunks))
+        return HTTPResponse(status=response.code, headers=answer, body=data)
 
 
 def _cause(e: BaseException) -> BaseException:

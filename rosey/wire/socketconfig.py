@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from treq import collect
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.internet.interfaces import IReactorTime
 
 from rosey.errors import ChannelError, NoSuchChannel, SocketIOError
+from rosey.wire.bounded_body import BodyTooBig, read_body
 
 __all__ = [
     "HTTPGetter",
@@ -31,10 +31,6 @@ __all__ = [
 
 # The answer is a few hundred bytes; anything far bigger is not CyTube. Enforced while reading.
 _MAX_BODY = 64 * 1024
-
-
-class _BodyTooBig(Exception):
-    """The answer grew past ``_MAX_BODY``; reading stopped and the connection was closed."""
 
 
 class HTTPGetter(Protocol):
@@ -109,7 +105,7 @@ async def fetch_socket_url(
         raise
     except DeferredTimeout:
         raise SocketIOError(f"cannot fetch {url}: no answer within {timeout:g} s") from None
-    except _BodyTooBig:
+    except BodyTooBig:
         raise SocketIOError(
             f"{url} answered more than {_MAX_BODY} bytes, not a socketconfig"
         ) from None
@@ -134,27 +130,9 @@ async def fetch_socket_url(
 
 
 async def _get(http: HTTPGetter, url: str) -> tuple[int, bytes]:
-    """The status and body, read chunk by chunk: past ``_MAX_BODY`` bytes reading stops and
-    treq closes the connection, so a huge or endless answer never sits in memory."""
+    """The status and body (at most ``_MAX_BODY`` bytes, else :class:`BodyTooBig`)."""
     response = await http.get(url)
-    chunks: list[bytes] = []
-    size = 0
-
-    def keep(data: bytes) -> None:
-        nonlocal size
-        size += len(data)
-        if size > _MAX_BODY:
-            raise _BodyTooBig()
-        chunks.append(data)
-
-    try:
-        await collect(response, keep)
-    except Exception:
-        # Older treq/Twisted wrap our exception (with the connection's loss) in ResponseFailed.
-        if size > _MAX_BODY:
-            raise _BodyTooBig() from None
-        raise
-    return response.code, b"".join(chunks)
+    return response.code, await read_body(response, _MAX_BODY)
 
 
 def _describe(e: BaseException) -> str:
