@@ -42,6 +42,8 @@ log = Logger(namespace="rosey.bus")
 OVERFLOW_REPORT_EVERY = 60.0
 #: JetStream's de-duplication window (seconds): longer than any retry of one event.
 DUPLICATE_WINDOW = 120.0
+#: Seconds between two looks at the connection while waiting (an ack, or events to send).
+LIVENESS_CHECK = 0.25
 #: Acks in flight at most: enough to keep the connection busy (bench/README.md, bus parts).
 WINDOW = 256
 DAY = 86400.0
@@ -177,13 +179,17 @@ class NatsPublisher(NatsClient):
     async def _pump(self, js: Any) -> None:
         """Publish while the connection lasts."""
         while self._connected.is_set():
+            if not self._nc.is_connected:
+                self.lost()  # noticed before (or without) nats-py's callback
+                return
             if len(self._acks) < min(self.window, len(self._queue)):
                 await self._send_next(js)
             elif self._acks:
                 await self._take_ack()
-            else:  # nothing in flight, nothing waiting
+            else:  # nothing in flight, nothing waiting: look at the connection now and then
                 self._wake.clear()
-                await self._wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), LIVENESS_CHECK)
 
     async def _send_next(self, js: Any) -> None:
         subject_, event_id, data = self._queue[len(self._acks)]
@@ -198,7 +204,7 @@ class NatsPublisher(NatsClient):
         """Wait for the oldest ack in flight; on success the event leaves the buffer."""
         ack = self._acks[0]
         try:
-            await asyncio.wait_for(asyncio.shield(ack), self.settings.ack_timeout)
+            await self._ack_or_loss(ack)
         except (ConnectionLost, *_FAILED) as e:
             await self._resend_later(e)
             return
@@ -209,6 +215,21 @@ class NatsPublisher(NatsClient):
         self.published += 1
         if not self._queue:
             self._drained.set()
+
+    async def _ack_or_loss(self, ack: asyncio.Future[Any]) -> None:
+        """Wait for ``ack`` (TimeoutError after ``ack_timeout``), looking at the connection
+        every ``LIVENESS_CHECK`` seconds: ConnectionLost once it is gone."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.ack_timeout
+        while not ack.done():
+            if not self._nc.is_connected:
+                self.lost()
+                raise ConnectionLost()
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError()
+            await asyncio.wait([ack], timeout=min(LIVENESS_CHECK, left))
+        ack.result()
 
     async def _resend_later(self, error: Exception) -> None:
         # Not stored, or stored and the ack lost: every event not acknowledged goes again,

@@ -105,7 +105,12 @@ class NatsClient:
             log.error("bus {urls}: {error}", urls=self._urls(), error=text)
 
     async def _on_disconnected(self) -> None:
-        if self.state != interface.STOPPED:
+        self.lost()
+
+    def lost(self) -> None:
+        """The connection went away (said by nats-py, or noticed by a subclass: nats-py 2.9
+        never calls back for a connection it does not reconnect); once per loss."""
+        if self.state not in (interface.STOPPED, interface.DISCONNECTED):
             self.state = interface.DISCONNECTED
             self.on_down()
             log.warn("bus {urls}: disconnected ({role})", urls=self._urls(), role=self.role)
