@@ -30,6 +30,7 @@ import re
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ class ServiceRun:
     batches: int = 0
     acked: int = 0
     tracebacks: bool = False
+    #: events/s: the stream's start until the bot's bus process had stored every event in
+    #: the stream (``rosey_bus_published_total`` polled), None if it never showed
+    published: float | None = None
 
 
 @dataclass
@@ -138,6 +142,27 @@ class Service:
         self._log.close()
 
 
+def published(port: int) -> float | None:
+    try:
+        sums = procs.metric_sums(port, ("rosey_bus_published_total",), timeout=2.0)
+    except OSError:
+        return None
+    return sums.get("rosey_bus_published_total")
+
+
+def watch_published(port: int, events: int, timeout: float, marks: dict[str, float]) -> None:
+    """Set ``marks["published"]`` (``time.monotonic``) once the bot's bus process has stored
+    ``events`` more events in the stream than when called (polled every 50 ms, bounded)."""
+    before = published(port) or 0.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = published(port)
+        if now is not None and now - before >= events:
+            marks["published"] = time.monotonic()
+            return
+        time.sleep(POLL)
+
+
 def dbservice_table(args: argparse.Namespace) -> str:
     """The ``[dbservice]`` keys given on the command line (the rest at their defaults)."""
     keys = {"batch": args.batch, "fetch_timeout": args.fetch_timeout}
@@ -168,10 +193,17 @@ def run_service_way(
             if args.py_spy is not None and n == 0:
                 spy = e2e_spy.start(svc.pid, args.py_spy)
             marks["cpu"] = procs.cpu_seconds(svc.pid)
+            threading.Thread(
+                target=watch_published,
+                args=(daemon.metrics_port, res.stream["events"], args.timeout, marks),
+                daemon=True,
+            ).start()
 
         def before_stop(daemon: Daemon, start: float) -> None:
             run.cpu_us = (procs.cpu_seconds(svc.pid) - marks["cpu"]) / res.stream["events"] * 1e6
             run.peak_rss = procs.memory(svc.pid)["VmHWM"]
+            if "published" in marks:
+                run.published = res.stream["events"] / (marks["published"] - start)
 
         variant = Variant(
             reactor="asyncio",
@@ -317,7 +349,8 @@ def report(out: DbResults, args: argparse.Namespace) -> bool:
         print(
             f"service, run {n}: idle RSS {run.idle_rss:.1f} MB, peak {run.peak_rss:.1f} MB; "
             f"CPU an event {cpu}; {run.seen:,} event ids stored, {run.acked:,} acknowledged in "
-            f"{run.batches:,} batches; SIGTERM exit {run.exit_status}"
+            f"{run.batches:,} batches; SIGTERM exit {run.exit_status}; the bot's bus process "
+            + (f"published {run.published:,.0f} events/s" if run.published else "did not finish")
             + ("; TRACEBACKS in its log" if run.tracebacks else "")
         )
     if out.profile:
