@@ -79,6 +79,9 @@ class ServiceRun:
     #: events/s: the stream's start until the bot's bus process had stored every event in
     #: the stream (``rosey_bus_published_total`` polled), None if it never showed
     published: float | None = None
+    #: events/s with ``--drain``: the service alone on the full stream, from its binding to
+    #: the stream until every row is in
+    alone: float | None = None
 
 
 @dataclass
@@ -173,49 +176,80 @@ def run_service_way(
     args: argparse.Namespace, tmp: Path, res: Results, binary: str, out: DbResults
 ) -> None:
     """One run of S: a fresh nats-server and service (so the stream and the file hold this run
-    only), the bot in service mode; the service's figures into ``out.services``."""
+    only), the bot in service mode; the service's figures into ``out.services``. With
+    ``--drain`` the service starts only once the bot's bus process has stored the whole stream
+    (its rate alone, on a full stream)."""
     n = len(out.services)
     run = ServiceRun()
     server = NatsServer(binary, tmp / f"jetstream{n}")
     server.start()
-    service: Service | None = None
+    services: list[Service] = []
     spy: procs.Child | None = None
     marks: dict[str, float] = {}
+
+    def start_service() -> Service:
+        svc = Service(tmp / f"service{n}", server.url, out.settings, args.daemon_path)
+        services.append(svc)
+        return svc
+
+    def late_start() -> None:
+        deadline = time.monotonic() + args.timeout
+        while "published" not in marks and time.monotonic() < deadline:
+            time.sleep(POLL)
+        svc = start_service()
+        svc.wait_for("consuming stream", args.timeout)
+        marks["cpu"] = procs.cpu_seconds(svc.pid)
+        marks["consuming"] = time.monotonic()
+
     try:
-        service = Service(tmp / f"service{n}", server.url, out.settings, args.daemon_path)
-        svc = service
-        svc.wait_for("dbservice: bus", 60)  # migrated, connected (the stream may not exist yet)
+        if not args.drain:
+            start_service().wait_for("dbservice: bus", 60)  # migrated and connected
 
         def before_go(daemon: Daemon) -> None:
             nonlocal spy
-            svc.wait_for("consuming stream", args.timeout)  # the bot made the stream
-            run.idle_rss = procs.settled_rss(svc.pid)  # the join burst written
-            if args.py_spy is not None and n == 0:
-                spy = e2e_spy.start(svc.pid, args.py_spy)
-            marks["cpu"] = procs.cpu_seconds(svc.pid)
             threading.Thread(
                 target=watch_published,
                 args=(daemon.metrics_port, res.stream["events"], args.timeout, marks),
                 daemon=True,
             ).start()
+            if args.drain:
+                threading.Thread(target=late_start, daemon=True).start()
+                return
+            svc = services[0]
+            svc.wait_for("consuming stream", args.timeout)  # the bot made the stream
+            run.idle_rss = procs.settled_rss(svc.pid)  # the join burst written
+            if args.py_spy is not None and n == 0:
+                spy = e2e_spy.start(svc.pid, args.py_spy)
+            marks["cpu"] = procs.cpu_seconds(svc.pid)
 
         def before_stop(daemon: Daemon, start: float) -> None:
-            run.cpu_us = (procs.cpu_seconds(svc.pid) - marks["cpu"]) / res.stream["events"] * 1e6
+            end = time.monotonic()
+            if not services or "cpu" not in marks:
+                return
+            svc = services[0]
+            events = res.stream["events"]
+            run.cpu_us = (procs.cpu_seconds(svc.pid) - marks["cpu"]) / events * 1e6
             run.peak_rss = procs.memory(svc.pid)["VmHWM"]
             if "published" in marks:
-                run.published = res.stream["events"] / (marks["published"] - start)
+                run.published = events / (marks["published"] - start)
+            if "consuming" in marks:
+                run.alone = events / (end - marks["consuming"])
 
+        db = tmp / f"service{n}" / "service.sqlite"
         variant = Variant(
             reactor="asyncio",
             extra_config=f'\n[bus]\nurl = "{server.url}"\n',
             database='mode = "service"\n',
-            rows_from=service.db,
+            rows_from=db,
             before_go=before_go,
             before_stop=before_stop,
             poll=POLL,
         )
         quiet = argparse.Namespace(**{**vars(args), "py_spy": None})
         run_rosey_best(quiet, tmp / "S", res, variant)
+        if not services:
+            raise procs.BenchError("the database service never started")
+        svc = services[0]
         if spy is not None:
             spy.stop(signal.SIGINT, timeout=30)
             if args.py_spy.exists():
@@ -229,8 +263,8 @@ def run_service_way(
         run.tracebacks = "Traceback" in text
         out.services.append(run)
     finally:
-        if service is not None:
-            service.close()
+        for svc in services:
+            svc.close()
         server.kill()
 
 
@@ -351,6 +385,11 @@ def report(out: DbResults, args: argparse.Namespace) -> bool:
             f"CPU an event {cpu}; {run.seen:,} event ids stored, {run.acked:,} acknowledged in "
             f"{run.batches:,} batches; SIGTERM exit {run.exit_status}; the bot's bus process "
             + (f"published {run.published:,.0f} events/s" if run.published else "did not finish")
+            + (
+                f"; the service alone on the full stream {run.alone:,.0f} events/s"
+                if run.alone
+                else ""
+            )
             + ("; TRACEBACKS in its log" if run.tracebacks else "")
         )
     if out.profile:
@@ -390,6 +429,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help="[dbservice] fetch_timeout for the service (A/B runs)",
+    )
+    parser.add_argument(
+        "--drain",
+        action="store_true",
+        help="start the service only once the stream holds every event: its own rate "
+        "(a diagnostic: S persisted then includes the wait)",
     )
     parser.add_argument(
         "--py-spy",

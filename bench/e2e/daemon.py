@@ -148,10 +148,15 @@ class Daemon:
         with contextlib.closing(
             sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
         ) as db:
-            chat = db.execute("SELECT count(*) FROM chat_messages").fetchone()[0]
-            actions = dict(
-                db.execute("SELECT action_type, count(*) FROM user_actions GROUP BY action_type")
-            )
+            try:
+                chat = db.execute("SELECT count(*) FROM chat_messages").fetchone()[0]
+                actions = dict(
+                    db.execute(
+                        "SELECT action_type, count(*) FROM user_actions GROUP BY action_type"
+                    )
+                )
+            except sqlite3.OperationalError:  # not migrated yet (a database service starting)
+                return Rows(0, 0, 0)
         return Rows(chat, actions.get("join", 0), actions.get("leave", 0))
 
     def has_chat(self, text: str) -> bool:
