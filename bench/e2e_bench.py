@@ -127,6 +127,14 @@ class Variant:
     #: Called once every event is persisted, before SIGTERM, with the daemon and the stream's
     #: start (``time.monotonic``), e.g. to wait for the bus to drain and read its counters.
     before_stop: Callable[[Daemon, float], None] | None = None
+    #: The ``[database]`` table's body (None: SQLite in the daemon's directory).
+    database: str | None = None
+    #: The SQLite file whose rows count as persisted (None: the daemon's own).
+    rows_from: Path | None = None
+    #: Called with the daemon just before the peer starts the stream (the daemon is idle).
+    before_go: Callable[[Daemon], None] | None = None
+    #: Seconds between two reads of the rows once the stream is handled.
+    poll: float = POLL / 2
 
 
 def run_rosey(
@@ -143,6 +151,8 @@ def run_rosey(
         args.daemon_path,
         reactor=variant.reactor,
         extra_config=variant.extra_config,
+        database=variant.database,
+        rows_from=variant.rows_from,
     )
     spy: procs.Child | None = None
     try:
@@ -153,6 +163,8 @@ def run_rosey(
         expected = Rows(info["chat"], info["joins"], info["leaves"])
         if args.py_spy is not None:
             spy = e2e_spy.start(daemon.pid, args.py_spy)
+        if variant.before_go is not None:
+            variant.before_go(daemon)
         cpu = procs.cpu_seconds(daemon.pid)
         kids = {k: procs.cpu_seconds(k) for k in procs.children(daemon.pid)}
         peer.send(f"go {ready['conn']}")
@@ -182,7 +194,7 @@ def run_rosey(
                 except procs.BenchError:
                     pass
             else:
-                time.sleep(POLL / 2)
+                time.sleep(variant.poll)
             now = time.monotonic()
             if res.received_metrics is None:
                 seen = daemon.events_in()

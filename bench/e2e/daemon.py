@@ -32,8 +32,15 @@ class Rows:
     leaves: int
 
 
-def config_text(tmp: Path, sites: list[tuple[str, str]], metrics_port: int, ssh_port: int) -> str:
-    """A TOML configuration with every service on; ``sites`` are (site URL, channel) pairs."""
+def config_text(
+    tmp: Path,
+    sites: list[tuple[str, str]],
+    metrics_port: int,
+    ssh_port: int,
+    database: str | None = None,
+) -> str:
+    """A TOML configuration with every service on; ``sites`` are (site URL, channel) pairs;
+    ``database``: the ``[database]`` table's body (None: SQLite in ``tmp``)."""
     channels = "".join(
         f'[[channel]]\nsite = "{site}"\nname = "{name}"\nusername = "labbot"\n'
         'password_env = "ROSEY_PASSWORD"\n\n'
@@ -41,7 +48,9 @@ def config_text(tmp: Path, sites: list[tuple[str, str]], metrics_port: int, ssh_
     )
     return (
         channels
-        + f'[database]\nurl = "sqlite:///{tmp}/rosey.sqlite"\n\n'
+        + "[database]\n"
+        + (f'url = "sqlite:///{tmp}/rosey.sqlite"\n' if database is None else database)
+        + "\n"
         + '[bot]\ncommand_prefix = "!"\n\n'
         + f'[manhole]\nenabled = true\nlisten = "tcp:{ssh_port}:interface=127.0.0.1"\n'
         + f'authorized_keys = "{tmp}/authorized_keys"\nhost_key = "{tmp}/ssh_host_key"\n\n'
@@ -57,7 +66,9 @@ class Daemon:
     ``path``: directories put before the repository on the daemon's ``PYTHONPATH``, e.g. one
     holding a modified copy of ``rosey/`` for an A/B run of a change (``--daemon-path``).
     ``reactor``: twistd's ``--reactor`` (None: its default); ``extra_config``: TOML appended to
-    the configuration (e.g. a ``[bus]`` table).
+    the configuration (e.g. a ``[bus]`` table); ``database``: the ``[database]`` table's body
+    instead of SQLite in ``tmp``; ``rows_from``: the SQLite file :meth:`rows` reads (default:
+    the daemon's own), e.g. the database service's.
     """
 
     def __init__(
@@ -68,16 +79,18 @@ class Daemon:
         path: list[Path] | None = None,
         reactor: str | None = None,
         extra_config: str = "",
+        database: str | None = None,
+        rows_from: Path | None = None,
     ) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.tmp = tmp
-        self.db = tmp / "rosey.sqlite"
+        self.db = rows_from or tmp / "rosey.sqlite"
         self.log_path = tmp / "twistd.log"
         self.metrics_port = procs.free_port()
         (tmp / "authorized_keys").write_text("")
         config = tmp / "rosey.toml"
         config.write_text(
-            config_text(tmp, sites, self.metrics_port, procs.free_port()) + extra_config
+            config_text(tmp, sites, self.metrics_port, procs.free_port(), database) + extra_config
         )
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(tmp / "notify.sock"))
@@ -135,10 +148,15 @@ class Daemon:
         with contextlib.closing(
             sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
         ) as db:
-            chat = db.execute("SELECT count(*) FROM chat_messages").fetchone()[0]
-            actions = dict(
-                db.execute("SELECT action_type, count(*) FROM user_actions GROUP BY action_type")
-            )
+            try:
+                chat = db.execute("SELECT count(*) FROM chat_messages").fetchone()[0]
+                actions = dict(
+                    db.execute(
+                        "SELECT action_type, count(*) FROM user_actions GROUP BY action_type"
+                    )
+                )
+            except sqlite3.OperationalError:  # not migrated yet (a database service starting)
+                return Rows(0, 0, 0)
         return Rows(chat, actions.get("join", 0), actions.get("leave", 0))
 
     def has_chat(self, text: str) -> bool:

@@ -13,7 +13,7 @@ class DbServiceSettings:
     #: The durable JetStream consumer: every service on one name shares the work.
     durable: str = "rosey-db"
     #: Events fetched, written in one transaction and acknowledged together.
-    batch: int = 500
+    batch: int = 2000
     #: Seconds one fetch waits for events before it asks again.
     fetch_timeout: float = 1.0
     #: Seconds the stream waits for an acknowledgement before it delivers a batch again (to

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 
+from rosey import events as events_
 from rosey.dbbus.decode import Published
-from rosey.dbbus.writer import BatchWriter
+from rosey.dbbus.writer import BatchWriter, ChannelWriter, EventWriter, fork
 from rosey.storage import schema
 from rosey.storage.sql import SQLStorage
 from tests.dbbus.capture import capture, contents, seen_ids
@@ -88,3 +89,35 @@ async def test_old_event_ids_are_pruned_in_batches(db_url: str) -> None:
         )
     finally:
         await storage.close()
+
+
+def mirror_state(writer: ChannelWriter) -> tuple[object, ...]:
+    m = writer.mirror
+    return (tuple(m.users), m.playlist.items, m.playlist.now_playing, m.users.leader)
+
+
+def test_a_derived_batch_leaves_the_state_as_it_was_and_shares_the_records() -> None:
+    """Deriving works on a fork of the channel: the kept state does not move until commit, the
+    same batch derived again (after a failed transaction) makes the same operations, and the
+    fork shares the unchanged user records instead of copying them."""
+    events = capture("users_coming_and_going")
+    ids = frozenset(p.event_id for p in events)
+    writer = EventWriter(INTERVAL)
+    half = next(i for i, p in enumerate(events) if p.event.name == events_.USER_JOIN) + 1
+    writer.commit(writer.derive(events[:half], ids)[1])
+    [kept] = writer.channels.values()
+    before = mirror_state(kept)
+    assert before[0], "the first part lists users"
+
+    ops, touched = writer.derive(events[half:], ids)
+    again, _ = writer.derive(events[half:], ids)
+    [forked] = touched.values()
+    assert mirror_state(kept) == before
+    assert mirror_state(forked) != before
+    assert ops == again
+    assert forked.mirror.users is not kept.mirror.users
+    copied = fork(kept)  # the copy shares the records, not their containers
+    assert copied.mirror.users is not kept.mirror.users
+    assert all(a is b for a, b in zip(copied.mirror.users, kept.mirror.users, strict=True))
+    writer.commit(touched)
+    assert mirror_state(writer.channels[kept.channel]) == mirror_state(forked)
