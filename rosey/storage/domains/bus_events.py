@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet.defer import Deferred
@@ -46,13 +46,16 @@ class SQLBusEvents(SQLComponent):
         known = stored_ids(conn, [e[0] for e in events])
         fresh: list[str] = []
         rows = []
-        for event_id, channel, received_at in events:
+        for event in events:
+            event_id = event[0]
             if event_id not in known:
                 known.add(event_id)  # an id twice in one batch is new once
                 fresh.append(event_id)
-                rows.append({"event_id": event_id, "channel": channel, "received_at": received_at})
+                rows.append(event)
         if rows:
-            conn.execute(insert(bus_events_seen), rows)
+            # Plain tuples to the driver (as rosey.storage.bulk): no dict and no SQLAlchemy
+            # parameter processing per row.
+            conn.exec_driver_sql(_statements(conn).insert, rows)
         for channel, batch in derive(frozenset(fresh)):
             if batch:
                 self._apply(conn, channel, batch)
@@ -93,12 +96,50 @@ class SQLBusEvents(SQLComponent):
                 return total
 
 
+class _Statements:
+    """The insert and the ``IN`` lookups as driver SQL in one parameter style."""
+
+    def __init__(self, paramstyle: str) -> None:
+        if paramstyle == "qmark":
+            self.mark = "?"
+        elif paramstyle in ("format", "pyformat"):
+            self.mark = "%s"
+        else:
+            raise NotImplementedError(f"paramstyle {paramstyle!r}")
+        self.insert = (
+            "INSERT INTO bus_events_seen (event_id, channel, received_at) "
+            f"VALUES ({self.mark}, {self.mark}, {self.mark})"
+        )
+        self._lookups: dict[int, str] = {}
+
+    def lookup(self, n: int) -> str:
+        """``SELECT`` the stored ones of ``n`` ids."""
+        found = self._lookups.get(n)
+        if found is None:
+            marks = ", ".join([self.mark] * n)
+            found = f"SELECT event_id FROM bus_events_seen WHERE event_id IN ({marks})"
+            self._lookups[n] = found
+        return found
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(conn: Connection) -> _Statements:
+    style = conn.dialect.paramstyle
+    found = _STATEMENTS.get(style)
+    if found is None:
+        found = _STATEMENTS[style] = _Statements(style)
+    return found
+
+
 def stored_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` are in ``bus_events_seen``."""
+    """Which of ``ids`` are in ``bus_events_seen`` (one ``IN`` query per :data:`CHUNK`)."""
+    sql = _statements(conn)
     found: set[str] = set()
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        found.update(conn.scalars(select(seen.event_id).where(seen.event_id.in_(chunk))))
+        chunk = tuple(ids[start : start + CHUNK])
+        found.update(row[0] for row in conn.exec_driver_sql(sql.lookup(len(chunk)), chunk))
     return found
 
 
