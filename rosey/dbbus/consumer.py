@@ -7,9 +7,10 @@ message of the batch. A batch the database refuses is tried again, with backoff 
 ``retry_max`` seconds, telling the stream it is still in progress so it is not delivered
 elsewhere meanwhile; the consumer never skips it.
 
-The consumer is created with ``max_ack_pending`` = ``batch``: at most one batch is out across
-every service on the durable, so batches are written in stream order even when several services
-share the work (each fetches when the previous batch was acknowledged). A crash before the ack
+The consumer is created with ``max_ack_pending`` = 4 × ``batch``: each service fetches its
+next batch only once the previous one was acknowledged, so one service writes in stream order;
+several services on the durable share the work without waiting for each other (docs/dbservice.md
+says what that means for the order). A crash before the ack
 leaves the batch unacknowledged: after ``ack_wait`` seconds the stream delivers it again, and
 the writer's de-duplication (the event ids stored with the rows) skips what was committed.
 nats-py reconnects by itself; a fetch that finds nothing times out, which is normal.
