@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.e2e import procs
+from bench.e2e.cli import print_verdicts, stream_parser
 from bench.e2e.daemon import Daemon, Rows
 from bench.e2e.results import Results
 from bench.e2e_bench import POLL, Variant, run_client, run_rosey_best, say, start_peer, ws_url
@@ -308,30 +309,15 @@ def report(out: BusResults, args: argparse.Namespace) -> bool:
         print("\nwhere twistd's time went under load, C (py-spy, each thread holding the GIL):")
         print("\n".join(profile))
     print()
-    ok = True
-    for line, met in verdicts(out):
-        print(f"target: {line}: {'OK' if met else 'MISSED'}")
-        ok = ok and met
-    return ok
+    return print_verdicts(verdicts(out))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.bus_bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--events", type=int, default=100_000, help="events in the stream")
-    parser.add_argument("--users", type=int, default=1000, help="users in the join burst")
-    parser.add_argument("--playlist", type=int, default=5000, help="playlist items in the burst")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=150.0,
-        help="bound, in seconds, on each wait (a stream, persistence, the bus's buffer)",
-    )
-    parser.add_argument(
-        "--runs", type=int, default=2, help="rounds of bare, A, B and C; each keeps its best"
+    parser = stream_parser(
+        "python -m bench.bus_bench",
+        __doc__,
+        timeout="bound, in seconds, on each wait (a stream, persistence, the bus's buffer)",
+        runs="rounds of bare, A, B and C; each keeps its best",
     )
     parser.add_argument(
         "--profile",

@@ -39,6 +39,7 @@ from typing import Any
 
 from bench.e2e import procs
 from bench.e2e import spy as e2e_spy
+from bench.e2e.cli import print_verdicts, stream_parser
 from bench.e2e.daemon import TWISTD, Daemon, Rows
 from bench.e2e.results import Results
 from bench.e2e_bench import Variant, run_client, run_rosey_best, say, start_peer, ws_url
@@ -396,30 +397,15 @@ def report(out: DbResults, args: argparse.Namespace) -> bool:
         print("\nwhere the service's time went under load (py-spy, each thread holding the GIL):")
         print("\n".join(out.profile))
     print()
-    ok = True
-    for line, met in verdicts(out):
-        print(f"target: {line}: {'OK' if met else 'MISSED'}")
-        ok = ok and met
-    return ok
+    return print_verdicts(verdicts(out))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.dbservice_bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--events", type=int, default=100_000, help="events in the stream")
-    parser.add_argument("--users", type=int, default=1000, help="users in the join burst")
-    parser.add_argument("--playlist", type=int, default=5000, help="playlist items in the burst")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=150.0,
-        help="bound, in seconds, on each wait (a stream, persistence)",
-    )
-    parser.add_argument(
-        "--runs", type=int, default=2, help="rounds of I and S; each keeps its best"
+    parser = stream_parser(
+        "python -m bench.dbservice_bench",
+        __doc__,
+        timeout="bound, in seconds, on each wait (a stream, persistence)",
+        runs="rounds of I and S; each keeps its best",
     )
     parser.add_argument(
         "--batch", type=int, default=None, help="[dbservice] batch for the service (A/B runs)"

@@ -36,6 +36,7 @@ from typing import Any
 
 from bench.e2e import procs
 from bench.e2e import spy as e2e_spy
+from bench.e2e.cli import stream_parser
 from bench.e2e.daemon import Daemon, Rows
 from bench.e2e.results import Results, report
 from bench.e2e.stream import MARKER
@@ -290,25 +291,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> Results:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.e2e_bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--events", type=int, default=100_000, help="events in the stream")
-    parser.add_argument("--users", type=int, default=1000, help="users in the join burst")
-    parser.add_argument("--playlist", type=int, default=5000, help="playlist items in the burst")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=150.0,
-        help="bound, in seconds, on each wait (a stream, persistence)",
-    )
-    parser.add_argument(
-        "--runs",
-        type=int,
-        default=2,
-        help="runs of the baseline and of rosey, alternated; each keeps its best",
+    parser = stream_parser(
+        "python -m bench.e2e_bench",
+        __doc__,
+        timeout="bound, in seconds, on each wait (a stream, persistence)",
+        runs="runs of the baseline and of rosey, alternated; each keeps its best",
     )
     parser.add_argument(
         "--skip-memory", action="store_true", help="no 2-channel and no channel-less daemon"

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.e2e.cli import print_verdicts
 from bench.e2e.daemon import Rows
 
 TARGET_SHARE, STRETCH_SHARE = 0.60, 0.90
@@ -140,8 +141,4 @@ def report(res: Results, args: argparse.Namespace) -> bool:
         )
         print("\n".join(res.profile))
     print()
-    ok = True
-    for line, met in verdicts(res):
-        print(f"target: {line}: {'OK' if met else 'MISSED'}")
-        ok = ok and met
-    return ok
+    return print_verdicts(verdicts(res))
