@@ -1,4 +1,5 @@
-"""Shared pytest configuration. pytest-twisted installs the reactor; nothing here imports it."""
+"""Shared pytest configuration. pytest-twisted installs the reactor; fixtures here use it only
+once it is installed (at test time), never at import."""
 
 from __future__ import annotations
 
@@ -28,3 +29,17 @@ def timezone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def reap_children() -> Iterator[None]:
+    """Reap the test's exited child processes every 0.5 s: the suite's reactor has no SIGCHLD
+    handler, so a child whose pipes closed just before it exited would never be reaped and its
+    ``processEnded`` (and any Deferred waiting on it) would never fire."""
+    from twisted.internet import process
+    from twisted.internet.task import LoopingCall
+
+    reaper = LoopingCall(process.reapAllProcesses)
+    reaper.start(0.5, now=False)
+    yield
+    reaper.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twisted.internet import utils
+from twisted.internet import reactor, utils
 from twisted.internet.defer import Deferred
 
 from tests.waiting import eventually
@@ -49,7 +49,7 @@ async def chromium(profile: Path, *args: str, timeout: float = 60.0) -> str:
     d: Deferred[tuple[bytes, bytes, int]] = utils.getProcessOutputAndValue(
         "/usr/bin/timeout", [str(int(timeout)), CHROMIUM, *argv], env=dict(os.environ)
     )
-    out, err, code = await d
+    out, err, code = await d.addTimeout(timeout + 30, reactor)  # children reaped: conftest
     assert code == 0, err.decode("utf-8", "replace")[-2000:]
     return out.decode("utf-8")
 
