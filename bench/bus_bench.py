@@ -33,8 +33,8 @@ from typing import Any
 
 from bench.e2e import procs
 from bench.e2e.cli import print_verdicts, stream_parser
-from bench.e2e.daemon import Daemon, Rows
-from bench.e2e.results import Results
+from bench.e2e.daemon import Daemon
+from bench.e2e.results import Results, every_event_persisted
 from bench.e2e_bench import POLL, Variant, run_client, run_rosey_best, say, start_peer, ws_url
 from tests.bus.natsserver import NatsServer, nats_server_binary
 
@@ -196,17 +196,6 @@ def measure(args: argparse.Namespace, tmp: Path) -> BusResults:
     return out
 
 
-def complete(res: Results) -> bool:
-    """Every run persisted every event and exited 0 on SIGTERM."""
-    s = res.stream
-    return (
-        res.rows == Rows(s["chat"], s["joins"], s["leaves"])
-        and res.exit_status == 0
-        and not res.dropped
-        and res.persisted is not None
-    )
-
-
 def verdicts(out: BusResults) -> list[tuple[str, bool]]:
     """(line, met) for each target."""
     a, b, c = (out.ways[k].received for k in "ABC")
@@ -228,7 +217,7 @@ def verdicts(out: BusResults) -> list[tuple[str, bool]]:
             stored,
         )
     )
-    whole = {k: complete(r) for k, r in out.ways.items()}
+    whole = {k: every_event_persisted(r) for k, r in out.ways.items()}
     lines.append(
         (
             "every event persisted, SIGTERM exit 0 (A, B, C): "

@@ -40,8 +40,8 @@ from typing import Any
 from bench.e2e import procs
 from bench.e2e import spy as e2e_spy
 from bench.e2e.cli import print_verdicts, stream_parser
-from bench.e2e.daemon import TWISTD, Daemon, Rows
-from bench.e2e.results import Results
+from bench.e2e.daemon import TWISTD, Daemon
+from bench.e2e.results import Results, every_event_persisted
 from bench.e2e_bench import Variant, run_client, run_rosey_best, say, start_peer, ws_url
 from tests.bus.natsserver import NatsServer, nats_server_binary
 
@@ -297,17 +297,6 @@ def measure(args: argparse.Namespace, tmp: Path) -> DbResults:
     return out
 
 
-def stored_once(res: Results) -> bool:
-    """Every run of this way stored every row of the stream exactly once; the bot exited 0."""
-    s = res.stream
-    return (
-        res.rows == Rows(s["chat"], s["joins"], s["leaves"])
-        and res.exit_status == 0
-        and not res.dropped
-        and res.persisted is not None
-    )
-
-
 def verdicts(out: DbResults) -> list[tuple[str, bool]]:
     """(line, met) for each target."""
     i, s = out.ways["I"], out.ways["S"]
@@ -315,7 +304,7 @@ def verdicts(out: DbResults) -> list[tuple[str, bool]]:
     services_ok = bool(out.services) and all(
         r.exit_status == 0 and not r.tracebacks for r in out.services
     )
-    once = stored_once(i) and stored_once(s) and services_ok
+    once = every_event_persisted(i) and every_event_persisted(s) and services_ok
     return [
         (f"service persisted >= in-process persisted: {sp:,.0f} vs {ip:,.0f}", sp >= ip > 0),
         (
@@ -330,7 +319,11 @@ def verdicts(out: DbResults) -> list[tuple[str, bool]]:
             "every event stored exactly once, SIGTERM exit 0 (bot I, bot S, service): "
             + ", ".join(
                 f"{k} {'yes' if ok else 'no'}"
-                for k, ok in (("I", stored_once(i)), ("S", stored_once(s)), ("svc", services_ok))
+                for k, ok in (
+                    ("I", every_event_persisted(i)),
+                    ("S", every_event_persisted(s)),
+                    ("svc", services_ok),
+                )
             ),
             once,
         ),

@@ -47,6 +47,18 @@ class Results:
         return max(self.baselines)
 
 
+def every_event_persisted(res: Results) -> bool:
+    """Every run persisted every chat line, join and leave of the stream, dropped nothing and
+    exited 0 on SIGTERM."""
+    s = res.stream
+    return (
+        res.rows == Rows(s["chat"], s["joins"], s["leaves"])
+        and res.exit_status == 0
+        and not res.dropped
+        and res.persisted is not None
+    )
+
+
 def verdicts(res: Results) -> list[tuple[str, bool]]:
     """(line, met) for each target."""
     share = res.received / res.baseline

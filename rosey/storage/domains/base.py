@@ -101,6 +101,10 @@ class SQLDatabase:
                 error=e,
             )
         failed = await self.write("record.salvage", channel, writes.apply_each, batch)
+        self.report_dropped(channel, failed)
+
+    def report_dropped(self, channel: str, failed: Sequence[tuple[o.WriteOp, str]]) -> None:
+        """Count the writes the database refused one by one, and log the first five."""
         self.dropped_ops += len(failed)
         for op, error in failed[:5]:
             self.log.error(

@@ -72,15 +72,7 @@ class SQLBusEvents(SQLComponent):
             if is_transient(e):
                 raise
         # A value the database refuses: each operation alone, cleaned (as SQLDatabase.record).
-        failed = writes.apply_each(conn, cid, batch)
-        self.db.dropped_ops += len(failed)
-        for op, error in failed[:5]:
-            self.log.error(
-                "dropped a {kind} write for {channel}: {error}",
-                kind=type(op).__name__,
-                channel=channel,
-                error=error,
-            )
+        self.db.report_dropped(channel, writes.apply_each(conn, cid, batch))
 
     def prune_bus_events(self, before: float, batch_size: int = 500) -> Deferred[int]:
         return Deferred.fromCoroutine(self._prune(before, batch_size))
