@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +29,8 @@ import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from twisted.logger import Logger
 
-from rosey.bus.nats_client import connect_options, masked
+from rosey.bus import interface
+from rosey.bus.nats_client import NatsClient
 from rosey.bus.settings import BusSettings
 from rosey.bus.subjects import ALL
 from rosey.dbbus.decode import BadPayload, Published, decode
@@ -38,32 +38,30 @@ from rosey.dbbus.settings import DbServiceSettings
 
 log = Logger(namespace="rosey.dbservice")
 
-#: Seconds before the same error is logged again.
-ERROR_REPORT_EVERY = 60.0
 NATS_ERRORS = (TimeoutError, nats.errors.Error, nats.js.errors.Error)
 
 Write = Callable[[list[Published]], Awaitable[int]]
 
 
-class StreamConsumer:
-    """Pulls the stream's events in batches, writes each batch, then acknowledges it."""
+class StreamConsumer(NatsClient):
+    """Pulls the stream's events in batches, writes each batch, then acknowledges it (its
+    connection, errors and logs are :class:`~rosey.bus.nats_client.NatsClient`'s)."""
+
+    role = "rosey-db"
 
     def __init__(self, bus: BusSettings, settings: DbServiceSettings, write: Write) -> None:
-        self.bus = bus
-        self.settings = settings
+        super().__init__(bus)
+        self.service = settings
         self.write = write
         #: Batches acknowledged, messages acknowledged, payloads that were not events.
         self.batches = 0
         self.acked = 0
         self.bad = 0
-        self.connected = False
-        self._nc: Any = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         #: Set while no batch is between fetch and ack.
         self._idle = asyncio.Event()
         self._idle.set()
-        self._errors_logged: dict[str, float] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -84,6 +82,7 @@ class StreamConsumer:
         """Finish the batch in flight (at most ``timeout`` seconds: then it is not acknowledged
         and will be delivered again), send the acks, close the connection."""
         self._stopping = True
+        self.state = interface.STOPPED  # a disconnection now is ours, not news
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
         if self._task is not None:
@@ -105,27 +104,17 @@ class StreamConsumer:
 
     async def run(self) -> None:
         """Connect, bind the durable consumer, then fetch, write and ack until stopped."""
-        self._nc = await nats.connect(
-            **connect_options(
-                self.bus,
-                name="rosey-db",
-                error_cb=self._on_error,
-                disconnected_cb=self._on_disconnected,
-                reconnected_cb=self._on_reconnected,
-            )
-        )
-        self.connected = True
-        log.info("dbservice: bus {url} connected", url=self._url())
-        js = self._nc.jetstream(timeout=self.bus.ack_timeout)
+        await self.connect()
+        js = self._nc.jetstream(timeout=self.settings.ack_timeout)
         sub = await self._subscribe(js)
         while not self._stopping:
             try:
-                msgs = await sub.fetch(self.settings.batch, timeout=self.settings.fetch_timeout)
+                msgs = await sub.fetch(self.service.batch, timeout=self.service.fetch_timeout)
             except TimeoutError:
                 continue  # nothing new
             except NATS_ERRORS as e:
-                await self._on_error(e)
-                await asyncio.sleep(min(1.0, self.bus.reconnect_wait))
+                await self.on_error(e)
+                await asyncio.sleep(min(1.0, self.settings.reconnect_wait))
                 continue
             if msgs:
                 self._idle.clear()
@@ -135,7 +124,7 @@ class StreamConsumer:
                     self._idle.set()
 
     async def _subscribe(self, js: Any) -> Any:
-        s = self.settings
+        s = self.service
         config = ConsumerConfig(
             durable_name=s.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -147,16 +136,16 @@ class StreamConsumer:
         while True:
             try:
                 sub = await js.pull_subscribe(
-                    ALL, durable=s.durable, stream=self.bus.stream, config=config
+                    ALL, durable=s.durable, stream=self.settings.stream, config=config
                 )
             except NATS_ERRORS as e:
                 # Most often the stream is not there yet: the first bot creates it.
-                await self._on_error(e)
-                await asyncio.sleep(self.bus.reconnect_wait)
+                await self.on_error(e)
+                await asyncio.sleep(self.settings.reconnect_wait)
                 continue
             log.info(
                 "dbservice: consuming stream {stream} as {durable}",
-                stream=self.bus.stream,
+                stream=self.settings.stream,
                 durable=s.durable,
             )
             return sub
@@ -197,12 +186,12 @@ class StreamConsumer:
                 )
                 await self._in_progress(msgs)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max)
+                delay = min(delay * 2, self.service.retry_max)
         for msg in msgs:
             try:
                 await msg.ack()
             except NATS_ERRORS as e:  # lost: the batch comes again and is skipped
-                await self._on_error(e)
+                await self.on_error(e)
                 return
         self.acked += len(msgs)
         self.batches += 1
@@ -211,26 +200,3 @@ class StreamConsumer:
         for msg in msgs:
             with contextlib.suppress(*NATS_ERRORS):
                 await msg.in_progress()
-
-    # -- the connection -----------------------------------------------------------------------
-
-    def _url(self) -> str:
-        url = getattr(self._nc, "connected_url", None)
-        return masked(url.geturl()) if url is not None else ", ".join(map(masked, self.bus.urls))
-
-    async def _on_error(self, error: Exception) -> None:
-        text = f"{type(error).__name__}: {error}".strip()
-        now = time.monotonic()
-        if now - self._errors_logged.get(text, -ERROR_REPORT_EVERY) >= ERROR_REPORT_EVERY:
-            self._errors_logged[text] = now
-            log.error("dbservice: bus: {error}", error=text)
-
-    async def _on_disconnected(self) -> None:
-        if not self._stopping:
-            self.connected = False
-            log.warn("dbservice: bus disconnected; waiting for it to come back")
-
-    async def _on_reconnected(self) -> None:
-        self.connected = True
-        self._errors_logged.clear()
-        log.info("dbservice: bus {url} reconnected", url=self._url())
