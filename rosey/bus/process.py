@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger, LogLevel
@@ -232,7 +232,7 @@ class PublisherProcess(ProcessProtocol):
             if self._overflow_timer is not None:
                 self._overflow_timer.cancel()
         if not self.running or self.transport is None:
-            return Deferred.fromCoroutine(_nothing())
+            return succeed(None)
         exited: Deferred[None] = Deferred()
         self._exited.append(exited)
         self.transport.closeStdin()
@@ -240,14 +240,15 @@ class PublisherProcess(ProcessProtocol):
         killer = self.reactor.callLater(
             self.settings.stop_timeout + EXIT_GRACE, self._kill, transport
         )
-        exited.addBoth(lambda r: (killer.active() and killer.cancel(), r)[1])
-        return exited
+
+        def disarm(result: object) -> object:
+            if killer.active():
+                killer.cancel()
+            return result
+
+        return exited.addBoth(disarm)
 
     def _kill(self, transport: Any) -> None:
         if self.running:
             log.error("bus process did not stop in time: killed")
             transport.signalProcess("KILL")
-
-
-async def _nothing() -> None:
-    return None
