@@ -32,14 +32,13 @@ from zope.interface import implementer
 from rosey.bus import interface, payload
 from rosey.bus.interface import IBus
 from rosey.bus.nats_client import NatsClient
+from rosey.bus.overflow import Overflow
 from rosey.bus.settings import BusSettings
 from rosey.bus.subjects import ALL, subject
 from rosey.events import Event
 
 log = Logger(namespace="rosey.bus")
 
-#: Seconds between two overflow reports (the first drop is reported at once).
-OVERFLOW_REPORT_EVERY = 60.0
 #: JetStream's de-duplication window (seconds): longer than any retry of one event.
 DUPLICATE_WINDOW = 120.0
 #: Seconds between two looks at the connection while waiting (an ack, or events to send).
@@ -72,9 +71,8 @@ class NatsPublisher(NatsClient):
         self.now = now
         self.window = max(1, window)
         self.published = 0
-        self.dropped = 0
         #: Events not yet acknowledged: (subject, id, payload), oldest first; the first
-        #: ``_sent`` of them are on the wire.
+        #: ``len(self._acks)`` of them are on the wire.
         self._queue: deque[tuple[str, str, bytes]] = deque()
         self._acks: deque[asyncio.Future[Any]] = deque()
         self._wake = asyncio.Event()
@@ -82,8 +80,10 @@ class NatsPublisher(NatsClient):
         self._lost = asyncio.Event()
         self._drained = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._overflow_reported = 0  # drops already reported
-        self._overflow_timer: asyncio.TimerHandle | None = None
+        self._overflow = Overflow(
+            lambda delay, f: asyncio.get_running_loop().call_later(delay, f),
+            self._report_overflow,
+        )
 
     @property
     def buffered(self) -> int:
@@ -94,8 +94,7 @@ class NatsPublisher(NatsClient):
         if self.state == interface.STOPPED:
             return
         if len(self._queue) >= self.settings.buffer:
-            self.dropped += 1
-            self._overflowed()
+            self._overflow.drop()
             return
         event_id = payload.new_id()
         data = payload.encode(event, channel, event_id, received_at or self.now())
@@ -103,16 +102,11 @@ class NatsPublisher(NatsClient):
         self._drained.clear()
         self._wake.set()
 
-    def _overflowed(self) -> None:
-        if self._overflow_timer is None:
-            self._report_overflow()
+    @property
+    def dropped(self) -> int:
+        return self._overflow.dropped
 
-    def _report_overflow(self) -> None:
-        self._overflow_timer = None
-        new = self.dropped - self._overflow_reported
-        if not new:
-            return
-        self._overflow_reported = self.dropped
+    def _report_overflow(self, new: int) -> None:
         log.warn(
             "bus buffer full ({buffer} events, bus {state}): {new} events dropped "
             "({total} since start)",
@@ -121,8 +115,6 @@ class NatsPublisher(NatsClient):
             new=new,
             total=self.dropped,
         )
-        loop = asyncio.get_running_loop()
-        self._overflow_timer = loop.call_later(OVERFLOW_REPORT_EVERY, self._report_overflow)
 
     def on_up(self) -> None:
         super().on_up()
@@ -314,11 +306,7 @@ class NatsPublisher(NatsClient):
         self.state = interface.STOPPED
         if self._task is not None:
             self._task.cancel()
-        if self._overflow_timer is not None:
-            self._overflow_timer.cancel()
-            self._report_overflow()
-            if self._overflow_timer is not None:
-                self._overflow_timer.cancel()
+        self._overflow.stop()
         if left:
             log.warn(
                 "bus: stopping with {left} events not published ({dropped} dropped earlier)",

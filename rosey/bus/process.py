@@ -24,13 +24,12 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from rosey.bus import interface, pipe
+from rosey.bus.overflow import Overflow
 from rosey.bus.settings import BusSettings
 from rosey.events import Event
 
 log = Logger(namespace="rosey.bus")
 
-#: Seconds between two overflow reports.
-OVERFLOW_REPORT_EVERY = 60.0
 #: Restart delays of a child that died: first, cap.
 RESTART_FIRST, RESTART_MAX = 1.0, 30.0
 #: A child alive this long has its restart delay reset.
@@ -65,9 +64,7 @@ class PublisherProcess(ProcessProtocol):
         # Counters of the children before this one, and the daemon's own drops.
         self._published_before = 0
         self._dropped_before = 0
-        self._dropped_here = 0
-        self._overflow_reported = 0
-        self._overflow_timer: Any = None
+        self._overflow = Overflow(reactor.callLater, self._report_overflow)
         self._restart_delay = RESTART_FIRST
         self._started_at = 0.0
         self._ended: Deferred[None] | None = None
@@ -87,7 +84,7 @@ class PublisherProcess(ProcessProtocol):
 
     @property
     def dropped(self) -> int:
-        return self._dropped_before + self._report.dropped + self._dropped_here
+        return self._dropped_before + self._report.dropped + self._overflow.dropped
 
     @property
     def buffered(self) -> int:
@@ -98,9 +95,7 @@ class PublisherProcess(ProcessProtocol):
         if self._stopping:
             return
         if len(self._batch) + self._handed - self._report.received >= self.settings.buffer:
-            self._dropped_here += 1
-            if self._overflow_timer is None:
-                self._report_overflow()
+            self._overflow.drop()
             return
         if not self._batch and self.running:
             self.reactor.callLater(0, self._flush)
@@ -129,12 +124,7 @@ class PublisherProcess(ProcessProtocol):
             return pipe.plain(it)
         return it
 
-    def _report_overflow(self) -> None:
-        self._overflow_timer = None
-        new = self._dropped_here - self._overflow_reported
-        if not new:
-            return
-        self._overflow_reported = self._dropped_here
+    def _report_overflow(self, new: int) -> None:
         log.warn(
             "bus process is {behind} events behind (bus {state}): {new} events dropped "
             "({total} since start)",
@@ -143,7 +133,6 @@ class PublisherProcess(ProcessProtocol):
             new=new,
             total=self.dropped,
         )
-        self._overflow_timer = self.reactor.callLater(OVERFLOW_REPORT_EVERY, self._report_overflow)
 
     # -- the child ----------------------------------------------------------------------------
 
@@ -226,11 +215,7 @@ class PublisherProcess(ProcessProtocol):
         (it publishes within ``stop_timeout``), killing it if it takes longer."""
         self._flush()
         self._stopping = True
-        if self._overflow_timer is not None and self._overflow_timer.active():
-            self._overflow_timer.cancel()
-            self._report_overflow()
-            if self._overflow_timer is not None:
-                self._overflow_timer.cancel()
+        self._overflow.stop()
         if not self.running or self.transport is None:
             return succeed(None)
         exited: Deferred[None] = Deferred()
