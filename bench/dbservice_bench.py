@@ -194,11 +194,14 @@ def run_service_way(
         return svc
 
     def late_start() -> None:
+        nonlocal spy
         deadline = time.monotonic() + args.timeout
         while "published" not in marks and time.monotonic() < deadline:
             time.sleep(POLL)
         svc = start_service()
         svc.wait_for("consuming stream", args.timeout)
+        if args.py_spy is not None and n == 0:
+            spy = e2e_spy.start(svc.pid, args.py_spy)
         marks["cpu"] = procs.cpu_seconds(svc.pid)
         marks["consuming"] = time.monotonic()
 
@@ -255,8 +258,8 @@ def run_service_way(
             spy.stop(signal.SIGINT, timeout=30)
             if args.py_spy.exists():
                 out.profile = e2e_spy.summarize(args.py_spy, svc.pid)
-        run.seen = svc.seen()
         run.exit_status = svc.child.stop(timeout=60)
+        run.seen = svc.seen()  # after the stop: it writes what was delivered (the bot's last)
         text = svc.log_text()
         stopped = _STOPPED.search(text)
         if stopped:

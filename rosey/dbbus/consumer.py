@@ -13,7 +13,8 @@ several services on the durable share the work without waiting for each other (d
 says what that means for the order). A crash before the ack
 leaves the batch unacknowledged: after ``ack_wait`` seconds the stream delivers it again, and
 the writer's de-duplication (the event ids stored with the rows) skips what was committed.
-nats-py reconnects by itself; a fetch that finds nothing times out, which is normal.
+nats-py reconnects by itself; a fetch that finds nothing returns nothing, which is normal.
+The batches are pulled by :class:`~rosey.dbbus.pull.BatchPuller`, not nats-py's ``fetch``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from rosey.bus.nats_client import NatsClient
 from rosey.bus.settings import BusSettings
 from rosey.bus.subjects import ALL
 from rosey.dbbus.decode import BadPayload, Published, decode
+from rosey.dbbus.pull import BatchPuller
 from rosey.dbbus.settings import DbServiceSettings
 
 log = Logger(namespace="rosey.dbservice")
@@ -59,9 +61,9 @@ class StreamConsumer(NatsClient):
         self.bad = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        #: Set while no batch is between fetch and ack.
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._puller: BatchPuller | None = None
+        #: True from a fetch's start until its batch is acknowledged (or given up).
+        self._working = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -79,12 +81,16 @@ class StreamConsumer(NatsClient):
             log.failure("dbservice: the stream consumer stopped")
 
     async def stop(self, timeout: float) -> None:
-        """Finish the batch in flight (at most ``timeout`` seconds: then it is not acknowledged
-        and will be delivered again), send the acks, close the connection."""
+        """Write and acknowledge what was delivered (the batch in flight, or what a waiting
+        fetch holds: it returns at once), at most ``timeout`` seconds (then it is not
+        acknowledged and will be delivered again), send the acks, close the connection."""
         self._stopping = True
         self.state = interface.STOPPED  # a disconnection now is ours, not news
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+        if self._puller is not None:
+            self._puller.interrupt()
+        if self._task is not None and self._working:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -106,24 +112,23 @@ class StreamConsumer(NatsClient):
         """Connect, bind the durable consumer, then fetch, write and ack until stopped."""
         await self.connect()
         js = self._nc.jetstream(timeout=self.settings.ack_timeout)
-        sub = await self._subscribe(js)
+        puller = self._puller = await self._bind(js)
         while not self._stopping:
+            self._working = True
             try:
-                msgs = await sub.fetch(self.service.batch, timeout=self.service.fetch_timeout)
-            except TimeoutError:
-                continue  # nothing new
+                msgs = await puller.fetch(self.service.batch, self.service.fetch_timeout)
+                if msgs:
+                    await self._batch(msgs)
             except NATS_ERRORS as e:
+                self._working = False
                 await self.on_error(e)
                 await asyncio.sleep(min(1.0, self.settings.reconnect_wait))
-                continue
-            if msgs:
-                self._idle.clear()
-                try:
-                    await self._batch(msgs)
-                finally:
-                    self._idle.set()
+            finally:
+                self._working = False
 
-    async def _subscribe(self, js: Any) -> Any:
+    async def _bind(self, js: Any) -> BatchPuller:
+        """The durable consumer (created if missing; an existing one is used as it is, as
+        nats-py's ``pull_subscribe`` does) and a puller of its batches."""
         s = self.service
         config = ConsumerConfig(
             durable_name=s.durable,
@@ -133,11 +138,15 @@ class StreamConsumer(NatsClient):
             max_ack_pending=s.batch * 4,
             filter_subject=ALL,
         )
+        stream = self.settings.stream
         while True:
             try:
-                sub = await js.pull_subscribe(
-                    ALL, durable=s.durable, stream=self.settings.stream, config=config
-                )
+                try:
+                    await js.consumer_info(stream, s.durable)
+                except nats.js.errors.NotFoundError:
+                    await js.add_consumer(stream, config)
+                puller = BatchPuller(self._nc, stream, s.durable)
+                await puller.start()
             except NATS_ERRORS as e:
                 # Most often the stream is not there yet: the first bot creates it.
                 await self.on_error(e)
@@ -145,10 +154,10 @@ class StreamConsumer(NatsClient):
                 continue
             log.info(
                 "dbservice: consuming stream {stream} as {durable}",
-                stream=self.settings.stream,
+                stream=stream,
                 durable=s.durable,
             )
-            return sub
+            return puller
 
     async def _batch(self, msgs: list[Any]) -> None:
         events: list[Published] = []
