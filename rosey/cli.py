@@ -112,6 +112,13 @@ def _db(args: argparse.Namespace) -> int:
     except ConfigError as e:
         sys.stderr.write(f"rosey db {args.db_command}: config error: {e}\n")
         return 1
+    if config.database.service:
+        sys.stderr.write(
+            f"rosey db {args.db_command}: {args.config} has no database of its own "
+            '([database] mode = "service"): give the database service\'s configuration, '
+            "the one `rosey db serve` reads, or --url\n"
+        )
+        return 1
     args.url = config.database.url.value
     _retention(args, config.database.retention)
     status = run_db_command(args)

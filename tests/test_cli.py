@@ -33,6 +33,29 @@ def test_db_commands_with_config_need_no_chat_password(
     assert "channel[0].password_env: environment variable 'ROSEY_PASSWORD' is not set" in err
 
 
+def test_db_commands_refuse_a_bot_in_service_mode_and_check_says_whose_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bot with ``[database] mode = "service"`` has no database: ``rosey db upgrade`` with its
+    file must not create the default SQLite file beside it, and ``config check`` must not show
+    that default as its URL."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "rosey.toml"
+    config.write_text(
+        '[database]\nmode = "service"\n[bus]\nurl = "nats://127.0.0.1:4222"\n'
+        '[[channel]]\nsite = "https://cytu.be"\nname = "one"\n'
+    )
+    for command in ("upgrade", "current", "prune"):
+        assert main(["db", command, "--config", str(config)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"rosey db {command}: {config} has no database of its own"), err
+    assert list(tmp_path.iterdir()) == [config]  # no rosey.sqlite
+    assert main(["config", "check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert '# url: the database service\'s (mode = "service")' in out
+    assert "sqlite" not in out
+
+
 def test_db_with_a_broken_config_lists_every_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -121,6 +121,10 @@ def render(config: Config) -> str:
             lines += [f"# [{f.name}] is not set", ""]
             continue
         lines += [f"[{f.name}]", *_fields(table), ""]
+    if config.database.service:  # the default URL it holds is not used: say so
+        at = lines.index("[database]") + 1
+        url = next(i for i, line in enumerate(lines[at:], at) if line.startswith("url = "))
+        lines[url] = '# url: the database service\'s (mode = "service")'
     return "\n".join(lines)
 
 
