@@ -207,7 +207,7 @@ def run_service_way(
 
     try:
         if not args.drain:
-            start_service().wait_for("dbservice: bus", 60)  # migrated and connected
+            start_service().wait_for("connected (rosey-db)", 60)  # migrated and connected
 
         def before_go(daemon: Daemon) -> None:
             nonlocal spy
