@@ -37,6 +37,7 @@ READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("get_media_history", (CH,), {}),
     ("get_user_actions", (CH,), {"username": "bob"}),
     ("get_unsent_outbound", (CH, "Carol"), {}),
+    ("get_outbound_recipients", (), {}),
     ("kv_get", (CH, "fun", "greeting"), {}),
     ("kv_get", (CH, "fun", "absent"), {}),
     ("count_prunable", ({"chat_messages": 1.0},), {"now": T0 + 10 * 86400}),

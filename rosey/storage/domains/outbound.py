@@ -27,7 +27,7 @@ class SQLOutbound(SQLComponent):
 
     def __init__(self, db: SQLDatabase) -> None:
         super().__init__(db)
-        self.waiting = WaitingRecipients(db.clock, self._recipients)
+        self.waiting = WaitingRecipients(db.clock, self.get_outbound_recipients)
         self.started = False
 
     def start(self) -> Deferred[None]:
@@ -39,9 +39,6 @@ class SQLOutbound(SQLComponent):
         """Stop reloading; from now on every answer is maybe."""
         self.started = False
         self.waiting.stop()
-
-    def _recipients(self) -> Deferred[list[tuple[str, str | None]]]:
-        return self.db.pool.run_interaction("outbound.load_waiting", outbound_recipients)
 
     def enqueue_outbound(
         self,
@@ -83,6 +80,9 @@ class SQLOutbound(SQLComponent):
                 max_retries,
             ),
         )
+
+    def get_outbound_recipients(self) -> Deferred[list[tuple[str, str | None]]]:
+        return self.db.pool.run_interaction("outbound.load_waiting", outbound_recipients)
 
     def may_have_outbound(self, channel: str, recipient: str) -> bool:
         # Closed (or not yet open): nothing is known, and asking is what reports the outage.
