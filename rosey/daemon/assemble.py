@@ -96,7 +96,7 @@ class RoseyDaemon(MultiService):
         if config.database.service and config.bus is not None:
             from rosey.daemon.bus_wiring import database_client
 
-            return database_client(config.bus, config.database.request_timeout)
+            return database_client(config.bus, config.database.request_timeout, self.reactor)
         # check_schema=False: the migration that just ran (in a child) left it at the head, and
         # checking again here would load Alembic into the daemon.
         return open_storage(

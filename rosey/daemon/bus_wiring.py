@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from rosey.bot.actions import Position
@@ -51,16 +52,17 @@ def add_bus(daemon: Any, settings: BusSettings) -> None:
     )
 
 
-def database_client(settings: BusSettings, timeout: float) -> IStorage:
+def database_client(settings: BusSettings, timeout: float, clock: IReactorTime) -> IStorage:
     """The bot's storage with ``[database] mode = "service"``: the database service's client
-    (:class:`rosey.dbbus.client.BusStorage`). Raises ``ConfigError`` without nats-py."""
+    (:class:`rosey.dbbus.client.BusStorage`; ``clock``: the reactor). Raises ``ConfigError``
+    without nats-py."""
     try:
         from rosey.dbbus.client import BusStorage
     except ImportError:
         raise ConfigError(
             "[database] mode = \"service\" needs nats-py: pip install 'rosey[bus]'"
         ) from None
-    return BusStorage(settings, timeout=timeout)
+    return BusStorage(settings, clock, timeout=timeout)
 
 
 def _nothing(_: object) -> None:

@@ -15,7 +15,11 @@ fails at once with ``StorageUnavailable``.
 
 Not served: the recorder's ``record`` (in bus mode the events reach the database through the
 stream, and the bot runs no recorder) and ``prune`` (the service prunes). ``may_have_outbound``
-answers True (the client knows nothing without I/O; the interface allows a false "maybe").
+(``!tell``'s check on every join and chat line) is answered from memory, as the SQL storage
+does, by a :class:`~rosey.storage.waiting.WaitingRecipients`: loaded with
+``get_outbound_recipients`` once the connection is up, reloaded every 5 minutes (a failed load
+a minute later), kept current by ``enqueue_outbound`` and ``get_unsent_outbound``. Until the
+first load, and while the connection is down, it answers "maybe".
 
 It runs on Twisted's asyncio reactor: the futures of nats-py are bridged to Deferreds with
 ``Deferred.fromFuture``.
@@ -32,6 +36,7 @@ from typing import Any
 import nats
 import nats.errors
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -43,6 +48,8 @@ from rosey.dbbus.methods import METHODS, StorageMethod
 from rosey.storage.errors import StorageError, StorageUnavailable
 from rosey.storage.interface import DOMAINS, IStorage
 from rosey.storage.ops import WriteOp
+from rosey.storage.rows import OutboundMessage
+from rosey.storage.waiting import WaitingRecipients
 
 log = Logger(namespace="rosey.dbbus")
 
@@ -57,9 +64,10 @@ Connect = Callable[..., Awaitable[Any]]
 class BusStorage:  # type: ignore[misc]
     """:class:`IStorage` through the database service on the bus (see the module docstring).
 
-    ``settings``: the ``[bus]`` table; ``timeout``: seconds per request (``[database]
-    request_timeout``). Its domain components (``storage.chat``, ``storage.stats``, …) hold the
-    same methods as the storage itself.
+    ``settings``: the ``[bus]`` table; ``clock``: times the reloads of ``waiting`` (the
+    reactor); ``timeout``: seconds per request (``[database] request_timeout``). Its domain
+    components (``storage.chat``, ``storage.stats``, …) hold the same methods as the storage
+    itself.
     """
 
     persistent = True
@@ -67,6 +75,7 @@ class BusStorage:  # type: ignore[misc]
     def __init__(
         self,
         settings: BusSettings,
+        clock: IReactorTime,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         connect: Connect = nats.connect,
@@ -77,6 +86,8 @@ class BusStorage:  # type: ignore[misc]
         self._nc: Any = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Who may have ``!tell`` messages waiting: ``may_have_outbound``'s answer.
+        self.waiting = WaitingRecipients(clock, self._load_waiting)
         for domain in DOMAINS:
             names = [m.name for m in METHODS.values() if m.domain == domain]
             setattr(self, domain, SimpleNamespace(**{n: getattr(self, n) for n in names}))
@@ -108,6 +119,7 @@ class BusStorage:  # type: ignore[misc]
         }
         self._nc = await self._connect(**options)
         log.info("database service client: connected to the bus")
+        self.waiting.load()
 
     async def _disconnected(self) -> None:
         log.warn("database service client: bus connection lost; storage calls fail until back")
@@ -116,7 +128,9 @@ class BusStorage:  # type: ignore[misc]
         log.info("database service client: bus connection back")
 
     def close(self) -> Deferred[None]:
-        """Stop connecting, or close the connection. Never fails."""
+        """Stop connecting, or close the connection; no more reloads of ``waiting``. Never
+        fails."""
+        self.waiting.stop()
         return Deferred.fromCoroutine(self._close())
 
     async def _close(self) -> None:
@@ -145,11 +159,55 @@ class BusStorage:  # type: ignore[misc]
         """Not in bus mode: the database service prunes."""
         return fail(StorageError("bus mode: the database service prunes the history"))
 
+    # -- !tell: who may have messages waiting ---------------------------------------------------
+
     def may_have_outbound(self, channel: str, recipient: str) -> bool:
-        """Always "maybe": nothing is known here without asking."""
-        return True
+        """From memory (``waiting``); "maybe" until loaded and while not connected."""
+        # Not connected: asking is what reports the outage, as with the SQL storage closed.
+        return not self.is_connected or self.waiting.may_have(channel, recipient)
+
+    def enqueue_outbound(
+        self,
+        channel: str,
+        recipient: str | None,
+        message: str,
+        sender: str | None = None,
+        timestamp: float | None = None,
+    ) -> Deferred[int]:
+        """``enqueue_outbound`` through the service; ``recipient`` counts as waiting at once."""
+        return self.waiting.enqueue(
+            channel,
+            recipient,
+            lambda: self.request(
+                "enqueue_outbound", channel, recipient, message, sender, timestamp
+            ),
+        )
+
+    def get_unsent_outbound(
+        self, channel: str, recipient: str, limit: int = 10, max_retries: int | None = None
+    ) -> Deferred[list[OutboundMessage]]:
+        """``get_unsent_outbound`` through the service; none found: ``recipient`` is dropped
+        from ``waiting`` (unless a message for them was queued meanwhile)."""
+        return self.waiting.read(
+            channel,
+            recipient,
+            lambda: self.request("get_unsent_outbound", channel, recipient, limit, max_retries),
+        )
+
+    def _load_waiting(self) -> Deferred[list[tuple[str, str | None]]]:
+        return self.request("get_outbound_recipients")
 
     # -- requests -------------------------------------------------------------------------------
+
+    def request(self, name: str, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        """Ask the service for the served method ``name(*args, **kwargs)``; a wrong call fails
+        the Deferred with Python's own TypeError."""
+        method = METHODS[name]
+        try:
+            bound = method.bind(args, kwargs)
+        except TypeError as e:
+            return fail(e)
+        return self.call(method, bound)
 
     def call(self, method: StorageMethod, args: dict[str, Any]) -> Deferred[Any]:
         """Ask the service for ``method(**args)``; a Deferred of its result."""
@@ -191,12 +249,10 @@ async def _quiet(error: Exception) -> None:
 
 
 def _served(method: StorageMethod) -> Callable[..., Deferred[Any]]:
+    name = method.name
+
     def request(self: BusStorage, *args: Any, **kwargs: Any) -> Deferred[Any]:
-        try:
-            bound = method.bind(args, kwargs)
-        except TypeError as e:
-            return fail(e)
-        return self.call(method, bound)
+        return self.request(name, *args, **kwargs)
 
     request.__name__ = request.__qualname__ = method.name
     request.__doc__ = f"``{method.name}`` through the database service ({method.subject})."
@@ -204,4 +260,6 @@ def _served(method: StorageMethod) -> Callable[..., Deferred[Any]]:
 
 
 for _method in METHODS.values():
-    setattr(BusStorage, _method.name, _served(_method))
+    # Those written out in the class also keep ``waiting`` current.
+    if _method.name not in vars(BusStorage):
+        setattr(BusStorage, _method.name, _served(_method))

@@ -23,7 +23,8 @@ PREFIX = "rosey.db"
 WILDCARD = f"{PREFIX}.>"
 
 #: Not served: ``prune`` runs in the service (long, cancellable, with a progress callback);
-#: ``may_have_outbound`` is answered from memory by the caller, never with I/O.
+#: ``may_have_outbound`` is answered from memory by the caller, never with I/O (the client
+#: loads that memory with ``get_outbound_recipients``).
 NOT_SERVED = frozenset({"prune", "may_have_outbound"})
 
 #: The original design's subjects for the operations it named (method -> subject).

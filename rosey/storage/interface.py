@@ -206,6 +206,11 @@ class IOutboundStore(Interface):
         """Unsent messages for ``recipient`` (case-insensitive), oldest first; those that failed
         ``max_retries`` times or more are left out when ``max_retries`` is given."""
 
+    def get_outbound_recipients() -> Deferred[list[tuple[str, str | None]]]:
+        """The (channel key, recipient) of every unsent message in every channel, each pair once
+        (a message for nobody in particular has recipient None): what a storage loads to answer
+        :meth:`may_have_outbound`."""
+
     def may_have_outbound(channel: str, recipient: str) -> bool:
         """False only when ``recipient`` surely has no unsent message (answered from memory,
         without I/O: for a check on every chat line). True may still find nothing."""

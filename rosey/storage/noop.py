@@ -172,6 +172,9 @@ class NoopOutbound:
     ) -> Deferred[list[OutboundMessage]]:
         return succeed([])
 
+    def get_outbound_recipients(self) -> Deferred[list[tuple[str, str | None]]]:
+        return succeed([])
+
     def may_have_outbound(self, channel: str, recipient: str) -> bool:
         return False
 
@@ -266,6 +269,7 @@ class NoopStorage:
 
     enqueue_outbound = via("outbound", NoopOutbound.enqueue_outbound)
     get_unsent_outbound = via("outbound", NoopOutbound.get_unsent_outbound)
+    get_outbound_recipients = via("outbound", NoopOutbound.get_outbound_recipients)
     may_have_outbound = via("outbound", NoopOutbound.may_have_outbound)
     mark_outbound_sent = via("outbound", NoopOutbound.mark_outbound_sent)
     mark_outbound_failed = via("outbound", NoopOutbound.mark_outbound_failed)

@@ -148,6 +148,7 @@ class SQLStorage:
 
     enqueue_outbound = via("outbound", SQLOutbound.enqueue_outbound)
     get_unsent_outbound = via("outbound", SQLOutbound.get_unsent_outbound)
+    get_outbound_recipients = via("outbound", SQLOutbound.get_outbound_recipients)
     may_have_outbound = via("outbound", SQLOutbound.may_have_outbound)
     mark_outbound_sent = via("outbound", SQLOutbound.mark_outbound_sent)
     mark_outbound_failed = via("outbound", SQLOutbound.mark_outbound_failed)

@@ -9,14 +9,18 @@ its recipient at once, and a read that finds nothing for a recipient removes the
 may be a false "yes" (the read then finds nothing), never a false "no" for a message queued
 through this process; one queued elsewhere shows up within ``refresh`` seconds.
 
+A storage keeps it current by passing its queueing through :meth:`WaitingRecipients.enqueue` and
+its reads through :meth:`WaitingRecipients.read`.
+
 Names are compared with ``str.lower``, as the database query does (``lower(recipient)``);
 channels by their storage key (:func:`rosey.interfaces.channel_key`), which is what the
-load gives back.
+load gives back. The load's pairs may be tuples or two-item lists (a JSON reply's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -25,11 +29,15 @@ from twisted.python.failure import Failure
 
 from rosey.interfaces import channel_key
 
+T = TypeVar("T")
+R = TypeVar("R", bound=Sequence[object])
+
 
 class WaitingRecipients:
     """The recipients that may have unsent messages, per channel (see the module docstring).
 
-    ``load()`` fires with the (channel, recipient) pairs of every unsent message.
+    ``load()`` fires with the (channel, recipient) pairs of every unsent message; ``refresh``:
+    seconds between reloads; ``retry``: seconds before another try after a failed load.
     """
 
     log = Logger()
@@ -79,7 +87,8 @@ class WaitingRecipients:
         self._next = None
         self._loading = True
         d = self._load()
-        d.addCallbacks(self._loaded, self._load_failed, callbackArgs=(self.generation,))
+        # An errback after the callback: a reply that does not unpack is a failed load too.
+        d.addCallback(self._loaded, self.generation).addErrback(self._load_failed)
 
     def may_have(self, channel: str, recipient: str) -> bool:
         """False only if ``recipient`` has no unsent message in ``channel`` (no I/O)."""
@@ -104,6 +113,31 @@ class WaitingRecipients:
         added = keys.get(key)
         if added is not None and added <= since:
             del keys[key]
+
+    def enqueue(
+        self, channel: str, recipient: str | None, store: Callable[[], Deferred[T]]
+    ) -> Deferred[T]:
+        """Queue a message with ``store()``, ``recipient`` added before and again once stored
+        (a load that ran meanwhile may not have seen it); ``store()``'s Deferred."""
+        self.add(channel, recipient)
+
+        def stored(result: T) -> T:
+            self.add(channel, recipient)
+            return result
+
+        return store().addCallback(stored)
+
+    def read(self, channel: str, recipient: str, fetch: Callable[[], Deferred[R]]) -> Deferred[R]:
+        """Read ``recipient``'s unsent messages with ``fetch()``; if it finds none, the recipient
+        is removed unless a message was queued for them since the read began."""
+        since = self.generation
+
+        def found(rows: R) -> R:
+            if not rows:
+                self.found_none(channel, recipient, since)
+            return rows
+
+        return fetch().addCallback(found)
 
     def _loaded(self, pairs: Sequence[tuple[str, str | None]], since: int) -> None:
         fresh: dict[str, dict[str, int]] = {}

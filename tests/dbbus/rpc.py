@@ -37,10 +37,17 @@ class Rig:
 
 @asynccontextmanager
 async def rig(
-    reactor: Any, db_url: str, nats_url: str, *, respond: bool = True, timeout: float = 1.5
+    reactor: Any,
+    db_url: str,
+    nats_url: str,
+    *,
+    respond: bool = True,
+    timeout: float = 1.5,
+    clock: Any = None,
 ) -> AsyncIterator[Rig]:
     """SQL storage on ``db_url``, a responder on it (unless not ``respond``) and a connected
-    client; all closed at the end."""
+    client (its reloads timed by ``clock``, by default the reactor) that loaded who has messages
+    waiting (if answered); all closed at the end."""
     storage = SQLStorage(db_url, reactor)
     await aw(storage.connect())
     nc = await nats.connect(nats_url)
@@ -49,9 +56,12 @@ async def rig(
         responder = StorageResponder(storage)
         await responder.start(nc)
         await nc.flush()
-    client = BusStorage(BusSettings(urls=(nats_url,), reconnect_wait=0.2), timeout=timeout)
+    settings = BusSettings(urls=(nats_url,), reconnect_wait=0.2)
+    client = BusStorage(settings, reactor if clock is None else clock, timeout=timeout)
     await aw(client.connect())
     await until(lambda: client.is_connected)
+    if respond:  # its first request, answered before the test's
+        await until(lambda: client.waiting.loaded)
     try:
         yield Rig(storage, responder, client, nc)
     finally:

@@ -113,5 +113,8 @@ def test_docs_bus_md_names_every_origin_subject_and_domain() -> None:
     for method, subject in ORIGIN_SUBJECTS.items():
         assert f"| `{method}` | `{subject}` |" in doc
         assert METHODS[method].subject == subject
+    derived = METHODS["get_outbound_recipients"].subject
+    assert derived == "rosey.db.outbound.get_outbound_recipients"
+    assert f"| `get_outbound_recipients` | `{derived}` |" in doc
     for domain in {m.domain for m in METHODS.values()}:
         assert f"`{domain}`" in doc

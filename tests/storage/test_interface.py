@@ -175,6 +175,25 @@ async def test_outbound_messages(storage: SQLStorage):
 
 
 @pytest_twisted.ensureDeferred
+async def test_outbound_recipients(storage: SQLStorage):
+    assert await storage.get_outbound_recipients() == []
+    first = await storage.enqueue_outbound(CH, "Bob", "hi bob", timestamp=1)
+    await storage.enqueue_outbound(CH, "Bob", "again", timestamp=2)  # the same pair: once
+    await storage.enqueue_outbound(CH, None, "for nobody", timestamp=3)
+    sent = await storage.enqueue_outbound("cytu.be/Other", "carol", "delivered", timestamp=4)
+    await storage.enqueue_outbound("cytu.be/Other", "dave", "waits", timestamp=5)
+    await storage.mark_outbound_sent("cytu.be/other", sent)
+    await storage.mark_outbound_failed(CH, first, "bob left")  # failed: still unsent
+
+    pairs = await storage.get_outbound_recipients()
+    # the channel's storage key; the recipient as queued
+    assert len(pairs) == 3
+    assert set(pairs) == {(CH, None), (CH, "Bob"), ("cytu.be/other", "dave")}
+    assert all(type(p) is tuple for p in pairs)
+    assert await NoopStorage().get_outbound_recipients() == []
+
+
+@pytest_twisted.ensureDeferred
 async def test_media_history(storage: SQLStorage):
     await storage.log_media(CH, "yt", "abc", "First", 100, queued_by="alice", started_at=10)
     await storage.log_media(CH, "yt", "def", "Second", 200, started_at=200)

@@ -104,6 +104,23 @@ def test_a_failed_load_answers_maybe_and_is_retried_later() -> None:
     assert not w.may_have(CH, "x")
 
 
+def test_pairs_as_json_lists_load_and_a_reply_that_does_not_unpack_is_retried() -> None:
+    clock, loads = Clock(), Loads()
+    w = WaitingRecipients(clock, loads, refresh=300, retry=60)
+    done = w.load()
+    loads.calls[0].callback([["cytu.be/Lab", "hal"]])  # type: ignore[list-item]
+    assert done.called
+    assert w.may_have("cytu.be/lab", "HAL")
+    assert not w.may_have("cytu.be/lab", "x")
+    clock.advance(300)
+    done = w.load()
+    loads.calls[1].callback([["cytu.be/lab", "hal", "extra"]])  # type: ignore[list-item]
+    assert done.called  # never fails, never hangs
+    assert w.may_have("cytu.be/lab", "hal")  # the old set stands
+    clock.advance(60)
+    assert len(loads.calls) == 3  # retried after `retry`, not `refresh`
+
+
 @pytest_twisted.ensureDeferred
 async def test_storage_keeps_the_answer(storage: SQLStorage) -> None:
     """Real storage (both engines): loaded from the table, updated by queueing and by reads."""

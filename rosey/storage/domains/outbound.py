@@ -27,7 +27,7 @@ class SQLOutbound(SQLComponent):
 
     def __init__(self, db: SQLDatabase) -> None:
         super().__init__(db)
-        self.waiting = WaitingRecipients(db.clock, self._recipients)
+        self.waiting = WaitingRecipients(db.clock, self.get_outbound_recipients)
         self.started = False
 
     def start(self) -> Deferred[None]:
@@ -40,9 +40,6 @@ class SQLOutbound(SQLComponent):
         self.started = False
         self.waiting.stop()
 
-    def _recipients(self) -> Deferred[list[tuple[str, str | None]]]:
-        return self.db.pool.run_interaction("outbound.load_waiting", outbound_recipients)
-
     def enqueue_outbound(
         self,
         channel: str,
@@ -52,39 +49,40 @@ class SQLOutbound(SQLComponent):
         timestamp: float | None = None,
     ) -> Deferred[int]:
         now = self.db.now(timestamp)
-        self.waiting.add(channel, recipient)
-        d = self.db.write(
-            "outbound.enqueue_outbound", channel, outbound_insert, now, recipient, message, sender
+        return self.waiting.enqueue(
+            channel,
+            recipient,
+            lambda: self.db.write(
+                "outbound.enqueue_outbound",
+                channel,
+                outbound_insert,
+                now,
+                recipient,
+                message,
+                sender,
+            ),
         )
-
-        def stored(message_id: int) -> int:
-            # Again: a load of the recipients that ran meanwhile may not have seen it.
-            self.waiting.add(channel, recipient)
-            return message_id
-
-        return d.addCallback(stored)
 
     def get_unsent_outbound(
         self, channel: str, recipient: str, limit: int = 10, max_retries: int | None = None
     ) -> Deferred[list[OutboundMessage]]:
-        since = self.waiting.generation
         none: list[OutboundMessage] = []
-        d = self.db.read(
-            "outbound.get_unsent_outbound",
+        return self.waiting.read(
             channel,
-            none,
-            outbound_unsent,
             recipient,
-            limit,
-            max_retries,
+            lambda: self.db.read(
+                "outbound.get_unsent_outbound",
+                channel,
+                none,
+                outbound_unsent,
+                recipient,
+                limit,
+                max_retries,
+            ),
         )
 
-        def found(rows: list[OutboundMessage]) -> list[OutboundMessage]:
-            if not rows:
-                self.waiting.found_none(channel, recipient, since)
-            return rows
-
-        return d.addCallback(found)
+    def get_outbound_recipients(self) -> Deferred[list[tuple[str, str | None]]]:
+        return self.db.pool.run_interaction("outbound.load_waiting", outbound_recipients)
 
     def may_have_outbound(self, channel: str, recipient: str) -> bool:
         # Closed (or not yet open): nothing is known, and asking is what reports the outage.
