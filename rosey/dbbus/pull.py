@@ -5,7 +5,8 @@ nats-py's ``PullSubscription.fetch`` waits for each message of a batch on its ow
 of the database service's event loop. :class:`BatchPuller` asks for a batch the same way (the
 JetStream API's ``CONSUMER.MSG.NEXT`` request: ``no_wait`` first, then one that waits at most
 ``timeout``), but the messages arrive through a plain subscription callback that appends them
-to a list, and the caller is woken once: when the batch is full or the server ends the request.
+to a list, and the caller is woken once: when the batch is full or the server ends the request,
+or, for the request that waits, once its first messages are in.
 The A/B that justified it is in bench/README.md ("the database service").
 
 Every request has its own reply subject under one wildcard subscription, so a status that ends
@@ -55,6 +56,7 @@ class BatchPuller:
         self._answered: asyncio.Future[None] | None = None
         self._error: Exception | None = None
         self._interrupted = False
+        self._early = False
 
     async def start(self) -> None:
         """Subscribe to the replies of this puller's requests."""
@@ -80,13 +82,18 @@ class BatchPuller:
             await self._request({"batch": batch - len(self._messages), "no_wait": True}, timeout)
         if not self._messages and not self._interrupted:
             expires = int(timeout * 1e9)
-            await self._request({"batch": batch, "expires": expires}, timeout + _GRACE)
+            await self._request({"batch": batch, "expires": expires}, timeout + _GRACE, early=True)
         taken, self._messages = self._messages[:batch], self._messages[batch:]
         return taken
 
-    async def _request(self, body: dict[str, Any], timeout: float) -> None:
-        """Send one pull request; wait until it is answered, at most ``timeout`` seconds."""
+    async def _request(self, body: dict[str, Any], timeout: float, early: bool = False) -> None:
+        """Send one pull request; wait until it is answered, at most ``timeout`` seconds.
+        ``early``: also once the first messages came (those that arrived together), so that
+        an event on a quiet channel is written at once, not when the request expires; the rest
+        of the request stays open on the server and what it delivers is kept for the next
+        fetch."""
         self._requests += 1
+        self._early = early
         self._current = f"{self._inbox}.{self._requests}"
         self._wanted = len(self._messages) + body["batch"]
         self._error = None
@@ -103,8 +110,8 @@ class BatchPuller:
             raise self._error
 
     def _answer(self) -> None:
-        if self._answered is not None and not self._answered.done():
-            self._answered.set_result(None)
+        if self._answered is not None:
+            _settle(self._answered)
 
     async def _on_message(self, msg: Any) -> None:
         headers = msg.headers
@@ -113,6 +120,11 @@ class BatchPuller:
             self._messages.append(msg)
             if len(self._messages) >= self._wanted:
                 self._answer()
+            elif self._early and self._answered is not None:
+                # After the messages already read with this one (this callback runs for each
+                # before the loop turns); bound to this request's future, not a later one's.
+                self._early = False
+                asyncio.get_running_loop().call_soon(_settle, self._answered)
             return
         if status == _CONTROL or msg.subject != self._current:
             return  # a heartbeat, or the end of a request nobody waits on any more
@@ -121,3 +133,8 @@ class BatchPuller:
             code = int(status) if status.isdigit() else None
             self._error = nats.js.errors.APIError(code=code, description=description)
         self._answer()
+
+
+def _settle(answered: asyncio.Future[None]) -> None:
+    if not answered.done():
+        answered.set_result(None)

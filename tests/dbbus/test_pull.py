@@ -91,19 +91,27 @@ def test_an_empty_stream_gives_nothing_after_the_timeout(nats_server: NatsServer
     assert 0.25 <= waited < 1.5
 
 
-def test_a_batch_filled_while_waiting_returns_before_the_timeout(nats_server: NatsServer) -> None:
-    async def scenario() -> tuple[list[int], float]:
+def test_a_waiting_fetch_returns_with_the_first_messages(nats_server: NatsServer) -> None:
+    """On a quiet stream an event is handed over when it comes, not when the request expires;
+    what the still open request delivers later is kept for the next fetch."""
+
+    async def scenario() -> tuple[list[int], float, list[int]]:
         async with stream(nats_server) as (_, js, puller):
             began = time.monotonic()
-            fetching = asyncio.ensure_future(puller.fetch(3, 10.0))
+            fetching = asyncio.ensure_future(puller.fetch(10, 10.0))
             await until(js, lambda info: info.num_waiting == 1)  # the waiting request is in
-            await publish(js, 0, 3)
-            got = await fetching
-            return numbers(got), time.monotonic() - began
+            await publish(js, 0, 1)
+            first = numbers(await fetching)
+            waited = time.monotonic() - began
+            await publish(js, 1, 2)  # delivered to the same request, still open
+            await until(js, lambda info: info.num_ack_pending == 3)
+            rest = numbers(await puller.fetch(10, 10.0))
+            return first, waited, rest
 
-    got, waited = run(scenario)
-    assert got == [0, 1, 2]
-    assert waited < 5.0  # the batch was full: no wait for the 10 s
+    first, waited, rest = run(scenario)
+    assert first == [0]
+    assert waited < 5.0  # not the request's 10 s
+    assert rest == [1, 2]
 
 
 def test_after_interrupt_only_what_was_delivered(nats_server: NatsServer) -> None:
