@@ -31,7 +31,7 @@ from zope.interface import implementer
 
 from rosey.bus import interface, payload
 from rosey.bus.interface import IBus
-from rosey.bus.nats_client import NatsClient
+from rosey.bus.nats_client import LoopClient
 from rosey.bus.overflow import Overflow
 from rosey.bus.settings import BusSettings
 from rosey.bus.subjects import ALL, subject
@@ -55,7 +55,7 @@ class ConnectionLost(Exception):
 
 
 @implementer(IBus)
-class NatsPublisher(NatsClient):
+class NatsPublisher(LoopClient):
     """Publishes events to a JetStream stream in order, buffering while the bus is away."""
 
     reconnect = False  # a lost connection is replaced (see _forget_connection)
@@ -79,7 +79,6 @@ class NatsPublisher(NatsClient):
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._drained = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._overflow = Overflow(
             lambda delay, f: asyncio.get_running_loop().call_later(delay, f),
             self._report_overflow,
@@ -282,19 +281,10 @@ class NatsPublisher(NatsClient):
             await self.on_error(e)
             return False
 
-    def start(self) -> asyncio.Task[None]:
-        """Run :meth:`run` as a task of the running (or current) asyncio loop."""
-        self._task = asyncio.ensure_future(self._run_logged())
-        return self._task
-
-    async def _run_logged(self) -> None:
-        try:
-            await self.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # a bug: say so; the events wait in the buffer
-            self.state = interface.STOPPED
-            log.failure("bus: the publisher stopped", Failure(e))
+    def crashed(self, error: Exception) -> None:
+        """A bug: say so; the events wait in the buffer."""
+        self.state = interface.STOPPED
+        log.failure("bus: the publisher stopped", Failure(error))
 
     async def stop(self) -> None:
         """Publish what is left within ``stop_timeout`` seconds, log what could not be, and

@@ -4,6 +4,7 @@ lines that never repeat more than once a minute nor show a password."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from typing import Any
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import nats
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from rosey.bus import interface
 from rosey.bus.settings import BusSettings
@@ -139,3 +141,34 @@ class NatsClient:
         self.state = interface.STOPPED
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()
+
+
+class LoopClient(NatsClient):
+    """A :class:`NatsClient` whose work is one loop, :meth:`run`, started as an asyncio task
+    (the event publisher, the database service's stream consumer)."""
+
+    def __init__(self, settings: BusSettings) -> None:
+        super().__init__(settings)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Run :meth:`run` as a task of the running (or current) asyncio loop; an error it
+        did not expect goes to :meth:`crashed`."""
+        self._task = asyncio.ensure_future(self._run_logged())
+        return self._task
+
+    async def run(self) -> None:
+        """The client's work, run by :meth:`start` (subclasses that have a loop)."""
+        raise NotImplementedError
+
+    def crashed(self, error: Exception) -> None:
+        """:meth:`run` failed (a bug): log it; subclasses say what it stopped."""
+        log.failure("bus: the {role} client stopped", Failure(error), role=self.role)
+
+    async def _run_logged(self) -> None:
+        try:
+            await self.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self.crashed(e)

@@ -29,9 +29,10 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from rosey.bus import interface
-from rosey.bus.nats_client import NatsClient
+from rosey.bus.nats_client import LoopClient
 from rosey.bus.settings import BusSettings
 from rosey.bus.subjects import ALL
 from rosey.dbbus.decode import BadPayload, Published, decode
@@ -45,7 +46,7 @@ NATS_ERRORS = (TimeoutError, nats.errors.Error, nats.js.errors.Error)
 Write = Callable[[list[Published]], Awaitable[int]]
 
 
-class StreamConsumer(NatsClient):
+class StreamConsumer(LoopClient):
     """Pulls the stream's events in batches, writes each batch, then acknowledges it (its
     connection, errors and logs are :class:`~rosey.bus.nats_client.NatsClient`'s)."""
 
@@ -59,7 +60,6 @@ class StreamConsumer(NatsClient):
         self.batches = 0
         self.acked = 0
         self.bad = 0
-        self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._puller: BatchPuller | None = None
         #: True from a fetch's start until its batch is acknowledged (or given up).
@@ -67,18 +67,9 @@ class StreamConsumer(NatsClient):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> asyncio.Task[None]:
-        """Run :meth:`run` as a task of the running (or current) asyncio loop."""
-        self._task = asyncio.ensure_future(self._run_logged())
-        return self._task
-
-    async def _run_logged(self) -> None:
-        try:
-            await self.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.failure("dbservice: the stream consumer stopped")
+    def crashed(self, error: Exception) -> None:
+        """A bug: say so; what was not acknowledged is delivered again to the next start."""
+        log.failure("dbservice: the stream consumer stopped", Failure(error))
 
     async def stop(self, timeout: float) -> None:
         """Write and acknowledge what was delivered (the batch in flight, or what a waiting
