@@ -7,7 +7,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest_twisted
@@ -205,10 +205,13 @@ async def treq_get_json(url: str) -> tuple[int, object]:
     return response.code, body
 
 
-def failed_start(config: Path, cwd: Path) -> list[str]:
-    """Run ``twistd rosey --config`` expecting exit 1 before the reactor; its stderr lines."""
+def failed_start(
+    config: Path, cwd: Path, plugin: str = "rosey", twistd_options: Sequence[str] = ()
+) -> list[str]:
+    """Run ``twistd [twistd_options] <plugin> --config`` expecting exit 1 before the reactor;
+    its stderr lines."""
     result = subprocess.run(
-        [str(TWISTD), "--nodaemon", "--pidfile=", "rosey", "--config", str(config)],
+        [str(TWISTD), *twistd_options, "--nodaemon", "--pidfile=", plugin, "--config", str(config)],
         env=environment(),
         cwd=cwd,
         capture_output=True,

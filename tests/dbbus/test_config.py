@@ -12,7 +12,7 @@ import pytest
 from rosey.cli import db_serve_argv
 from rosey.daemon.config import Config, ConfigError, parse
 from rosey.dbbus.settings import DbServiceSettings
-from tests.daemon.test_twistd import TWISTD, environment
+from tests.daemon.test_twistd import TWISTD, failed_start
 
 BUS = {"bus": {"url": "nats://127.0.0.1:4222"}}
 CHANNEL = {"channel": [{"site": "https://cytu.be", "name": "x"}]}
@@ -70,23 +70,10 @@ def test_db_serve_runs_twistd_rosey_db_on_asyncio(tmp_path: Path) -> None:
     ]
 
 
-def failed_start(config: Path, cwd: Path, reactor: list[str]) -> list[str]:
-    result = subprocess.run(
-        [str(TWISTD), *reactor, "--nodaemon", "--pidfile=", "rosey-db", "--config", str(config)],
-        env=environment(),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 1, result.stderr
-    return [line for line in result.stderr.splitlines() if line.strip()]
-
-
 def test_twistd_rosey_db_without_bus_says_so(tmp_path: Path) -> None:
     config = tmp_path / "db.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/db.sqlite"\n')
-    assert failed_start(config, tmp_path, ["--reactor=asyncio"]) == [
+    assert failed_start(config, tmp_path, "rosey-db", ["--reactor=asyncio"]) == [
         "rosey: config error: the database service needs a [bus] table (docs/bus.md)"
     ]
 
@@ -96,7 +83,7 @@ def test_twistd_rosey_db_refuses_another_reactor(tmp_path: Path) -> None:
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path}/db.sqlite"\n[bus]\nurl = "nats://127.0.0.1:9"\n'
     )
-    assert failed_start(config, tmp_path, []) == [
+    assert failed_start(config, tmp_path, "rosey-db") == [
         "rosey: config error: the database service needs the asyncio reactor: run 'rosey db "
         "serve' or 'twistd --reactor=asyncio rosey-db --config …'"
     ]
