@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,11 +30,14 @@ from tests.daemon.test_twistd import (
     environment,
     failed_start,
     free_port,
+    peer,
     treq_get_json,
     write_config,
 )
-from tests.peers.cytube import CyTubePeer, lab_accounts
+from tests.peers.cytube import CyTubePeer
 from tests.recorded import server_events
+
+__all__ = ["peer"]  # the fixture, imported for pytest
 
 T = TypeVar("T")
 
@@ -52,13 +55,6 @@ async def polled(
             raise AssertionError(f"still {value!r} after {timeout} s")
         await deferLater(reactor, 0.05, lambda: None)
     return value
-
-
-@pytest_twisted.async_yield_fixture()
-async def peer() -> AsyncIterator[CyTubePeer]:
-    p = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
-    yield p
-    p.stop()
 
 
 def bus_config(tmp_path: Path, site: str, nats_url: str, metrics_port: int) -> Path:

@@ -8,26 +8,18 @@ is unavailable; once a responder answers on the same SQLite file, ``!stats`` has
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_twisted
 
 from rosey.storage.sql import SQLStorage
 from tests.bus.natsserver import NatsServer
-from tests.daemon.test_twistd import REPO, TWISTD, Output, environment, write_config
+from tests.daemon.test_twistd import REPO, TWISTD, Output, environment, peer, write_config
 from tests.dbbus.live import UNAVAILABLE, said
-from tests.peers.cytube import CyTubePeer, lab_accounts
+from tests.peers.cytube import CyTubePeer
 from tests.waiting import eventually
 
-
-@pytest_twisted.async_yield_fixture()
-async def peer() -> AsyncIterator[CyTubePeer]:
-    from tests.daemon.test_twistd import PASSWORD
-
-    p = CyTubePeer("labchan", accounts=lab_accounts(PASSWORD), connect_capacity=100).start()
-    yield p
-    p.stop()
+__all__ = ["peer"]  # the fixture, imported for pytest
 
 
 @pytest_twisted.ensureDeferred
