@@ -120,19 +120,21 @@ def render(config: Config) -> str:
         if table is None:  # an optional table that is absent ([bus])
             lines += [f"# [{f.name}] is not set", ""]
             continue
-        lines += [f"[{f.name}]", *_fields(table), ""]
-    if config.database.service:  # the default URL it holds is not used: say so
-        at = lines.index("[database]") + 1
-        url = next(i for i, line in enumerate(lines[at:], at) if line.startswith("url = "))
-        lines[url] = '# url: the database service\'s (mode = "service")'
+        said = {}
+        if table is config.database and config.database.service:
+            said["url"] = '# url: the database service\'s (mode = "service")'  # not the default
+        lines += [f"[{f.name}]", *_fields(table, said), ""]
     return "\n".join(lines)
 
 
-def _fields(obj: Any) -> list[str]:
+def _fields(obj: Any, said: dict[str, str] | None = None) -> list[str]:
+    """A line per field of ``obj``; ``said``: the line of a field whose value is not shown."""
     lines = []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if value is None:
+        if said and f.name in said:
+            lines.append(said[f.name])
+        elif value is None:
             lines.append(f"# {f.name} is not set")
         elif isinstance(value, Secret):
             lines.append(_secret(f.name, value))
